@@ -1,0 +1,261 @@
+/**
+ * Every setting of the agent, in one place: its kind, default and help text. The YAML key
+ * and the command-line flag have the same name (`state-dir:` in a file, `--state-dir` on
+ * the command line); flags win over the file. {@linkcode Config} is derived from this table,
+ * so a setting cannot exist in one place and be missing in another.
+ *
+ * @module
+ */
+
+import {
+  type Address,
+  address,
+  bool,
+  duration,
+  int,
+  type Kind,
+  oneOf,
+  optional,
+  real,
+  text,
+} from "./types.ts";
+
+/** One setting's description. */
+export interface Setting<T> {
+  kind: Kind<T>;
+  default: T;
+  /** One-line help; the first word group says what it is, then why one would change it. */
+  doc: string;
+  /** Help section. */
+  group:
+    | "mode"
+    | "attach"
+    | "trust"
+    | "data plane"
+    | "vttif"
+    | "adaptation"
+    | "operator"
+    | "logging";
+  /** Placeholder for the value in `--help`, e.g. `ADDR:PORT`. */
+  meta?: string;
+}
+
+function setting<T>(s: Omit<Setting<T>, "default"> & { default: NoInfer<T> }): Setting<T> {
+  return s;
+}
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The settings table. Keys are camelCase here and kebab-case in YAML and on the command line. */
+export const SETTINGS = {
+  proxy: setting({
+    kind: bool,
+    default: false,
+    group: "mode",
+    doc: "Run as the proxy on the user's LAN: accept hosts, keep the star, infer and adapt.",
+  }),
+  join: setting({
+    kind: optional(address),
+    default: null as Address | null,
+    group: "mode",
+    meta: "HOST:PORT",
+    doc: "Run as a host and join the proxy at HOST:PORT.",
+  }),
+  listen: setting({
+    kind: optional(address),
+    default: null as Address | null,
+    group: "mode",
+    meta: "ADDR:PORT",
+    doc: "Where to accept links. Proxy: hosts join here (default :7800). Host: fast-path " +
+      "links from other hosts (default: any free port, advertised to the proxy).",
+  }),
+  name: setting({
+    kind: optional(text("a host name of a-z, 0-9 and '-' (at most 63)", HOSTNAME)),
+    default: null as string | null,
+    group: "mode",
+    meta: "NAME",
+    doc: "This host's name in the overlay (default: the machine's host name, lower-cased).",
+  }),
+  stateDir: setting({
+    kind: text("a directory path"),
+    default: "/var/lib/vnet",
+    group: "trust",
+    meta: "DIR",
+    doc: "Proxy: where the CA, its certificate and the join token live (created 0700).",
+  }),
+  token: setting({
+    kind: optional(text("a join token vnet1.<id>.<secret>.<ca-hash>")),
+    default: null as string | null,
+    group: "trust",
+    meta: "TOKEN",
+    doc: "Host: the join token printed by the proxy. Prefer --token-file: argv is visible to all.",
+  }),
+  tokenFile: setting({
+    kind: optional(text("a file path")),
+    default: null as string | null,
+    group: "trust",
+    meta: "FILE",
+    doc: "Host: read the join token from FILE (e.g. a copy of the proxy's join.token).",
+  }),
+  tap: setting({
+    kind: optional(text("an interface name of at most 15 characters", IFNAME)),
+    default: null as string | null,
+    group: "attach",
+    meta: "NAME",
+    doc: "Attach through a TAP device of this name, created by the agent (default: vnet0).",
+  }),
+  bridge: setting({
+    kind: optional(text("an interface name of at most 15 characters", IFNAME)),
+    default: null as string | null,
+    group: "attach",
+    meta: "BR",
+    doc: "Enslave the TAP device to this existing Linux bridge (where the VMs are).",
+  }),
+  pcap: setting({
+    kind: optional(text("an interface name of at most 15 characters", IFNAME)),
+    default: null as string | null,
+    group: "attach",
+    meta: "IFACE",
+    doc: "Attach to an existing interface instead, captured in promiscuous mode with libpcap.",
+  }),
+  mtu: setting({
+    kind: int(576, 65_000),
+    default: 1500,
+    group: "attach",
+    meta: "BYTES",
+    doc: "MTU of the attached network; jumbo frames (9000) work when every side allows them.",
+  }),
+  mac: setting({
+    kind: optional(
+      text("a MAC address such as 02:00:00:00:00:01", /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/),
+    ),
+    default: null as string | null,
+    group: "attach",
+    meta: "MAC",
+    doc: "MAC address of the TAP device (default: chosen by the kernel).",
+  }),
+  offload: setting({
+    kind: bool,
+    default: true,
+    group: "data plane",
+    doc: "Let the TAP give and take TCP superframes (TSO/checksum offload, up to 64 KB).",
+  }),
+  queueBytes: setting({
+    kind: int(70_000, 1 << 30),
+    default: 4 * 1024 * 1024,
+    group: "data plane",
+    meta: "BYTES",
+    doc: "Bound of each link's send queue; frames beyond it are dropped and counted.",
+  }),
+  maxMacs: setting({
+    kind: int(1, 10_000_000),
+    default: 65_536,
+    group: "data plane",
+    meta: "N",
+    doc: "Bound of the MAC table.",
+  }),
+  macAge: setting({
+    kind: duration(1_000, 86_400_000),
+    default: 300_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "A MAC address not seen for this long is forgotten.",
+  }),
+  moveQuiet: setting({
+    kind: duration(0, 60_000),
+    default: 250,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "A VM's MAC may appear behind another host only after this much silence at the old " +
+      "one (lets migrations through, refuses spoofing of live VMs).",
+  }),
+  keepalive: setting({
+    kind: duration(100, 600_000),
+    default: 1_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "Interval of keepalive pings on idle links.",
+  }),
+  deadAfter: setting({
+    kind: duration(300, 3_600_000),
+    default: 3_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "A link that received nothing for this long is closed (half-open TCP detection).",
+  }),
+  handshakeTimeout: setting({
+    kind: duration(100, 600_000),
+    default: 5_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "A peer that has not finished its handshake by then is disconnected.",
+  }),
+  reconnectMax: setting({
+    kind: duration(100, 3_600_000),
+    default: 10_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "Upper bound of the host's reconnect backoff (exponential, with jitter).",
+  }),
+  api: setting({
+    kind: optional(address),
+    default: null as Address | null,
+    group: "operator",
+    meta: "ADDR:PORT",
+    doc: "Proxy: serve the control API and live page here (default 127.0.0.1:7801).",
+  }),
+  updateInterval: setting({
+    kind: duration(100, 3_600_000),
+    default: 1_000,
+    group: "vttif",
+    meta: "DURATION",
+    doc: "How often hosts send their traffic counts to the proxy.",
+  }),
+  smoothing: setting({
+    kind: duration(100, 86_400_000),
+    default: 5_000,
+    group: "vttif",
+    meta: "DURATION",
+    doc: "Time constant of the low-pass filter over the traffic matrix.",
+  }),
+  threshold: setting({
+    kind: real(0, 1),
+    default: 0.1,
+    group: "vttif",
+    meta: "FRACTION",
+    doc: "Edges below this fraction of the heaviest one are pruned from the topology.",
+  }),
+  hysteresis: setting({
+    kind: duration(0, 3_600_000),
+    default: 3_000,
+    group: "vttif",
+    meta: "DURATION",
+    doc: "A new topology must persist this long before a change event is emitted.",
+  }),
+  logLevel: setting({
+    kind: oneOf("trace", "debug", "info", "warning", "error", "fatal"),
+    default: "info",
+    group: "logging",
+    meta: "LEVEL",
+    doc: "Least severe level logged.",
+  }),
+  logFormat: setting({
+    kind: oneOf("text", "json"),
+    default: "text",
+    group: "logging",
+    meta: "FORMAT",
+    doc: "text for people, json (one object per line) for machines.",
+  }),
+};
+
+/** Name of a setting. */
+export type SettingName = keyof typeof SETTINGS;
+
+/** The typed, validated configuration. */
+export type Config = { [K in SettingName]: ReturnType<(typeof SETTINGS)[K]["kind"]["parse"]> };
+
+/** camelCase -> kebab-case: the YAML key and flag of a setting. */
+export function keyOf(name: SettingName): string {
+  return name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}

@@ -1,0 +1,167 @@
+/**
+ * Setting kinds: each knows how to parse a value from YAML or a flag and how to describe
+ * what it expects, so one schema gives validation, `--help` and the README table.
+ *
+ * @module
+ */
+
+/** A host and port, e.g. from `--join 10.0.0.1:7800` or `listen: "[::]:7800"`. */
+export interface Address {
+  hostname: string;
+  port: number;
+}
+
+/** Formats an address for logs and dialing (IPv6 in brackets). */
+export function formatAddress(a: Address): string {
+  return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
+}
+
+/** A refused value: the caller adds where it came from (file and key, or flag). */
+export class ValueError extends Error {
+  override name = "ValueError";
+}
+
+/** One setting kind: parses unknown input into T or throws {@linkcode ValueError}. */
+export interface Kind<T> {
+  /** What the setting expects, for errors and help, e.g. "a duration such as 500ms or 2s". */
+  readonly expects: string;
+  /** True for on/off flags that take no value on the command line. */
+  readonly isSwitch?: boolean;
+  parse(value: unknown): T;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return `"${value}"`;
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return String(value);
+}
+
+/** A boolean (YAML true/false; on the command line the flag alone means true). */
+export const bool: Kind<boolean> = {
+  expects: "true or false",
+  isSwitch: true,
+  parse(v) {
+    if (typeof v === "boolean") return v;
+    if (v === "true") return true;
+    if (v === "false") return false;
+    throw new ValueError(`expected true or false, got ${describe(v)}`);
+  },
+};
+
+/** A non-empty string matching `re`. */
+export function text(expects: string, re = /^.+$/): Kind<string> {
+  return {
+    expects,
+    parse(v) {
+      if (typeof v === "string" && re.test(v)) return v;
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+/** An integer in [min, max]; strings of digits are accepted (flags are text). */
+export function int(min: number, max: number): Kind<number> {
+  const expects = `an integer from ${min} to ${max}`;
+  return {
+    expects,
+    parse(v) {
+      const n = typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v;
+      if (typeof n === "number" && Number.isInteger(n) && n >= min && n <= max) return n;
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+/** A number in [min, max]. */
+export function real(min: number, max: number): Kind<number> {
+  const expects = `a number from ${min} to ${max}`;
+  return {
+    expects,
+    parse(v) {
+      const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+      if (typeof n === "number" && Number.isFinite(n) && n >= min && n <= max) return n;
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+/** One of the listed words. */
+export function oneOf<const T extends readonly string[]>(...choices: T): Kind<T[number]> {
+  const expects = `one of ${choices.join(", ")}`;
+  return {
+    expects,
+    parse(v) {
+      if (typeof v === "string" && (choices as readonly string[]).includes(v)) {
+        return v as T[number];
+      }
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration in milliseconds: a number (ms) or text such as `250ms`, `2s`, `1.5m`, `1h`. */
+export function duration(minMs: number, maxMs: number): Kind<number> {
+  const expects = `a duration from ${minMs}ms to ${maxMs}ms, such as 500ms or 2s`;
+  return {
+    expects,
+    parse(v) {
+      let ms: number | undefined;
+      if (typeof v === "number") ms = v;
+      else if (typeof v === "string") {
+        const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
+        if (m) ms = Number(m[1]) * UNIT_MS[m[2] ?? "ms"];
+      }
+      if (ms !== undefined && Number.isFinite(ms) && ms >= minMs && ms <= maxMs) {
+        return Math.round(ms);
+      }
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+/**
+ * Parses `host:port`, `[v6]:port` or `:port` (all interfaces).
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "./types.ts";
+ * const a = parseAddress("[::1]:7800");
+ * if (a.hostname !== "::1" || a.port !== 7800) throw new Error();
+ * ```
+ */
+export function parseAddress(v: unknown): Address {
+  if (typeof v !== "string") {
+    throw new ValueError(`expected an address such as 192.0.2.1:7800, got ${describe(v)}`);
+  }
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new ValueError(
+      `expected an address such as 192.0.2.1:7800, [2001:db8::1]:7800 or :7800, got ${describe(v)}`,
+    );
+  }
+  const hostname = m[1] ?? (m[2] === "" ? "0.0.0.0" : m[2]);
+  if (m[2] !== undefined && m[2] !== "" && !/^[A-Za-z0-9.-]+$/.test(m[2])) {
+    throw new ValueError(`expected a host name or IP address before the port, got ${describe(v)}`);
+  }
+  return { hostname, port };
+}
+
+/** An address kind; see {@linkcode parseAddress}. */
+export const address: Kind<Address> = {
+  expects: "an address such as 192.0.2.1:7800",
+  parse: parseAddress,
+};
+
+/** Makes a kind optional: null/undefined stay null. */
+export function optional<T>(kind: Kind<T>): Kind<T | null> {
+  return {
+    expects: kind.expects,
+    isSwitch: kind.isSwitch,
+    parse: (v) => (v === null || v === undefined ? null : kind.parse(v)),
+  };
+}

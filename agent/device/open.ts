@@ -1,0 +1,41 @@
+/**
+ * Opens the device the configuration asks for: a new TAP device (optionally enslaved to an
+ * existing bridge) or an existing interface through libpcap.
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import { parseMac, writeMac } from "../switch/ethernet.ts";
+import { addToBridge } from "../../ffi/bridge.ts";
+import type { Device } from "./device.ts";
+import { PcapDevice } from "./pcap_device.ts";
+import { TapDevice } from "./tap_device.ts";
+
+/** Default TAP name when `--tap` is not given. */
+export const DEFAULT_TAP_NAME = "vnet0";
+
+/** Opens the device of `config` (`--pcap IFACE`, else `--tap NAME`, default vnet0). */
+export function openConfiguredDevice(config: Config): Device {
+  if (config.pcap) return PcapDevice.open({ iface: config.pcap, mtu: config.mtu });
+  let mac: Uint8Array | undefined;
+  if (config.mac) {
+    mac = new Uint8Array(6);
+    writeMac(mac, 0, parseMac(config.mac));
+  }
+  const device = TapDevice.open({
+    name: config.tap ?? DEFAULT_TAP_NAME,
+    mtu: config.mtu,
+    mac,
+    offload: config.offload,
+  });
+  if (config.bridge) {
+    try {
+      addToBridge(config.bridge, device.name);
+    } catch (e) {
+      device.close();
+      throw e;
+    }
+  }
+  return device;
+}

@@ -1,0 +1,164 @@
+/**
+ * The libpcap device: attaches the agent to an existing interface (a VM's bridge or veth)
+ * by capturing what arrives on it and injecting what the overlay delivers. It has no
+ * offloads: captured frames get a zeroed virtio-net header, and packets that need
+ * segmentation or a checksum are finished in software before injection.
+ *
+ *     read:  drain pcap_next_ex into slots at offset 10 until none is ready or the batch is full
+ *            -> nothing? one non-blocking poll (at most WAIT_MS), then drain again
+ *     write: plain packet -> inject the frame; otherwise toPlainFrames -> inject each frame
+ *
+ * Only inbound frames are captured, so what we inject never comes back to us.
+ *
+ * @module
+ */
+
+import { PcapHandle, type PcapStats } from "../../ffi/mod.ts";
+import {
+  type Device,
+  type DeviceStats,
+  MAX_PACKET_BYTES,
+  newDeviceStats,
+  type PacketBatch,
+  VNET_HDR_LEN,
+} from "./device.ts";
+import { toPlainFrames } from "./segment.ts";
+import { isPlainPacket } from "./vnet_header.ts";
+
+/** Longest single wait for a frame; bounds how late an abort is noticed. */
+const WAIT_MS = 200;
+/** Captured bytes per frame: whatever fits in a packet slot after the header. */
+const SNAPLEN = MAX_PACKET_BYTES - VNET_HDR_LEN;
+
+/** Options of {@linkcode PcapDevice.open}. */
+export interface PcapDeviceOptions {
+  /** The interface to attach to. */
+  iface: string;
+  /** MTU of the attached network; packets written are cut to fit it. */
+  mtu: number;
+  /** Extra BPF filter (tcpdump syntax) on what is captured. */
+  filter?: string;
+  /** Kernel capture ring size in bytes (libpcap's default when absent). */
+  bufferBytes?: number;
+}
+
+/**
+ * A {@linkcode Device} over a promiscuous, inbound-only libpcap capture.
+ *
+ * @example Attach to a bridge and read one batch (needs root)
+ * ```ts ignore
+ * import { PcapDevice } from "./pcap_device.ts";
+ * import { PacketBatch } from "./device.ts";
+ * const device = PcapDevice.open({ iface: "br0", mtu: 1500 });
+ * try {
+ *   const batch = new PacketBatch(32);
+ *   console.log(await device.read(batch, AbortSignal.timeout(1000)), "frames");
+ * } finally {
+ *   device.close();
+ * }
+ * ```
+ */
+export class PcapDevice implements Device {
+  readonly name: string;
+  readonly mtu: number;
+  readonly offload = false;
+  readonly stats: DeviceStats = newDeviceStats();
+  readonly #capture: PcapHandle;
+  #closed = false;
+  /** False once a frame of the packet being segmented was dropped. */
+  #segmentsWritten = true;
+  /** Bound once, so segmenting allocates no closure per packet. */
+  readonly #injectSegment = (frame: Uint8Array): void => {
+    if (!this.#injectOne(frame)) this.#segmentsWritten = false;
+  };
+
+  private constructor(capture: PcapHandle, mtu: number) {
+    this.#capture = capture;
+    this.name = capture.iface;
+    this.mtu = mtu;
+  }
+
+  /**
+   * Starts capturing on `options.iface` (promiscuous, immediate, inbound only).
+   *
+   * @throws {PcapError} with libpcap's text (no such device, permission denied, bad filter).
+   */
+  static open(options: PcapDeviceOptions): PcapDevice {
+    const capture = PcapHandle.open(options.iface, {
+      snaplen: SNAPLEN,
+      promisc: true,
+      immediate: true,
+      inboundOnly: true,
+      bufferBytes: options.bufferBytes,
+      filter: options.filter,
+    });
+    return new PcapDevice(capture, options.mtu);
+  }
+
+  /** Counters of the capture itself (frames the kernel or libpcap dropped before us). */
+  captureStats(): PcapStats {
+    return this.#capture.stats();
+  }
+
+  async read(batch: PacketBatch, signal: AbortSignal): Promise<number> {
+    while (!signal.aborted && !this.#closed) {
+      let count = 0;
+      while (count < batch.capacity) {
+        const slot = batch.buffers[count];
+        const n = this.#capture.next(slot, VNET_HDR_LEN);
+        if (n <= 0) {
+          if (n < 0) this.close(); // end of capture: nothing more will come
+          break;
+        }
+        slot.fill(0, 0, VNET_HDR_LEN);
+        batch.lengths[count] = VNET_HDR_LEN + n;
+        this.stats.rxBytes += n;
+        count++;
+      }
+      if (count > 0) {
+        batch.count = count;
+        this.stats.rxPackets += count;
+        return count;
+      }
+      await this.#capture.waitReadable(WAIT_MS);
+    }
+    batch.count = 0;
+    return 0;
+  }
+
+  write(packet: Uint8Array): boolean {
+    if (isPlainPacket(packet)) return this.#injectOne(packet);
+    this.#segmentsWritten = true;
+    if (!toPlainFrames(packet, this.mtu, this.#injectSegment)) {
+      this.stats.txDropped++;
+      return false;
+    }
+    this.stats.txSegmented++;
+    return this.#segmentsWritten;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#capture.close();
+  }
+
+  /** Injects the frame behind the (plain) header; any failure drops this packet only. */
+  #injectOne(packet: Uint8Array): boolean {
+    let sent = -1;
+    if (!this.#closed && packet.length > VNET_HDR_LEN) {
+      try {
+        sent = this.#capture.inject(packet.subarray(VNET_HDR_LEN));
+      } catch {
+        // Interface down, frame longer than the MTU allows: this packet only.
+      }
+    }
+    if (sent < 0) {
+      this.stats.txDropped++;
+      return false;
+    }
+    this.stats.txPackets++;
+    this.stats.txBytes += packet.length - VNET_HDR_LEN;
+    return true;
+  }
+}

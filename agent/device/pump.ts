@@ -1,0 +1,48 @@
+/**
+ * The outbound loop of an agent: device -> switch -> link queues.
+ *
+ *     device.read(batch)          drains everything ready (synchronous reads until EAGAIN),
+ *       for each packet:          then waits once for readability
+ *         switch.forward(...)     rule lookup, MAC table, copy into each chosen link's queue
+ *     (microtask)                 every link touched by the batch writes it in one write
+ *
+ * One owner, one way to stop (the signal), no allocation per frame: the batch's buffers are
+ * reused for every read.
+ *
+ * @module
+ */
+
+import type { Switch } from "../switch/switch.ts";
+import { type Device, PacketBatch } from "./device.ts";
+import { logger } from "../log.ts";
+
+/** Batch size: frames read per wake-up at most. */
+export const PUMP_BATCH = 64;
+
+/**
+ * Reads `device` until `signal` aborts and hands every packet to `sw` as coming from the
+ * port named `portName`. Resolves when stopped; a device error ends the loop with a log line.
+ */
+export async function pumpDevice(
+  device: Device,
+  sw: Switch,
+  options: { portName?: string; signal: AbortSignal; batch?: PacketBatch },
+): Promise<void> {
+  const batch = options.batch ?? new PacketBatch(PUMP_BATCH);
+  const port = options.portName ?? "device";
+  const log = logger("device");
+  while (!options.signal.aborted) {
+    let n: number;
+    try {
+      n = await device.read(batch, options.signal);
+    } catch (e) {
+      log.error("Stopped reading device {name}: {error}", {
+        name: device.name,
+        error: (e as Error).message,
+      });
+      return;
+    }
+    const now = Date.now();
+    for (let i = 0; i < n; i++) sw.forward(batch.packet(i), port, now);
+  }
+}

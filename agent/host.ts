@@ -1,0 +1,188 @@
+/**
+ * Host mode (`agent --join PROXY:PORT`): attaches to the VMs' network, keeps the uplink to
+ * the proxy up (reconnecting with exponential backoff and jitter), and switches frames
+ * between the device and its links.
+ *
+ *     device ──pumpDevice──> Switch(host) ──> uplink "proxy" (star) or a fast-path "peer:NAME"
+ *     uplink/peers ──Link.run──> Switch(host) ──> device
+ *
+ * Everything is built from one validated {@linkcode Config}; the device comes from an
+ * injected factory so that tests run whole hosts on in-memory devices.
+ *
+ * @module
+ */
+
+import type { Config } from "./config/schema.ts";
+import { formatAddress } from "./config/types.ts";
+import type { Device } from "./device/device.ts";
+import { pumpDevice } from "./device/pump.ts";
+import { discoverCa } from "./join/discovery.ts";
+import { generateHostKey } from "./join/host_key.ts";
+import { joinProxy, JoinRefused } from "./join/join.ts";
+import { parseJoinToken } from "./join/token.ts";
+import { Link } from "./link/link.ts";
+import { logger } from "./log.ts";
+import { Switch } from "./switch/switch.ts";
+
+/** What a running host exposes to its owner (main.ts, tests, the status endpoint). */
+export interface HostHandle {
+  readonly name: string;
+  readonly switch: Switch;
+  readonly device: Device;
+  /** The current uplink, or null while (re)connecting. */
+  uplink(): Link | null;
+  /** Number of successful joins so far (1 after the first, +1 per reconnect). */
+  joins(): number;
+  /** Resolves once the first uplink is established. */
+  ready: Promise<void>;
+  /** Stops everything: links closed with a goodbye, device closed. */
+  stop(): Promise<void>;
+  /** Resolves when the host has stopped (after stop(), or a fatal error such as a refused token). */
+  done: Promise<void>;
+  /** Why the host stopped by itself (e.g. the proxy refused its token), or null. */
+  fatal(): string | null;
+}
+
+/** Injected edges. */
+export interface HostDeps {
+  openDevice(config: Config): Device;
+  readTextFile?(path: string): Promise<string>;
+}
+
+/** Exponential backoff with full jitter, capped: attempt 0 -> up to 200 ms. */
+export function backoffMs(attempt: number, capMs: number, random = Math.random): number {
+  const ceiling = Math.min(capMs, 200 * 2 ** Math.min(attempt, 20));
+  return Math.round(ceiling / 2 + random() * ceiling / 2);
+}
+
+/** The machine's host name made into a valid overlay name. */
+export function defaultHostName(): string {
+  const raw = Deno.hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "");
+  return raw.slice(0, 63) || "host";
+}
+
+/** Starts a host; rejects only for errors found before anything runs (bad token file...). */
+export async function runHost(config: Config, deps: HostDeps): Promise<HostHandle> {
+  const log = logger("host");
+  const proxyAddr = config.join!;
+  const name = config.name ?? defaultHostName();
+  const tokenText = config.token ??
+    (await (deps.readTextFile ?? Deno.readTextFile)(config.tokenFile!)).trim();
+  const token = parseJoinToken(tokenText);
+  const key = await generateHostKey();
+
+  const sw = new Switch({
+    role: "host",
+    maxMacs: config.maxMacs,
+    macAgeMs: config.macAge,
+    moveQuietMs: config.moveQuiet,
+  });
+  const device = deps.openDevice(config);
+  sw.attach({ name: "device", kind: "device", send: (p) => device.write(p) });
+
+  const stopper = new AbortController();
+  const signal = stopper.signal;
+  let uplink: Link | null = null;
+  let joins = 0;
+  let fatal: string | null = null;
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => markReady = r);
+
+  const linkLoop = async () => {
+    let caPem: string | null = null;
+    for (let attempt = 0; !signal.aborted;) {
+      try {
+        const ca: string = caPem ??
+          await discoverCa(proxyAddr, token.caHash, { timeoutMs: config.handshakeTimeout, signal });
+        caPem = ca;
+        const { handshake, welcome } = await joinProxy(proxyAddr, {
+          token,
+          caPem: ca,
+          hello: { name, offload: device.offload, listen: null },
+          spkiB64: key.spkiB64,
+          timeoutMs: config.handshakeTimeout,
+        });
+        void welcome;
+        const link = new Link(
+          {
+            name: "proxy",
+            kind: "uplink",
+            peer: "proxy",
+            conn: handshake.conn,
+            reader: handshake.reader,
+          },
+          {
+            onFrame: (packet) => sw.forward(packet, "proxy", Date.now()),
+            onControl: (msg) => log.debug("Control message from proxy: {msg}", { msg }),
+          },
+          {
+            queueBytes: config.queueBytes,
+            keepaliveMs: config.keepalive,
+            deadAfterMs: config.deadAfter,
+          },
+        );
+        uplink = link;
+        sw.attach(link);
+        joins++;
+        attempt = 0;
+        log.info("Joined proxy {proxy} as {name}", { proxy: formatAddress(proxyAddr), name });
+        markReady();
+        await link.run(signal);
+        sw.detach("proxy");
+        uplink = null;
+        if (!signal.aborted) {
+          log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
+        }
+      } catch (e) {
+        if (e instanceof JoinRefused) {
+          fatal = e.message;
+          log.error("{error}", { error: e.message });
+          stopper.abort();
+          break;
+        }
+        if (signal.aborted) break;
+        const wait = backoffMs(attempt++, config.reconnectMax);
+        log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
+          proxy: formatAddress(proxyAddr),
+          error: (e as Error).message,
+          ms: wait,
+        });
+        await sleep(wait, signal);
+      }
+    }
+  };
+
+  const pump = pumpDevice(device, sw, { signal });
+  const links = linkLoop();
+  const done = Promise.all([pump, links]).then(() => {
+    device.close();
+  });
+  return {
+    name,
+    switch: sw,
+    device,
+    uplink: () => uplink,
+    joins: () => joins,
+    ready,
+    stop: async () => {
+      stopper.abort();
+      await done;
+    },
+    done,
+    fatal: () => fatal,
+  };
+}
+
+/** Sleeps `ms` or until `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * The host's side of joining the proxy: TCP with TCP_NODELAY, TLS trusting only the proxy's
+ * CA (learned by discovery and pinned by the token's hash), then HELLO / challenge / AUTH /
+ * WELCOME. The join secret never crosses the wire: the host proves it with an HMAC over the
+ * proxy's fresh challenge, its name and its public key.
+ *
+ * @module
+ */
+
+import { type Address, formatAddress } from "../config/types.ts";
+import { field, Handshake } from "../link/handshake.ts";
+import { MessageType } from "../link/wire.ts";
+import { joinProof } from "./proof.ts";
+import type { JoinToken } from "./token.ts";
+
+/** Hostname the proxy's certificate is issued for; hosts verify it, whatever address they dial. */
+export const PROXY_TLS_NAME = "proxy.vnet";
+
+/** The proxy refused this host; retrying with the same settings will not help. */
+export class JoinRefused extends Error {
+  override name = "JoinRefused";
+}
+
+/** What the host announces in its HELLO. */
+export interface HostHello {
+  name: string;
+  /** The host's device takes superframes. */
+  offload: boolean;
+  /** Where the host accepts fast-path links, or null. */
+  listen: string | null;
+}
+
+/** What the proxy hands an admitted host. */
+export interface Welcome {
+  /** The host's TLS certificate, issued by the proxy's CA for its public key. */
+  certificatePem: string;
+  /** Settings the proxy wants hosts to use (e.g. `updateIntervalMs`). */
+  settings: Record<string, unknown>;
+}
+
+/**
+ * Connects to the proxy and runs the join handshake; returns the handshake (its conn and
+ * reader become the uplink) and the WELCOME.
+ *
+ * @throws {JoinRefused} when the proxy refuses the token or the name.
+ */
+export async function joinProxy(
+  address: Address,
+  options: {
+    token: JoinToken;
+    caPem: string;
+    hello: HostHello;
+    spkiB64: string;
+    timeoutMs: number;
+  },
+): Promise<{ handshake: Handshake; welcome: Welcome }> {
+  const tcp = await Deno.connect({ hostname: address.hostname, port: address.port });
+  let conn: Deno.TlsConn | Deno.TcpConn = tcp;
+  try {
+    tcp.setNoDelay(true);
+    const tls = await Deno.startTls(tcp, { hostname: PROXY_TLS_NAME, caCerts: [options.caPem] });
+    conn = tls;
+    await tls.handshake();
+    const hs = new Handshake(tls, options.timeoutMs);
+    await hs.start(MessageType.HELLO, {
+      role: "host",
+      name: options.hello.name,
+      tokenId: options.token.id,
+      features: { offload: options.hello.offload },
+      listen: options.hello.listen,
+    });
+    const hello = await hs.expect(MessageType.HELLO, MessageType.GOODBYE);
+    if (hello.type === MessageType.GOODBYE) throw refused(address, Handshake.json(hello));
+    const challenge = field(Handshake.json(hello), "challenge", 128);
+    const proof = await joinProof(
+      options.token.secret,
+      challenge,
+      options.hello.name,
+      options.spkiB64,
+    );
+    await hs.send(MessageType.AUTH, { proof, publicKey: options.spkiB64 });
+    const w = await hs.expect(MessageType.WELCOME, MessageType.GOODBYE);
+    if (w.type === MessageType.GOODBYE) throw refused(address, Handshake.json(w));
+    const welcome = Handshake.json(w);
+    const settings = welcome.settings;
+    return {
+      handshake: hs,
+      welcome: {
+        certificatePem: field(welcome, "certificate", 16 * 1024),
+        settings: typeof settings === "object" && settings !== null
+          ? settings as Record<string, unknown>
+          : {},
+      },
+    };
+  } catch (e) {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+    if (
+      e instanceof Error &&
+      /certificate|UnknownIssuer|BadCertificate|NotValidForName/i.test(e.message)
+    ) {
+      throw new JoinRefused(
+        `Cannot join ${formatAddress(address)}: its TLS certificate is not issued by the CA the ` +
+          `token pins (${e.message}); the proxy's state was replaced or someone is in the middle`,
+      );
+    }
+    throw e;
+  }
+}
+
+function refused(address: Address, goodbye: Record<string, unknown>): JoinRefused {
+  const reason = typeof goodbye.reason === "string" ? goodbye.reason.slice(0, 300) : "no reason";
+  return new JoinRefused(`Cannot join ${formatAddress(address)}: the proxy refused: ${reason}`);
+}

@@ -1,0 +1,134 @@
+/**
+ * Who owns a MAC: the port a source address was last seen on, with ageing.
+ *
+ * This is half of the switching decision (tinc keeps the same split): the MAC table says
+ * *who* holds an address, the forwarding table and the ports say *which link* reaches them,
+ * so links can come and go without forgetting learned addresses. Time is passed in; the table
+ * never reads a clock.
+ *
+ * @module
+ */
+
+import type { Mac } from "./ethernet.ts";
+
+/** What the table knows of one address. */
+export interface MacEntry {
+  /** Port the address was last seen on. */
+  port: string;
+  /** When it was first seen on that port (ms). */
+  since: number;
+  /** When it was last seen (ms). */
+  lastSeen: number;
+  /** When it was first seen at all (ms); survives moves. */
+  firstSeen: number;
+}
+
+/** Outcome of {@linkcode MacTable.learn}. */
+export type LearnResult = "new" | "refreshed" | "moved" | "full";
+
+/** Counters; they only grow. */
+export interface MacTableStats {
+  learned: number;
+  moved: number;
+  aged: number;
+  refusedFull: number;
+}
+
+/**
+ * Bounded MAC-to-port table with ageing.
+ *
+ * @example
+ * ```ts
+ * import { MacTable } from "./mac_table.ts";
+ * const t = new MacTable({ maxEntries: 10, ageMs: 1000 });
+ * t.learn(0x020000000001, "host:a", 0);
+ * if (t.lookup(0x020000000001, 500) !== "host:a") throw new Error("learned");
+ * if (t.lookup(0x020000000001, 2000) !== undefined) throw new Error("aged");
+ * ```
+ */
+export class MacTable {
+  readonly #entries = new Map<Mac, MacEntry>();
+  readonly #maxEntries: number;
+  readonly #ageMs: number;
+  readonly stats: MacTableStats = { learned: 0, moved: 0, aged: 0, refusedFull: 0 };
+
+  constructor(options: { maxEntries: number; ageMs: number }) {
+    this.#maxEntries = options.maxEntries;
+    this.#ageMs = options.ageMs;
+  }
+
+  /** Number of addresses held (aged ones included until the next sweep). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records that `mac` was seen on `port` at `now`. */
+  learn(mac: Mac, port: string, now: number): LearnResult {
+    const e = this.#entries.get(mac);
+    if (e) {
+      e.lastSeen = now;
+      if (e.port === port) return "refreshed";
+      e.port = port;
+      e.since = now;
+      this.stats.moved++;
+      return "moved";
+    }
+    if (this.#entries.size >= this.#maxEntries) {
+      this.sweep(now);
+      if (this.#entries.size >= this.#maxEntries) {
+        this.stats.refusedFull++;
+        return "full";
+      }
+    }
+    this.#entries.set(mac, { port, since: now, lastSeen: now, firstSeen: now });
+    this.stats.learned++;
+    return "new";
+  }
+
+  /** The port that holds `mac`, or undefined when unknown or aged out. */
+  lookup(mac: Mac, now: number): string | undefined {
+    const e = this.#entries.get(mac);
+    if (!e) return undefined;
+    return now - e.lastSeen > this.#ageMs ? undefined : e.port;
+  }
+
+  /** The whole entry for `mac` (aged or not), for policy decisions such as moves. */
+  get(mac: Mac): Readonly<MacEntry> | undefined {
+    return this.#entries.get(mac);
+  }
+
+  /** Forgets `mac`; returns whether it was known. */
+  forget(mac: Mac): boolean {
+    return this.#entries.delete(mac);
+  }
+
+  /** Forgets every address on `port` (the port went away); returns them. */
+  forgetPort(port: string): Mac[] {
+    const gone: Mac[] = [];
+    for (const [mac, e] of this.#entries) {
+      if (e.port === port) {
+        this.#entries.delete(mac);
+        gone.push(mac);
+      }
+    }
+    return gone;
+  }
+
+  /** Removes aged entries; returns how many. */
+  sweep(now: number): number {
+    let n = 0;
+    for (const [mac, e] of this.#entries) {
+      if (now - e.lastSeen > this.#ageMs) {
+        this.#entries.delete(mac);
+        n++;
+      }
+    }
+    this.stats.aged += n;
+    return n;
+  }
+
+  /** Every entry, for status output. */
+  entries(): IterableIterator<[Mac, Readonly<MacEntry>]> {
+    return this.#entries.entries();
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * The switch: one decision per frame, over the forwarding rules, the MAC table and the
+ * ports that exist right now.
+ *
+ *     device.read ──┐                                   ┌──> device.write
+ *                   ├──> Switch.forward(packet, from) ──┤
+ *     link.receive ─┘                                   └──> link.send (queue, batched write)
+ *
+ * Roles differ only in their defaults, never in the rule lookup:
+ *
+ * - host: frames from the device go where a rule says, else up to the proxy (the star);
+ *   broadcast and multicast always go to the proxy only. Frames from any link go to the
+ *   device (or where a `device`/`drop` rule says): a host never relays between links, so
+ *   fast-path links cannot form a loop.
+ * - proxy: learns which port every source MAC lives behind, sends known unicast there and
+ *   floods group and unknown unicast over the star (every host link and the LAN device,
+ *   except where the frame came from). The star is the only tree, so flooding never loops.
+ *
+ * The switch never reads a clock or a socket: `now` is passed in, ports are interfaces.
+ *
+ * @module
+ */
+
+import { MIN_FRAME_BODY } from "../link/wire.ts";
+import { VNET_HDR_LEN } from "../device/device.ts";
+import { DST_OFFSET, isGroupMac, type Mac, macAt, SRC_OFFSET } from "./ethernet.ts";
+import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
+import { MacTable } from "./mac_table.ts";
+
+/** What a port is, which decides the switch's defaults. */
+export type PortKind =
+  /** The local attachment: TAP or captured interface (VMs, or the user's LAN at the proxy). */
+  | "device"
+  /** A host's link to the proxy. */
+  | "uplink"
+  /** The proxy's link to one host. */
+  | "host"
+  /** A fast-path link between two hosts. */
+  | "peer";
+
+/** Where the switch can send a packet. */
+export interface Port {
+  /** Unique name: `device`, `proxy`, `host:NAME`, `peer:NAME`. Rules target it by this name. */
+  readonly name: string;
+  readonly kind: PortKind;
+  /**
+   * Takes the packet (header + frame); must copy it or write it before returning, since the
+   * view is reused. False when it had to drop it (full queue, device error); never throws.
+   */
+  send(packet: Uint8Array): boolean;
+}
+
+/** Counters of one port as seen by the switch; they only grow. */
+export interface PortCounters {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  txDrops: number;
+}
+
+/** Why the switch dropped frames; every drop is counted under one reason. */
+export interface DropCounters {
+  /** Shorter than an Ethernet header. */
+  malformed: number;
+  /** Source MAC is a group address: never valid. */
+  badSource: number;
+  /** Source MAC belongs to a local VM but came from a link: a loop or a spoof. */
+  loop: number;
+  /** Source MAC is active behind another port: refused by the anti-spoofing rule. */
+  spoofed: number;
+  /** Destination lives behind the port the frame came from. */
+  hairpin: number;
+  /** A broadcast or multicast frame arrived on a fast-path link. */
+  groupOnFastPath: number;
+  /** A rule said drop. */
+  rule: number;
+  /** No port to send to (e.g. a host with no proxy link yet). */
+  noRoute: number;
+  /** The MAC table was full, so a new source could not be learned. */
+  tableFull: number;
+}
+
+/** Settings of a {@linkcode Switch}. */
+export interface SwitchOptions {
+  role: "host" | "proxy";
+  /** Upper bound on learned MACs. */
+  maxMacs: number;
+  /** A MAC not seen for this long is forgotten. */
+  macAgeMs: number;
+  /**
+   * A MAC active behind one port may be claimed from another port only after it has been
+   * silent for this long (a VM that migrated stops talking at its old host; a spoofer
+   * competes with a live VM). 0 lets every move through.
+   */
+  moveQuietMs: number;
+}
+
+/** Notified of every frame that enters the overlay at this switch's device (VTTIF counts). */
+export interface FrameObserver {
+  observe(src: Mac, dst: Mac, bytes: number): void;
+}
+
+/** Notified when the switch learns, moves or refuses a MAC. */
+export interface MacListener {
+  onMacLearned?(mac: Mac, port: string, now: number): void;
+  onMacMoved?(mac: Mac, from: string, to: string, now: number): void;
+  onMacRefused?(mac: Mac, claimedBy: string, heldBy: string, now: number): void;
+}
+
+/**
+ * The frame switch of one agent.
+ *
+ * @example Two VMs behind two host ports of a proxy
+ * ```ts
+ * import { Switch, type Port } from "./switch.ts";
+ * const sent: string[] = [];
+ * const port = (name: string): Port => ({ name, kind: "host", send: () => (sent.push(name), true) });
+ * const sw = new Switch({ role: "proxy", maxMacs: 100, macAgeMs: 60_000, moveQuietMs: 0 });
+ * sw.attach(port("host:a"));
+ * sw.attach(port("host:b"));
+ * const frame = (dst: number, src: number) => {
+ *   const p = new Uint8Array(10 + 60);
+ *   p.set([0, 0, 0, 0, 0, dst], 10);
+ *   p.set([2, 0, 0, 0, 0, src], 16);
+ *   return p;
+ * };
+ * sw.forward(frame(2, 1), "host:a", 0); // unknown destination: flooded to b
+ * sw.forward(frame(1, 2), "host:b", 1); // 1 was learned behind a
+ * if (sent.join() !== "host:b,host:a") throw new Error(sent.join());
+ * ```
+ */
+export class Switch {
+  readonly rules = new ForwardingTable();
+  readonly macs: MacTable;
+  readonly drops: DropCounters = {
+    malformed: 0,
+    badSource: 0,
+    loop: 0,
+    spoofed: 0,
+    hairpin: 0,
+    groupOnFastPath: 0,
+    rule: 0,
+    noRoute: 0,
+    tableFull: 0,
+  };
+  observer: FrameObserver | null = null;
+  listener: MacListener | null = null;
+
+  readonly #role: "host" | "proxy";
+  readonly #moveQuietMs: number;
+  readonly #ports = new Map<string, Port>();
+  readonly #counters = new Map<string, PortCounters>();
+  /** Ports in attach order, for flooding without allocating. */
+  #floodList: Port[] = [];
+  #uplink: Port | null = null;
+  #device: Port | null = null;
+  readonly #usable = (name: string) => this.#ports.has(name);
+  readonly #usableFromLink = (name: string) => name === "device" && this.#device !== null;
+
+  constructor(options: SwitchOptions) {
+    this.#role = options.role;
+    this.#moveQuietMs = options.moveQuietMs;
+    this.macs = new MacTable({ maxEntries: options.maxMacs, ageMs: options.macAgeMs });
+  }
+
+  /** This switch's role. */
+  get role(): "host" | "proxy" {
+    return this.#role;
+  }
+
+  /** Adds a port (replacing one of the same name). */
+  attach(port: Port): void {
+    if (this.#ports.has(port.name)) this.detach(port.name);
+    this.#ports.set(port.name, port);
+    if (!this.#counters.has(port.name)) {
+      this.#counters.set(port.name, {
+        rxFrames: 0,
+        rxBytes: 0,
+        txFrames: 0,
+        txBytes: 0,
+        txDrops: 0,
+      });
+    }
+    if (port.kind === "uplink") this.#uplink = port;
+    if (port.kind === "device") this.#device = port;
+    this.#floodList = [...this.#ports.values()].filter((p) => p.kind !== "peer");
+  }
+
+  /**
+   * Removes a port. Rules that target it stop matching at once (lookups fall through to
+   * the next rule or the default); MACs learned behind it are forgotten on the proxy.
+   */
+  detach(name: string): void {
+    const port = this.#ports.get(name);
+    if (!port) return;
+    this.#ports.delete(name);
+    if (this.#uplink === port) this.#uplink = null;
+    if (this.#device === port) this.#device = null;
+    this.#floodList = this.#floodList.filter((p) => p !== port);
+    if (this.#role === "proxy") this.macs.forgetPort(name);
+  }
+
+  /** The port named `name`, if attached. */
+  port(name: string): Port | undefined {
+    return this.#ports.get(name);
+  }
+
+  /** Names of attached ports. */
+  portNames(): string[] {
+    return [...this.#ports.keys()];
+  }
+
+  /** Counters per port name (kept after a port detaches, so totals survive reconnects). */
+  counters(): ReadonlyMap<string, Readonly<PortCounters>> {
+    return this.#counters;
+  }
+
+  /**
+   * Switches one packet (10-byte header + Ethernet frame) that arrived on port `fromName`.
+   * The packet is a view the caller reuses after this returns.
+   */
+  forward(packet: Uint8Array, fromName: string, now: number): void {
+    const from = this.#ports.get(fromName);
+    if (!from) return; // a port detached while its last batch was in flight
+    const rx = this.#counters.get(fromName)!;
+    const bytes = packet.length - VNET_HDR_LEN;
+    rx.rxFrames++;
+    rx.rxBytes += bytes;
+    if (packet.length < MIN_FRAME_BODY) {
+      this.drops.malformed++;
+      return;
+    }
+    const dst = macAt(packet, DST_OFFSET);
+    const src = macAt(packet, SRC_OFFSET);
+    if (isGroupMac(src)) {
+      this.drops.badSource++;
+      return;
+    }
+    if (this.#role === "host") this.#forwardHost(packet, from, src, dst, bytes, now);
+    else this.#forwardProxy(packet, from, src, dst, bytes, now);
+  }
+
+  #forwardHost(packet: Uint8Array, from: Port, src: Mac, dst: Mac, bytes: number, now: number) {
+    const group = isGroupMac(dst);
+    if (from.kind === "device") {
+      const r = this.macs.learn(src, "device", now);
+      if (r === "full") this.drops.tableFull++;
+      else if (r === "new") this.listener?.onMacLearned?.(src, "device", now);
+      this.observer?.observe(src, dst, bytes);
+      if (group) return this.#sendTo(this.#uplink, packet, bytes);
+      // A unicast frame to a VM on this same host reached the TAP only because the bridge
+      // flooded it; the VM already has it.
+      if (this.macs.lookup(dst, now) === "device") return;
+      const rule = this.rules.lookup(src, dst, this.#usable);
+      if (rule) return this.#sendByRule(rule, packet, bytes);
+      return this.#sendTo(this.#uplink, packet, bytes);
+    }
+    // From a link: a frame claiming a local VM's address came back around or is forged.
+    if (this.macs.lookup(src, now) === "device") {
+      this.drops.loop++;
+      return;
+    }
+    if (group) {
+      if (from.kind === "peer") {
+        this.drops.groupOnFastPath++;
+        return;
+      }
+      return this.#sendTo(this.#device, packet, bytes);
+    }
+    const rule = this.rules.lookup(src, dst, this.#usableFromLink);
+    if (rule) return this.#sendByRule(rule, packet, bytes);
+    this.#sendTo(this.#device, packet, bytes);
+  }
+
+  #forwardProxy(packet: Uint8Array, from: Port, src: Mac, dst: Mac, bytes: number, now: number) {
+    if (!this.#admitSource(src, from.name, now)) return;
+    if (from.kind === "device") this.observer?.observe(src, dst, bytes);
+    if (isGroupMac(dst)) return this.#flood(packet, from, bytes);
+    const rule = this.rules.lookup(src, dst, this.#usable);
+    if (rule) return this.#sendByRule(rule, packet, bytes);
+    const owner = this.macs.lookup(dst, now);
+    if (owner === undefined) return this.#flood(packet, from, bytes);
+    if (owner === from.name) {
+      this.drops.hairpin++;
+      return;
+    }
+    this.#sendTo(this.#ports.get(owner) ?? null, packet, bytes);
+  }
+
+  /** Learns `src` behind `port`, applying the anti-spoofing rule to moves. */
+  #admitSource(src: Mac, port: string, now: number): boolean {
+    const held = this.macs.get(src);
+    if (
+      held && held.port !== port && this.#ports.has(held.port) &&
+      now - held.lastSeen < this.#moveQuietMs
+    ) {
+      this.drops.spoofed++;
+      this.listener?.onMacRefused?.(src, port, held.port, now);
+      return false;
+    }
+    const before = held?.port;
+    const r = this.macs.learn(src, port, now);
+    if (r === "full") this.drops.tableFull++;
+    else if (r === "new") this.listener?.onMacLearned?.(src, port, now);
+    else if (r === "moved") this.listener?.onMacMoved?.(src, before!, port, now);
+    return true;
+  }
+
+  #flood(packet: Uint8Array, from: Port, bytes: number): void {
+    const list = this.#floodList;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i] !== from) this.#sendTo(list[i], packet, bytes);
+    }
+  }
+
+  #sendByRule(
+    rule: { target: string; frames: number; bytes: number },
+    packet: Uint8Array,
+    bytes: number,
+  ): void {
+    rule.frames++;
+    rule.bytes += bytes;
+    if (rule.target === DROP_TARGET) {
+      this.drops.rule++;
+      return;
+    }
+    this.#sendTo(this.#ports.get(rule.target) ?? null, packet, bytes);
+  }
+
+  #sendTo(port: Port | null, packet: Uint8Array, bytes: number): void {
+    if (port === null) {
+      this.drops.noRoute++;
+      return;
+    }
+    const c = this.#counters.get(port.name)!;
+    if (port.send(packet)) {
+      c.txFrames++;
+      c.txBytes += bytes;
+    } else {
+      c.txDrops++;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * `agent`: argv / YAML -> typed config -> runProxy() or runHost(). The only place that wires
+ * the parts together and touches the process (signals, exit codes).
+ *
+ * @module
+ */
+
+import { helpText } from "./agent/config/help.ts";
+import { ConfigError, loadInvocation } from "./agent/config/load.ts";
+import { openConfiguredDevice } from "./agent/device/open.ts";
+import { runHost } from "./agent/host.ts";
+import { setupLogging } from "./agent/log.ts";
+import { runProxy } from "./proxy/proxy.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+/** This build's version (from deno.json). */
+export const VERSION: string = denoJson.version;
+
+/** Runs the agent with `argv`; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let inv;
+  try {
+    inv = await loadInvocation(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`agent: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (inv.help) {
+    console.log(helpText(VERSION));
+    return 0;
+  }
+  if (inv.version) {
+    console.log(`agent ${VERSION} (deno ${Deno.version.deno})`);
+    return 0;
+  }
+  if (inv.command.length > 0) {
+    console.error(`agent: unknown command "${inv.command.join(" ")}"; see agent --help`);
+    return 2;
+  }
+  const config = inv.config;
+  setupLogging({ level: config.logLevel, format: config.logFormat });
+
+  let stop: () => Promise<void>;
+  let done: Promise<void>;
+  let failed: () => string | null = () => null;
+  try {
+    if (config.proxy) {
+      const proxy = await runProxy(config, { openDevice: openConfiguredDevice });
+      stop = proxy.stop;
+      done = proxy.done;
+    } else {
+      const host = await runHost(config, { openDevice: openConfiguredDevice });
+      stop = host.stop;
+      done = host.done;
+      failed = host.fatal;
+    }
+  } catch (e) {
+    console.error(`agent: ${(e as Error).message}`);
+    return 1;
+  }
+
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    stop();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await done;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  const fatal = failed();
+  if (fatal) {
+    console.error(`agent: ${fatal}`);
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,95 @@
+/**
+ * The proxy's side of a new connection: answer a CA discovery, or admit a host.
+ *
+ *     DISCOVER            -> CA_CERT, close (trust comes from the token's hash, not from us)
+ *     HELLO(name, token)  -> HELLO(challenge) -> AUTH(proof, public key)
+ *                         -> WELCOME(host certificate, settings)   or GOODBYE(reason), close
+ *
+ * Every refusal is a GOODBYE with a reason the host can act on, then a close; nothing a peer
+ * sends can throw past this module except as a refusal.
+ *
+ * @module
+ */
+
+import { answerDiscover } from "../agent/join/discovery.ts";
+import { checkHostName } from "../agent/join/host_key.ts";
+import { newChallenge, verifyJoinProof } from "../agent/join/proof.ts";
+import type { JoinToken } from "../agent/join/token.ts";
+import type { Conn } from "../agent/link/link.ts";
+import { field, Handshake } from "../agent/link/handshake.ts";
+import { MessageType, ProtocolError } from "../agent/link/wire.ts";
+
+/** What the admission needs from the proxy. */
+export interface AdmitContext {
+  token: JoinToken;
+  caPem: string;
+  issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
+  /** Settings sent to every host in its WELCOME. */
+  settings: Record<string, unknown>;
+  timeoutMs: number;
+}
+
+/** An admitted host, ready to become a link. */
+export interface AdmittedHost {
+  name: string;
+  handshake: Handshake;
+  offload: boolean;
+  /** Where the host accepts fast-path links, as it announced it (unchecked text), or null. */
+  listen: string | null;
+}
+
+/** The peer was refused; `reason` was sent to it and is safe to log. */
+export class AdmissionRefused extends Error {
+  override name = "AdmissionRefused";
+}
+
+/**
+ * Runs the proxy's side of the handshake on `conn`. Resolves to the host, or to null after
+ * answering a discovery; rejects with {@linkcode AdmissionRefused}, a `ProtocolError` or a
+ * timeout, after which the caller closes the connection.
+ */
+export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost | null> {
+  const hs = new Handshake(conn, ctx.timeoutMs);
+  const first = await hs.expect(MessageType.DISCOVER, MessageType.HELLO);
+  if (first.type === MessageType.DISCOVER) {
+    await answerDiscover(conn, ctx.caPem);
+    return null;
+  }
+  const hello = Handshake.json(first);
+  const refuse = async (reason: string): Promise<never> => {
+    await hs.send(MessageType.GOODBYE, { reason }).catch(() => {});
+    throw new AdmissionRefused(reason);
+  };
+  if (hello.role !== "host") throw new ProtocolError("Cannot admit peer: HELLO without role host");
+  let name: string;
+  try {
+    name = checkHostName(field(hello, "name", 63));
+  } catch (e) {
+    return await refuse(`invalid host name: ${(e as Error).message}`);
+  }
+  const tokenId = field(hello, "tokenId", 64);
+  if (tokenId !== ctx.token.id) {
+    return await refuse(
+      `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`,
+    );
+  }
+  const features = typeof hello.features === "object" && hello.features !== null
+    ? hello.features as Record<string, unknown>
+    : {};
+  const listen = typeof hello.listen === "string" ? hello.listen.slice(0, 100) : null;
+  const challenge = newChallenge();
+  await hs.start(MessageType.HELLO, { role: "proxy", name: "proxy", challenge });
+  const auth = Handshake.json(await hs.expect(MessageType.AUTH));
+  const proof = field(auth, "proof", 128);
+  const spkiB64 = field(auth, "publicKey", 1024);
+  const ok = await verifyJoinProof(ctx.token.secret, challenge, name, spkiB64, proof);
+  if (!ok) return await refuse("wrong join token secret: use the token in the proxy's join.token");
+  let certificate: string;
+  try {
+    certificate = await ctx.issueHostCertificate(name, spkiB64);
+  } catch (e) {
+    return await refuse(`cannot issue a certificate: ${(e as Error).message}`);
+  }
+  await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings });
+  return { name, handshake: hs, offload: features.offload === true, listen };
+}

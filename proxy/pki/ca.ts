@@ -1,0 +1,403 @@
+/**
+ * The proxy's private certificate authority and the certificates it issues.
+ *
+ *     <stateDir>/ca.key      CA private key, PKCS#8 PEM (0600)    ECDSA P-256, 10 years
+ *     <stateDir>/ca.crt      CA certificate, self-signed
+ *     <stateDir>/proxy.key   proxy TLS key (0600)                 SAN DNS proxy.vnet, 1 year
+ *     <stateDir>/proxy.crt   proxy TLS certificate, issued by the CA
+ *     host certificates      issued at join time, never stored   SAN DNS <name>.host.vnet, 1 year
+ *
+ * Everyone in the overlay trusts exactly this CA, and join tokens pin its hash, so the CA is
+ * never regenerated behind the operator's back: a missing CA is created, but a corrupt or
+ * half-present one is an error naming the file and the fix. The proxy's own certificate is
+ * derived state: when missing, or within 30 days of expiry, it is issued again. The proxy needs
+ * its own leaf because rustls refuses a CA certificate used directly as a server certificate.
+ *
+ * Every file is written through {@linkcode writeSecretFile} (0600, atomic), certificates
+ * included: one write path, and the state directory is 0700 anyway.
+ *
+ * @module
+ */
+
+import type * as X509 from "@peculiar/x509";
+import { PROXY_TLS_NAME } from "../../agent/join/join.ts";
+import {
+  generateHostKey,
+  HOST_KEY_ALGORITHM,
+  hostTlsName,
+  importHostPublicKey,
+} from "../../agent/join/host_key.ts";
+import { caHashOf } from "../../agent/join/token.ts";
+import { readSecretFile, writeSecretFile } from "../../agent/secret_file.ts";
+
+/**
+ * The loaded @peculiar/x509 module. The library resolves its algorithms through tsyringe,
+ * which refuses to load unless a Reflect metadata API exists; Deno has none and the import map
+ * holds no polyfill. So the library is imported on first use, after
+ * {@linkcode installReflectMetadata}, rather than statically (a static import would run
+ * before any code of ours).
+ */
+let x509Module: Promise<typeof X509> | undefined;
+
+function loadX509(): Promise<typeof X509> {
+  return x509Module ??= (installReflectMetadata(), import("@peculiar/x509"));
+}
+
+/**
+ * Installs the three `Reflect` metadata functions tsyringe calls, unless a real polyfill
+ * (reflect-metadata, core-js) is already there. tsyringe only stores and reads constructor
+ * parameter lists with them, so a per-object map is all it takes.
+ */
+function installReflectMetadata(): void {
+  const reflect = Reflect as unknown as Record<string, unknown>;
+  if (typeof reflect.getMetadata === "function") return;
+  const store = new WeakMap<object, Map<unknown, unknown>>();
+  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
+    let entries = store.get(target);
+    if (entries === undefined) store.set(target, entries = new Map());
+    entries.set(key, value);
+  };
+  reflect.getOwnMetadata = (key: unknown, target: object) => store.get(target)?.get(key);
+  reflect.getMetadata = (key: unknown, target: object) => {
+    for (let at: object | null = target; at !== null; at = Object.getPrototypeOf(at)) {
+      const entries = store.get(at);
+      if (entries?.has(key)) return entries.get(key);
+    }
+    return undefined;
+  };
+}
+
+/** The proxy's trust material, loaded from (or created in) its state directory. */
+export interface ProxyPki {
+  /** The CA certificate, PEM: what hosts trust (`caCerts`) and what discovery sends. */
+  readonly caPem: string;
+  /** base64url SHA-256 of the CA certificate's DER: the hash join tokens pin. */
+  readonly caHash: string;
+  /** The proxy's TLS certificate (SAN `proxy.vnet`), PEM: `cert` for `Deno.listenTls`. */
+  readonly proxyCertPem: string;
+  /** The proxy's TLS private key, PKCS#8 PEM: `key` for `Deno.listenTls`. Secret. */
+  readonly proxyKeyPem: string;
+  /**
+   * Issues a certificate for a joining host's public key, valid for `<hostName>.host.vnet`.
+   *
+   * @throws {TypeError} when the name is invalid or the key is not an ECDSA P-256 SPKI.
+   */
+  issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** CA lifetime: longer than any deployment should run without a planned re-key. */
+const CA_VALIDITY_DAYS = 3650;
+
+/** Lifetime of the proxy's and hosts' certificates. */
+const LEAF_VALIDITY_DAYS = 365;
+
+/** The proxy's certificate is issued again on start when it expires sooner than this. */
+const RENEW_BEFORE_DAYS = 30;
+
+/** Certificates start this far in the past, so a peer whose clock is behind accepts them. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+const SIGNING: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
+
+/** How to start over when the CA is lost, for error messages. */
+const START_OVER = "remove ca.key, ca.crt, proxy.key, proxy.crt and join.token to create a new " +
+  "CA, then give the new join token to every host";
+
+/**
+ * Loads the proxy's CA and TLS certificate from `stateDir`, creating whatever is missing
+ * (the directory with mode 0700, key files with 0600).
+ *
+ * @throws {Error} when a file is unreadable or corrupt, the key does not match its
+ * certificate, or only half of the CA is present; the message names the file and the fix.
+ * @example
+ * ```ts
+ * import { loadOrCreatePki } from "./ca.ts";
+ * const dir = await Deno.makeTempDir();
+ * const pki = await loadOrCreatePki(`${dir}/state`);
+ * const again = await loadOrCreatePki(`${dir}/state`);
+ * if (again.caHash !== pki.caHash) throw new Error("the CA must persist");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadOrCreatePki(stateDir: string): Promise<ProxyPki> {
+  await ensureStateDir(stateDir);
+  const ca = await loadOrCreateCa(stateDir);
+  const proxy = await loadOrIssueProxyLeaf(stateDir, ca);
+  return new Pki(ca, await caHashOf(ca.cert.rawData), proxy);
+}
+
+/** The CA's certificate and signing key. */
+interface Ca {
+  cert: X509.X509Certificate;
+  key: CryptoKey;
+}
+
+/** A PEM certificate and its PKCS#8 PEM key. */
+interface Leaf {
+  certPem: string;
+  keyPem: string;
+}
+
+class Pki implements ProxyPki {
+  readonly caPem: string;
+  readonly caHash: string;
+  readonly proxyCertPem: string;
+  readonly proxyKeyPem: string;
+  readonly #ca: Ca;
+
+  constructor(ca: Ca, caHash: string, proxy: Leaf) {
+    this.#ca = ca;
+    this.caPem = ca.cert.toString("pem");
+    this.caHash = caHash;
+    this.proxyCertPem = proxy.certPem;
+    this.proxyKeyPem = proxy.keyPem;
+  }
+
+  async issueHostCertificate(hostName: string, spkiB64: string): Promise<string> {
+    const dnsName = hostTlsName(hostName);
+    const publicKey = await importHostPublicKey(spkiB64);
+    const cert = await issueLeaf(this.#ca, dnsName, publicKey, new Date());
+    return cert.toString("pem");
+  }
+
+  /** Keeps the proxy key out of `console.log` and log lines that inspect the object. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `ProxyPki { caHash: ${JSON.stringify(this.caHash)}, proxyKeyPem: [redacted] }`;
+  }
+}
+
+async function ensureStateDir(stateDir: string): Promise<void> {
+  try {
+    await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new Error(
+      `Cannot create state directory ${stateDir}: ${messageOf(error)}. Create it (mode 0700) ` +
+        `or choose a writable directory`,
+      { cause: error },
+    );
+  }
+}
+
+async function loadOrCreateCa(stateDir: string): Promise<Ca> {
+  const keyPath = `${stateDir}/ca.key`;
+  const certPath = `${stateDir}/ca.crt`;
+  const [hasKey, hasCert] = await Promise.all([exists(keyPath), exists(certPath)]);
+  if (!hasKey && !hasCert) return await createCa(keyPath, certPath);
+  if (!hasCert) {
+    throw new Error(
+      `Cannot load the proxy CA: ${keyPath} exists but ${certPath} does not, so creating the ` +
+        `CA was interrupted or ca.crt was deleted. Restore ca.crt from a backup, or ${START_OVER}`,
+    );
+  }
+  if (!hasKey) {
+    throw new Error(
+      `Cannot load the proxy CA: ${certPath} exists but ${keyPath} does not. Restore ca.key ` +
+        `from a backup, or ${START_OVER}`,
+    );
+  }
+  const cert = await readCertificate(certPath, `Restore ca.crt from a backup, or ${START_OVER}`);
+  const key = await readPrivateKey(keyPath, `Restore ca.key from a backup, or ${START_OVER}`);
+  if (!await keyMatches(key, cert)) {
+    throw new Error(
+      `Cannot load the proxy CA: ${keyPath} is not the key of ${certPath}. Restore the pair ` +
+        `from one backup, or ${START_OVER}`,
+    );
+  }
+  const now = Date.now();
+  if (cert.notAfter.getTime() <= now || cert.notBefore.getTime() > now + CLOCK_SKEW_MS) {
+    throw new Error(
+      `Cannot load the proxy CA: ${certPath} is valid only from ${cert.notBefore.toISOString()} ` +
+        `to ${cert.notAfter.toISOString()}. Check the system clock; if the CA has expired, ` +
+        START_OVER,
+    );
+  }
+  return { cert, key };
+}
+
+async function createCa(keyPath: string, certPath: string): Promise<Ca> {
+  const x509 = await loadX509();
+  const keys = await crypto.subtle.generateKey(HOST_KEY_ALGORITHM, true, ["sign", "verify"]);
+  const now = Date.now();
+  // A random suffix tells CAs of different proxies apart in error messages and tools.
+  const suffix = crypto.getRandomValues(new Uint8Array(4)).toHex();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: `CN=vnet CA ${suffix}, O=vnet`,
+    notBefore: new Date(now - CLOCK_SKEW_MS),
+    notAfter: new Date(now + CA_VALIDITY_DAYS * DAY_MS),
+    keys,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
+  // The key first: a crash before ca.crt is written leaves a CA that is plainly incomplete
+  // (and reported as such), never a certificate whose key is lost.
+  await writeSecretFile(keyPath, x509.PemConverter.encode(pkcs8, x509.PemConverter.PrivateKeyTag));
+  await writeSecretFile(certPath, cert.toString("pem"));
+  return { cert, key: keys.privateKey };
+}
+
+async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
+  const keyPath = `${stateDir}/proxy.key`;
+  const certPath = `${stateDir}/proxy.crt`;
+  const fix = "Remove proxy.crt and proxy.key; the proxy issues new ones on start";
+  if (await exists(keyPath) && await exists(certPath)) {
+    const cert = await readCertificate(certPath, fix);
+    const keyPem = await readSecretFile(keyPath);
+    const key = await importPrivateKey(keyPem, keyPath, fix);
+    if (!await keyMatches(key, cert)) {
+      throw new Error(
+        `Cannot load the proxy certificate: ${keyPath} is not the key of ${certPath}. ${fix}`,
+      );
+    }
+    const caKey = await ca.cert.publicKey.export(HOST_KEY_ALGORITHM, ["verify"]);
+    if (
+      cert.issuer !== ca.cert.subject ||
+      !await cert.verify({ publicKey: caKey, signatureOnly: true })
+    ) {
+      throw new Error(
+        `Cannot load the proxy certificate: ${certPath} was not issued by the CA in ` +
+          `${stateDir}/ca.crt. ${fix}`,
+      );
+    }
+    if (cert.notAfter.getTime() - Date.now() > RENEW_BEFORE_DAYS * DAY_MS) {
+      return { certPem: cert.toString("pem"), keyPem };
+    }
+  }
+  const { keyPem, spkiB64 } = await generateHostKey();
+  const publicKey = await importHostPublicKey(spkiB64);
+  const cert = await issueLeaf(ca, PROXY_TLS_NAME, publicKey, new Date());
+  const certPem = cert.toString("pem");
+  await writeSecretFile(keyPath, keyPem);
+  await writeSecretFile(certPath, certPem);
+  return { certPem, keyPem };
+}
+
+/** A TLS certificate for `dnsName`, usable by servers and clients, signed by the CA. */
+async function issueLeaf(
+  ca: Ca,
+  dnsName: string,
+  publicKey: CryptoKey,
+  now: Date,
+): Promise<X509.X509Certificate> {
+  const x509 = await loadX509();
+  return await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${dnsName}`,
+    issuer: ca.cert.subjectName,
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notAfter: new Date(now.getTime() + LEAF_VALIDITY_DAYS * DAY_MS),
+    publicKey,
+    signingKey: ca.key,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: dnsName }]),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
+    ],
+  });
+}
+
+/** 16 random bytes in hex; the generator makes it a positive INTEGER. */
+function randomSerial(): string {
+  return crypto.getRandomValues(new Uint8Array(16)).toHex();
+}
+
+async function readCertificate(path: string, fix: string): Promise<X509.X509Certificate> {
+  const x509 = await loadX509();
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    throw new Error(`Cannot read ${path}: ${messageOf(error)}. Check its permissions`, {
+      cause: error,
+    });
+  }
+  const blocks = pemBlocks(x509, text);
+  if (blocks.length !== 1 || blocks[0].type !== x509.PemConverter.CertificateTag) {
+    throw new Error(`Cannot load ${path}: it is not one PEM certificate. ${fix}`);
+  }
+  try {
+    return new x509.X509Certificate(blocks[0].rawData);
+  } catch (error) {
+    throw new Error(
+      `Cannot load ${path}: its certificate is corrupt (${messageOf(error)}). ${fix}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+async function readPrivateKey(path: string, fix: string): Promise<CryptoKey> {
+  return await importPrivateKey(await readSecretFile(path), path, fix);
+}
+
+/** Imports a P-256 PKCS#8 PEM key; errors name the file, never its contents. */
+async function importPrivateKey(pem: string, path: string, fix: string): Promise<CryptoKey> {
+  const x509 = await loadX509();
+  const blocks = pemBlocks(x509, pem);
+  if (blocks.length !== 1 || blocks[0].type !== x509.PemConverter.PrivateKeyTag) {
+    throw new Error(`Cannot load ${path}: it is not one PKCS#8 PEM private key. ${fix}`);
+  }
+  try {
+    return await crypto.subtle.importKey("pkcs8", blocks[0].rawData, HOST_KEY_ALGORITHM, false, [
+      "sign",
+    ]);
+  } catch (error) {
+    throw new Error(`Cannot load ${path}: it is not an ECDSA P-256 private key. ${fix}`, {
+      cause: error,
+    });
+  }
+}
+
+/** PEM blocks of `text`, or none when it is not PEM at all. */
+function pemBlocks(x509: typeof X509, text: string): X509.PemStruct[] {
+  try {
+    return x509.PemConverter.decodeWithHeaders(text);
+  } catch {
+    return [];
+  }
+}
+
+/** True when `key` signs what `cert`'s public key verifies. */
+async function keyMatches(key: CryptoKey, cert: X509.X509Certificate): Promise<boolean> {
+  const probe = new TextEncoder().encode("vnet key check");
+  const signature = await crypto.subtle.sign(SIGNING, key, probe);
+  const publicKey = await cert.publicKey.export(HOST_KEY_ALGORITHM, ["verify"]);
+  return await crypto.subtle.verify(SIGNING, publicKey, signature, probe);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw new Error(
+      `Cannot check ${path}: ${messageOf(error)}. Check the state directory's permissions`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,219 @@
+/**
+ * Proxy mode (`agent --proxy`): the hub of the star. It admits hosts, bridges the overlay to
+ * the user's LAN through its own device, learns where every MAC lives and floods what it
+ * cannot place, over the star only.
+ *
+ *     host links ──Link.run──> Switch(proxy) ──> the owning host's link | flood to all others
+ *     LAN device ──pumpDevice─┘                 └─> LAN device
+ *
+ * @module
+ */
+
+import type { Config } from "../agent/config/schema.ts";
+import { formatAddress } from "../agent/config/types.ts";
+import type { Device } from "../agent/device/device.ts";
+import { pumpDevice } from "../agent/device/pump.ts";
+import {
+  formatJoinToken,
+  JOIN_TOKEN_FILE,
+  type JoinToken,
+  loadOrCreateJoinToken,
+} from "../agent/join/token.ts";
+import { Link } from "../agent/link/link.ts";
+import { logger } from "../agent/log.ts";
+import { Switch } from "../agent/switch/switch.ts";
+import { AdmissionRefused, admit } from "./admit.ts";
+import { loadOrCreatePki } from "./pki/ca.ts";
+
+/** Default port hosts join on. */
+export const DEFAULT_PROXY_PORT = 7800;
+
+/** Handshakes allowed in flight at once; more connections are closed at once and counted. */
+export const MAX_PENDING_HANDSHAKES = 64;
+
+/** What a running proxy exposes. */
+export interface ProxyHandle {
+  readonly switch: Switch;
+  /** The LAN device, if attached. */
+  readonly device: Device | null;
+  /** The address hosts join (with the real port when 0 was asked for). */
+  readonly address: { hostname: string; port: number };
+  readonly token: JoinToken;
+  /** Connected hosts by name. */
+  hosts(): ReadonlyMap<string, Link>;
+  /** Connections refused or dropped before admission, by reason. */
+  readonly refusals: Record<string, number>;
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+/** Injected edges. */
+export interface ProxyDeps {
+  /** Opens the LAN device; called only when `--tap` or `--pcap` is set. */
+  openDevice?(config: Config): Device;
+  /** Where to print the join token once, when it is created. Default: stdout. */
+  announceToken?(text: string, path: string): void;
+}
+
+/** Starts the proxy; rejects for errors found before serving (state dir, port in use...). */
+export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<ProxyHandle> {
+  const log = logger("proxy");
+  const pki = await loadOrCreatePki(config.stateDir);
+  const tokenPath = `${config.stateDir}/${JOIN_TOKEN_FILE}`;
+  const existed = await Deno.stat(tokenPath).then(() => true, () => false);
+  const token = await loadOrCreateJoinToken(config.stateDir, pki.caHash);
+  if (!existed) {
+    const announce = deps.announceToken ??
+      ((t: string, p: string) => console.log(`Join token (also in ${p}, mode 0600):\n${t}`));
+    announce(formatJoinToken(token), tokenPath);
+  }
+
+  const sw = new Switch({
+    role: "proxy",
+    maxMacs: config.maxMacs,
+    macAgeMs: config.macAge,
+    moveQuietMs: config.moveQuiet,
+  });
+  const stopper = new AbortController();
+  const signal = stopper.signal;
+  const tasks: Promise<unknown>[] = [];
+
+  let device: Device | null = null;
+  if ((config.tap || config.pcap) && deps.openDevice) {
+    device = deps.openDevice(config);
+    const dev = device;
+    sw.attach({ name: "device", kind: "device", send: (p) => dev.write(p) });
+    tasks.push(pumpDevice(dev, sw, { signal }));
+  }
+
+  const listenAddr = config.listen ?? { hostname: "0.0.0.0", port: DEFAULT_PROXY_PORT };
+  const listener = Deno.listenTls({
+    hostname: listenAddr.hostname,
+    port: listenAddr.port,
+    cert: pki.proxyCertPem,
+    key: pki.proxyKeyPem,
+  });
+  const bound = listener.addr as Deno.NetAddr;
+  log.info("Proxy listening on {addr}; token id {id}", {
+    addr: formatAddress({ hostname: bound.hostname, port: bound.port }),
+    id: token.id,
+  });
+
+  const hosts = new Map<string, Link>();
+  const refusals: Record<string, number> = {};
+  const count = (why: string) => refusals[why] = (refusals[why] ?? 0) + 1;
+  let pending = 0;
+  const settings = {
+    updateIntervalMs: config.updateInterval,
+    keepaliveMs: config.keepalive,
+    deadAfterMs: config.deadAfter,
+  };
+
+  const serve = async (conn: Deno.TlsConn) => {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const from = formatAddress({ hostname: remote.hostname, port: remote.port });
+    let host;
+    try {
+      host = await admit(conn, {
+        token,
+        caPem: pki.caPem,
+        issueHostCertificate: (n, k) => pki.issueHostCertificate(n, k),
+        settings,
+        timeoutMs: config.handshakeTimeout,
+      });
+    } catch (e) {
+      const why = e instanceof AdmissionRefused ? "refused" : (e as Error).name;
+      count(why);
+      log.warn("Refused connection from {from}: {reason}", { from, reason: (e as Error).message });
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      return;
+    } finally {
+      pending--;
+    }
+    if (host === null) {
+      count("discovery");
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      return;
+    }
+    const portName = `host:${host.name}`;
+    const old = hosts.get(host.name);
+    if (old) old.close("replaced by a new connection from the same host");
+    const link = new Link(
+      {
+        name: portName,
+        kind: "host",
+        peer: host.name,
+        conn: host.handshake.conn,
+        reader: host.handshake.reader,
+      },
+      {
+        onFrame: (packet) => sw.forward(packet, portName, Date.now()),
+        onControl: (msg) =>
+          log.debug("Control message from {host}: {msg}", { host: host.name, msg }),
+        onClose: (reason, l) => {
+          if (hosts.get(host.name) === l) {
+            hosts.delete(host.name);
+            sw.detach(portName);
+          }
+          log.info("Host {host} left: {reason}", { host: host.name, reason });
+        },
+      },
+      {
+        queueBytes: config.queueBytes,
+        keepaliveMs: config.keepalive,
+        deadAfterMs: config.deadAfter,
+      },
+    );
+    hosts.set(host.name, link);
+    sw.attach(link);
+    log.info("Host {host} joined from {from}", { host: host.name, from });
+    await link.run(signal);
+  };
+
+  const acceptLoop = async () => {
+    try {
+      for await (const conn of listener) {
+        if (pending >= MAX_PENDING_HANDSHAKES) {
+          count("too many handshakes");
+          try {
+            conn.close();
+          } catch { /* closed */ }
+          continue;
+        }
+        pending++;
+        serve(conn).catch((e) =>
+          log.error("Host connection failed: {error}", { error: String(e) })
+        );
+      }
+    } catch (e) {
+      if (!signal.aborted) log.error("Accept loop stopped: {error}", { error: String(e) });
+    }
+  };
+  tasks.push(acceptLoop());
+
+  signal.addEventListener("abort", () => {
+    try {
+      listener.close();
+    } catch { /* closed */ }
+    for (const link of hosts.values()) link.close("proxy shutting down");
+  }, { once: true });
+
+  const done = Promise.all(tasks).then(() => device?.close());
+  return {
+    switch: sw,
+    device,
+    address: { hostname: bound.hostname, port: bound.port },
+    token,
+    hosts: () => hosts,
+    refusals,
+    stop: async () => {
+      stopper.abort();
+      await done;
+    },
+    done,
+  };
+}

@@ -1,0 +1,438 @@
+/**
+ * The namespace lab shared by root tests, the demo and the benchmarks.
+ *
+ *     LAN ns ──veth── proxy ns [br-lan + agent --proxy --tap] ──eth0──┐
+ *                                                                     ├── underlay ns [bridge]
+ *     VM ns ──veth── host ns i [br-vm + agent --join --tap] ──eth0────┘    (tbf-shapeable)
+ *
+ * Every namespace, interface and process is the lab's own: names start with the lab's
+ * prefix, addresses (10.77.0.0/24 underlay, 10.88.0.0/24 overlay) exist only inside its
+ * namespaces, and `close()` kills only the processes it started and deletes only its
+ * namespaces, also after a failure.
+ *
+ * @module
+ */
+
+/** Result of a command run in a namespace. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A VM: a namespace with one interface on its host's network. */
+export interface Vm {
+  ns: string;
+  /** Overlay IP. */
+  ip: string;
+  mac: string;
+  host: number;
+}
+
+/** A process the lab started, with its log file. */
+export interface LabProcess {
+  name: string;
+  child: Deno.ChildProcess;
+  logPath: string;
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** How a host attaches to its VMs. */
+export type AttachMode = "tap" | "pcap";
+
+/** Lab shape. */
+export interface LabOptions {
+  hosts: number;
+  vmsPerHost?: number;
+  /** Give the proxy a LAN namespace behind a TAP on a bridge. */
+  lan?: boolean;
+  /** pcap: the host agent captures its VM's veth (one VM per host) instead of using a TAP. */
+  attach?: AttachMode;
+  /** Extra agent flags for every host / the proxy. */
+  hostArgs?: string[];
+  proxyArgs?: string[];
+}
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const PREFIX = "vnl";
+
+/** Runs `ip ...` (or another command) and throws with its stderr when it fails. */
+async function sh(cmd: string[], allowFail = false): Promise<RunResult> {
+  const out = await new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const r = {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+  if (r.code !== 0 && !allowFail) {
+    throw new Error(`Cannot run "${cmd.join(" ")}": exit ${r.code}: ${r.stderr.trim()}`);
+  }
+  return r;
+}
+
+/** Why lab tests cannot run here, or null when they can (root, ip, /dev/net/tun). */
+export function labUnavailable(): string | null {
+  if (Deno.build.os !== "linux") return "needs Linux network namespaces";
+  if (Deno.uid() !== 0) return "needs root for network namespaces and TAP devices";
+  try {
+    Deno.statSync("/dev/net/tun");
+  } catch {
+    return "needs /dev/net/tun";
+  }
+  return null;
+}
+
+/** A running lab. */
+export class Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly opts: Required<LabOptions>;
+  readonly vms: Vm[] = [];
+  readonly namespaces: string[] = [];
+  readonly processes: LabProcess[] = [];
+  /** Overlay IP of the LAN namespace behind the proxy. */
+  readonly lanIp = "10.88.0.250";
+  /** The proxy's underlay address and port. */
+  readonly proxyAddr = "10.77.0.1:7800";
+  #closed = false;
+
+  private constructor(prefix: string, dir: string, opts: Required<LabOptions>) {
+    this.prefix = prefix;
+    this.dir = dir;
+    this.opts = opts;
+  }
+
+  /** Namespace names. */
+  get underlayNs(): string {
+    return `${this.prefix}-ul`;
+  }
+  get proxyNs(): string {
+    return `${this.prefix}-px`;
+  }
+  get lanNs(): string {
+    return `${this.prefix}-lan`;
+  }
+  hostNs(i: number): string {
+    return `${this.prefix}-h${i}`;
+  }
+  /** Underlay IP of host i (1-based). */
+  hostIp(i: number): string {
+    return `10.77.0.${10 + i}`;
+  }
+  /** The proxy's state directory (CA, join token). */
+  get stateDir(): string {
+    return `${this.dir}/proxy-state`;
+  }
+
+  /** Builds the namespaces and links; call {@linkcode close} in a `finally`. */
+  static async create(options: LabOptions): Promise<Lab> {
+    const opts: Required<LabOptions> = {
+      vmsPerHost: 1,
+      lan: true,
+      attach: "tap",
+      hostArgs: [],
+      proxyArgs: [],
+      ...options,
+    };
+    if (opts.attach === "pcap" && opts.vmsPerHost !== 1) {
+      throw new RangeError("Cannot build lab: pcap attachment supports one VM per host");
+    }
+    const prefix = `${PREFIX}${Math.random().toString(36).slice(2, 6)}`;
+    const dir = await Deno.makeTempDir({ prefix: `${prefix}-` });
+    const lab = new Lab(prefix, dir, opts);
+    try {
+      await lab.#build();
+    } catch (e) {
+      await lab.close();
+      throw e;
+    }
+    return lab;
+  }
+
+  async #addNs(name: string): Promise<void> {
+    await sh(["ip", "netns", "add", name]);
+    this.namespaces.push(name);
+    await sh(["ip", "-n", name, "link", "set", "lo", "up"]);
+  }
+
+  async #build(): Promise<void> {
+    const ul = this.underlayNs;
+    await this.#addNs(ul);
+    await sh(["ip", "-n", ul, "link", "add", "br0", "type", "bridge"]);
+    await sh(["ip", "-n", ul, "link", "set", "br0", "up"]);
+    // Proxy on the underlay.
+    await this.#addNs(this.proxyNs);
+    await this.#uplink(this.proxyNs, "px", "10.77.0.1");
+    if (this.opts.lan) {
+      await this.#addNs(this.lanNs);
+      await sh(["ip", "-n", this.proxyNs, "link", "add", "br-lan", "type", "bridge"]);
+      await sh(["ip", "-n", this.proxyNs, "link", "set", "br-lan", "up"]);
+      await this.#veth(this.lanNs, "eth0", this.proxyNs, "lan0", "02:88:00:00:00:fa");
+      await sh(["ip", "-n", this.proxyNs, "link", "set", "lan0", "master", "br-lan"]);
+      await sh(["ip", "-n", this.lanNs, "addr", "add", `${this.lanIp}/24`, "dev", "eth0"]);
+    }
+    for (let h = 1; h <= this.opts.hosts; h++) {
+      const hns = this.hostNs(h);
+      await this.#addNs(hns);
+      await this.#uplink(hns, `h${h}`, this.hostIp(h));
+      if (this.opts.attach === "tap") {
+        await sh(["ip", "-n", hns, "link", "add", "br-vm", "type", "bridge"]);
+        await sh(["ip", "-n", hns, "link", "set", "br-vm", "up"]);
+      }
+      for (let v = 1; v <= this.opts.vmsPerHost; v++) {
+        const vns = `${this.prefix}-h${h}v${v}`;
+        await this.#addNs(vns);
+        const mac = `02:88:00:00:${h.toString(16).padStart(2, "0")}:${
+          v.toString(16).padStart(2, "0")
+        }`;
+        const ip = `10.88.0.${h * 10 + v}`;
+        await this.#veth(vns, "eth0", hns, `v${v}`, mac);
+        if (this.opts.attach === "tap") {
+          await sh(["ip", "-n", hns, "link", "set", `v${v}`, "master", "br-vm"]);
+        }
+        await sh(["ip", "-n", vns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+        this.vms.push({ ns: vns, ip, mac, host: h });
+      }
+    }
+  }
+
+  /** A veth from namespace `ns` (named `eth0`) to the underlay bridge, with `ip`/24. */
+  async #uplink(ns: string, tag: string, ip: string): Promise<void> {
+    await this.#veth(ns, "eth0", this.underlayNs, `ul-${tag}`);
+    await sh(["ip", "-n", this.underlayNs, "link", "set", `ul-${tag}`, "master", "br0"]);
+    await sh(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
+  }
+
+  /** A veth pair between two namespaces, both ends up. */
+  async #veth(
+    nsA: string,
+    nameA: string,
+    nsB: string,
+    nameB: string,
+    macA?: string,
+  ): Promise<void> {
+    const tmp = `${this.prefix}t${Math.random().toString(36).slice(2, 6)}`;
+    await sh(["ip", "link", "add", tmp, "type", "veth", "peer", "name", `${tmp}p`]);
+    await sh(["ip", "link", "set", tmp, "netns", nsA]);
+    await sh(["ip", "link", "set", `${tmp}p`, "netns", nsB]);
+    await sh(["ip", "-n", nsA, "link", "set", tmp, "name", nameA]);
+    await sh(["ip", "-n", nsB, "link", "set", `${tmp}p`, "name", nameB]);
+    if (macA) await sh(["ip", "-n", nsA, "link", "set", nameA, "address", macA]);
+    await sh(["ip", "-n", nsA, "link", "set", nameA, "up"]);
+    await sh(["ip", "-n", nsB, "link", "set", nameB, "up"]);
+  }
+
+  /** Shapes the egress of `ns`'s underlay interface with tbf. */
+  async shape(ns: string, rateMbit: number): Promise<void> {
+    await sh([
+      "ip",
+      "netns",
+      "exec",
+      ns,
+      "tc",
+      "qdisc",
+      "replace",
+      "dev",
+      "eth0",
+      "root",
+      "tbf",
+      "rate",
+      `${rateMbit}mbit`,
+      "burst",
+      "64kb",
+      "latency",
+      "50ms",
+    ]);
+  }
+
+  /** Runs a command inside namespace `ns` and waits for it. */
+  exec(ns: string, cmd: string[], allowFail = true): Promise<RunResult> {
+    return sh(["ip", "netns", "exec", ns, ...cmd], allowFail);
+  }
+
+  /** Starts a long-running process inside `ns`, its output going to a log file. */
+  async spawn(name: string, ns: string, cmd: string[]): Promise<LabProcess> {
+    const logPath = `${this.dir}/${name}.log`;
+    const file = await Deno.open(logPath, { write: true, create: true, truncate: true });
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", ns, ...cmd],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Both streams into one file, in arrival order.
+    const copy = async (s: ReadableStream<Uint8Array>) => {
+      for await (const chunk of s) await file.write(chunk).catch(() => {});
+    };
+    const status = Promise.all([copy(child.stdout), copy(child.stderr)]).then(() => child.status)
+      .finally(() => {
+        try {
+          file.close();
+        } catch { /* closed */ }
+      });
+    const p = { name, child, logPath, status };
+    this.processes.push(p);
+    return p;
+  }
+
+  /** The agent command line (deno run main.ts with the agent's permissions). */
+  agentCommand(args: string[]): string[] {
+    return [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-sys=hostname",
+      "--allow-run=ip",
+      `${ROOT}main.ts`,
+      ...args,
+    ];
+  }
+
+  /** Starts the proxy and waits until it listens. */
+  async startProxy(extra: string[] = []): Promise<LabProcess> {
+    const args = [
+      "--proxy",
+      "--listen",
+      this.proxyAddr,
+      "--state-dir",
+      this.stateDir,
+      ...this.opts.proxyArgs,
+      ...extra,
+    ];
+    if (this.opts.lan) args.push("--tap", "vnet0", "--bridge", "br-lan");
+    const p = await this.spawn("proxy", this.proxyNs, this.agentCommand(args));
+    await this.waitForLog(p, /Proxy listening/, 20_000);
+    return p;
+  }
+
+  /** Starts host i's agent and waits until it joined. */
+  async startHost(i: number, extra: string[] = []): Promise<LabProcess> {
+    const args = [
+      "--join",
+      this.proxyAddr,
+      "--token-file",
+      `${this.stateDir}/join.token`,
+      "--name",
+      `h${i}`,
+      ...this.opts.hostArgs,
+      ...extra,
+    ];
+    if (this.opts.attach === "tap") args.push("--tap", "vnet0", "--bridge", "br-vm");
+    else args.push("--pcap", "v1");
+    const p = await this.spawn(`h${i}`, this.hostNs(i), this.agentCommand(args));
+    await this.waitForLog(p, /Joined proxy/, 20_000);
+    return p;
+  }
+
+  /** Starts the proxy and every host. */
+  async startAll(): Promise<void> {
+    await this.startProxy();
+    for (let i = 1; i <= this.opts.hosts; i++) await this.startHost(i);
+  }
+
+  /** Waits until the process's log matches `re` (counting only matches after `skip`). */
+  async waitForLog(p: LabProcess, re: RegExp, timeoutMs: number, skip = 0): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    let exited = false;
+    p.status.then(() => exited = true);
+    while (Date.now() < until) {
+      const text = await Deno.readTextFile(p.logPath).catch(() => "");
+      const matches = [
+        ...text.matchAll(new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g")),
+      ];
+      if (matches.length > skip) return matches[skip][0];
+      if (exited) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const log = await Deno.readTextFile(p.logPath).catch(() => "");
+    throw new Error(
+      `Cannot see ${re} in ${p.name}'s log within ${timeoutMs} ms${
+        exited ? " (process exited)" : ""
+      }:\n${log.slice(-3000)}`,
+    );
+  }
+
+  /** Pings from a namespace; returns the number of replies and the median RTT (ms). */
+  async ping(
+    ns: string,
+    ip: string,
+    opts: { count?: number; intervalS?: number; timeoutS?: number } = {},
+  ) {
+    const r = await this.exec(ns, [
+      "ping",
+      "-n",
+      "-q",
+      "-c",
+      String(opts.count ?? 3),
+      "-i",
+      String(opts.intervalS ?? 0.2),
+      "-W",
+      String(opts.timeoutS ?? 2),
+      ip,
+    ]);
+    const rx = /(\d+) received/.exec(r.stdout);
+    const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+    return {
+      received: rx ? Number(rx[1]) : 0,
+      avgMs: rtt ? Number(rtt[1]) : NaN,
+      output: r.stdout,
+    };
+  }
+
+  /** Pings until one reply arrives or `timeoutMs` passes; true on success. */
+  async waitPing(ns: string, ip: string, timeoutMs = 10_000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if ((await this.ping(ns, ip, { count: 1, timeoutS: 1 })).received > 0) return true;
+    }
+    return false;
+  }
+
+  /** Stops one process with SIGTERM (SIGKILL after a grace period). */
+  async stop(p: LabProcess, graceMs = 3000): Promise<Deno.CommandStatus> {
+    try {
+      p.child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    const t = setTimeout(() => {
+      try {
+        p.child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, graceMs);
+    const s = await p.status;
+    clearTimeout(t);
+    return s;
+  }
+
+  /** Kills the lab's processes and deletes its namespaces and files. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.processes.map((p) => this.stop(p, 2000).catch(() => {})));
+    for (const ns of this.namespaces.reverse()) {
+      await sh(["ip", "netns", "del", ns], true);
+    }
+    if (!Deno.env.get("VNET_LAB_KEEP_LOGS")) {
+      await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** The logs of all processes, for a failing test's message. */
+  async logs(): Promise<string> {
+    const parts = [];
+    for (const p of this.processes) {
+      parts.push(
+        `--- ${p.name} ---\n${(await Deno.readTextFile(p.logPath).catch(() => "")).slice(-2000)}`,
+      );
+    }
+    return parts.join("\n");
+  }
+}

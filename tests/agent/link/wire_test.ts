@@ -1,0 +1,87 @@
+import { assertEquals, assertThrows } from "../../support/assert.ts";
+import {
+  HEADER_LEN,
+  MAX_FRAME_BODY,
+  MessageType,
+  PREAMBLE_LEN,
+  ProtocolError,
+  StreamReader,
+  writeHeader,
+  writePreamble,
+} from "../../../agent/link/wire.ts";
+
+function stream(...messages: [number, Uint8Array][]): Uint8Array {
+  const total = PREAMBLE_LEN + messages.reduce((n, [, b]) => n + HEADER_LEN + b.length, 0);
+  const out = new Uint8Array(total);
+  let at = writePreamble(out, 0);
+  for (const [type, body] of messages) {
+    writeHeader(out, at, type, body.length);
+    out.set(body, at + HEADER_LEN);
+    at += HEADER_LEN + body.length;
+  }
+  return out;
+}
+
+function feed(r: StreamReader, bytes: Uint8Array, chunk: number) {
+  const got: { type: number; body: number[] }[] = [];
+  for (let i = 0; i < bytes.length; i += chunk) {
+    const part = bytes.subarray(i, Math.min(bytes.length, i + chunk));
+    const space = r.space();
+    space.set(part);
+    r.commit(part.length);
+    for (let m = r.next(); m; m = r.next()) got.push({ type: m.type, body: [...m.body] });
+  }
+  return got;
+}
+
+Deno.test("wire: messages survive any split of the stream", () => {
+  const frameBody = new Uint8Array(1500).map((_, i) => i * 7);
+  const bytes = stream(
+    [MessageType.FRAME, frameBody],
+    [MessageType.CONTROL, new TextEncoder().encode('{"type":"x"}')],
+    [MessageType.PING, new Uint8Array(8).fill(3)],
+  );
+  for (const chunk of [1, 3, 7, 64, 1499, 100_000]) {
+    const got = feed(new StreamReader(), bytes, chunk);
+    assertEquals(got.map((m) => m.type), [
+      MessageType.FRAME,
+      MessageType.CONTROL,
+      MessageType.PING,
+    ]);
+    assertEquals(got[0].body, [...frameBody]);
+  }
+});
+
+Deno.test("wire: a 64 KiB superframe and a 1 MiB control message pass, then the buffer shrinks", () => {
+  const big = new Uint8Array(MAX_FRAME_BODY).fill(9);
+  const json = new Uint8Array(1 << 20).fill(0x20);
+  const got = feed(
+    new StreamReader(),
+    stream([MessageType.FRAME, big], [MessageType.CONTROL, json]),
+    40_000,
+  );
+  assertEquals(got.length, 2);
+  assertEquals(got[0].body.length, MAX_FRAME_BODY);
+  assertEquals(got[1].body.length, 1 << 20);
+});
+
+Deno.test("wire: bad preamble, wrong version, unknown type and oversize are protocol errors", () => {
+  const bad = (bytes: Uint8Array) => () => feed(new StreamReader(), bytes, 1000);
+  assertThrows(
+    bad(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")),
+    ProtocolError,
+    "not speaking",
+  );
+  const v2 = stream();
+  v2[4] = 2;
+  assertThrows(bad(v2), ProtocolError, "version 2");
+  const unknown = stream([0x77, new Uint8Array(1)]);
+  assertThrows(bad(unknown), ProtocolError, "unknown type");
+  const huge = stream();
+  const withHeader = new Uint8Array(huge.length + 4);
+  withHeader.set(huge);
+  writeHeader(withHeader, huge.length, MessageType.FRAME, MAX_FRAME_BODY + 1);
+  assertThrows(bad(withHeader), ProtocolError, "exceeds");
+  const tiny = stream([MessageType.FRAME, new Uint8Array(5)]);
+  assertThrows(bad(tiny), ProtocolError, "shorter");
+});
