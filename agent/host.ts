@@ -16,7 +16,7 @@ import type { Config } from "./config/schema.ts";
 import { formatAddress } from "./config/types.ts";
 import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
-import { discoverCa } from "./join/discovery.ts";
+import { CaMismatch, discoverCa } from "./join/discovery.ts";
 import { generateHostKey } from "./join/host_key.ts";
 import { joinProxy, JoinRefused } from "./join/join.ts";
 import { parseJoinToken } from "./join/token.ts";
@@ -134,7 +134,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
           log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
         }
       } catch (e) {
-        if (e instanceof JoinRefused) {
+        if (e instanceof JoinRefused || e instanceof CaMismatch) {
           fatal = e.message;
           log.error("{error}", { error: e.message });
           stopper.abort();

@@ -221,7 +221,7 @@ function segmentTcp(
 
   // NaN-safe: a non-numeric MTU fails the `>= 1` test.
   const segSize = Math.floor(Math.min(header.gsoSize, mtu - ipHdrLen - tcpHdrLen));
-  if (!(segSize >= 1)) {}
+  if (!(segSize >= 1)) return false;
   // The largest segment's IP length field must fit in 16 bits.
   const largest = Math.min(payloadLen, segSize) + tcpHdrLen + (ipv4 ? ipHdrLen : 0);
   if (largest > 0xffff) return false;

@@ -96,19 +96,19 @@ export function discoverCa(
     let done = false;
     let answered = false;
 
-    const finish = (error: unknown, caPem?: string) => {
+    const finish = (result: { caPem: string } | { error: unknown }) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       socket.destroy();
-      if (error === null) resolve(caPem!);
-      else reject(error);
+      if ("caPem" in result) resolve(result.caPem);
+      else reject(result.error);
     };
     const fail = (detail: string, fix: string) =>
-      finish(new Error(`Cannot discover the CA of ${where}: ${detail}. ${fix}`));
+      finish({ error: new Error(`Cannot discover the CA of ${where}: ${detail}. ${fix}`) });
     const notVnet = "Check that the address and port are those of a vnet proxy of this version";
-    const onAbort = () => finish(signal!.reason);
+    const onAbort = () => finish({ error: signal!.reason });
     const timer = setTimeout(
       () =>
         fail(
@@ -126,17 +126,27 @@ export function discoverCa(
       writeHeader(out, PREAMBLE_LEN, MessageType.DISCOVER, 0);
       socket.write(out);
     });
-    socket.on(
-      "error",
-      (error: Error) =>
-        fail(error.message, "Check the address and port, and that the proxy is running"),
-    );
-    socket.on(
-      "close",
-      () => fail("the proxy closed the connection before sending its CA certificate", notVnet),
-    );
+    // Once the answer is in, the proxy closing the stream (as it does) is no failure: the
+    // answer's check, still running, settles the promise.
+    socket.on("error", (error: Error) => {
+      if (answered) return;
+      fail(error.message, "Check the address and port, and that the proxy is running");
+    });
+    socket.on("close", () => {
+      if (answered) return;
+      fail("the proxy closed the connection before sending its CA certificate", notVnet);
+    });
     socket.on("data", (chunk: Uint8Array) => {
       if (done || answered) return;
+      try {
+        onData(chunk);
+      } catch (error) {
+        // Nothing the peer sends may throw out of an event handler and end the process.
+        finish({ error });
+      }
+    });
+
+    const onData = (chunk: Uint8Array) => {
       // The first preamble and header are checked before the body is buffered, so a peer
       // announcing a huge body is refused at once rather than after sending it.
       if (headBytes < head.length) {
@@ -162,8 +172,8 @@ export function discoverCa(
       if (message.type === MessageType.GOODBYE) {
         return fail(`the proxy refused: ${goodbyeReason(body)}`, "Act on the proxy's reason");
       }
-      verify(body, caHash, where).then((caPem) => finish(null, caPem), (error) => finish(error));
-    });
+      verify(body, caHash, where).then((caPem) => finish({ caPem }), (error) => finish({ error }));
+    };
   });
 }
 
@@ -246,7 +256,7 @@ async function verify(body: Uint8Array, caHash: string, where: string): Promise<
   const actual = await caHashOf(der);
   const encoder = new TextEncoder();
   if (!sameSecret(encoder.encode(actual), encoder.encode(caHash))) {
-    throw new Error(
+    throw new CaMismatch(
       `Cannot trust the proxy at ${where}: its CA certificate has hash ${actual}, but the join ` +
         `token expects ${caHash}. Either the token belongs to another proxy, or someone between ` +
         `this host and ${where} is intercepting the connection. Check that the address and the ` +
@@ -255,6 +265,14 @@ async function verify(body: Uint8Array, caHash: string, where: string): Promise<
     );
   }
   return pem;
+}
+
+/**
+ * The proxy's CA does not match the token's hash: retrying cannot help, so a host stops
+ * instead of reconnecting.
+ */
+export class CaMismatch extends Error {
+  override name = "CaMismatch";
 }
 
 /** The reason in a GOODBYE body, shortened; GOODBYE bodies are `{"reason": "..."}`. */

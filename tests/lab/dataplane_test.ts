@@ -1,0 +1,114 @@
+/**
+ * Root-only data-plane tests on the namespace lab: real kernels in VM namespaces, real
+ * agents started with the real CLI. Without root they are skipped with the reason.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { Lab, labUnavailable } from "../../testbed/lab.ts";
+
+const why = labUnavailable();
+const ignore = why !== null;
+const name = (n: string) => (why ? `${n} (skipped: ${why})` : n);
+/** Faster failure detection so the fault tests stay short. */
+const FAST = ["--keepalive", "200ms", "--dead-after", "1s", "--reconnect-max", "1s"];
+
+async function iperf(lab: Lab, from: number, to: number, seconds = 2): Promise<number> {
+  const server = lab.exec(lab.vms[to].ns, ["iperf3", "-s", "-1", "-J"]);
+  await new Promise((r) => setTimeout(r, 300));
+  const c = await lab.exec(lab.vms[from].ns, ["iperf3", "-J", "-c", lab.vms[to].ip, "-t", String(seconds)]);
+  await server;
+  const bps = JSON.parse(c.stdout || "{}")?.end?.sum_received?.bits_per_second ?? 0;
+  return bps;
+}
+
+Deno.test({
+  name: name("lab: VMs on different hosts and the LAN reach each other; faults heal"),
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const lab = await Lab.create({ hosts: 2, hostArgs: FAST, proxyArgs: FAST });
+    try {
+      await lab.startAll();
+      const [vm1, vm2] = lab.vms;
+
+      await t.step("ping VM to VM across hosts (ARP through the proxy's flooding)", async () => {
+        const r = await lab.ping(vm1.ns, vm2.ip, { count: 5 });
+        assertEquals(r.received, 5, r.output);
+      });
+      await t.step("ping a VM to the LAN namespace behind the proxy", async () => {
+        const r = await lab.ping(vm2.ns, lab.lanIp, { count: 3 });
+        assertEquals(r.received, 3, r.output);
+      });
+      await t.step("iperf3 TCP between VMs on different hosts moves data", async () => {
+        const bps = await iperf(lab, 0, 1);
+        assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
+      });
+      await t.step("jumbo-sized ICMP (fragmented by the VMs) and 802.1Q frames pass untouched", async () => {
+        const r = await lab.exec(vm1.ns, ["ping", "-c", "2", "-s", "8000", "-W", "2", vm2.ip]);
+        assert(/2 received/.test(r.stdout), r.stdout + r.stderr);
+        for (const vm of [vm1, vm2]) {
+          await lab.exec(vm.ns, ["ip", "link", "add", "link", "eth0", "name", "eth0.42", "type", "vlan", "id", "42"], false);
+          await lab.exec(vm.ns, ["ip", "addr", "add", vm === vm1 ? "10.42.0.1/24" : "10.42.0.2/24", "dev", "eth0.42"], false);
+          await lab.exec(vm.ns, ["ip", "link", "set", "eth0.42", "up"], false);
+        }
+        assert(await lab.waitPing(vm1.ns, "10.42.0.2", 5000), "no reply over VLAN 42");
+      });
+      await t.step("a host whose underlay goes away reconnects and traffic resumes", async () => {
+        const h1 = lab.processes.find((p) => p.name === "h1")!;
+        await lab.exec(lab.hostNs(1), ["ip", "link", "set", "eth0", "down"], false);
+        await lab.waitForLog(h1, /Lost proxy link/, 10_000);
+        await lab.exec(lab.hostNs(1), ["ip", "link", "set", "eth0", "up"], false);
+        await lab.waitForLog(h1, /Joined proxy/, 15_000, 1);
+        assert(await lab.waitPing(vm1.ns, vm2.ip, 10_000), "no traffic after the reconnect");
+      });
+      await t.step("a wrong token or a tampered CA fingerprint is refused; others keep working", async () => {
+        const good = (await Deno.readTextFile(`${lab.stateDir}/join.token`)).trim();
+        const [prefix, id, secret, caHash] = good.split(".");
+        const flip = (s: string) => (s[0] === "A" ? "B" : "A") + s.slice(1);
+        const cases = [
+          { file: "wrong-secret.token", text: [prefix, id, flip(secret), caHash].join("."), expect: /wrong join token secret/ },
+          { file: "wrong-ca.token", text: [prefix, id, secret, flip(caHash.slice(0, -1)) + caHash.slice(-1)].join("."), expect: /fingerprint|hash/i },
+        ];
+        for (const c of cases) {
+          const path = `${lab.dir}/${c.file}`;
+          await Deno.writeTextFile(path, c.text, { mode: 0o600 });
+          const p = await lab.spawn(c.file, lab.hostNs(2), lab.agentCommand([
+            "--join", lab.proxyAddr, "--token-file", path, "--name", "intruder", "--tap", "vnet9",
+          ]));
+          const status = await Promise.race([p.status, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+          const log = await Deno.readTextFile(p.logPath);
+          assert(status !== null && !status.success, `the agent with ${c.file} should exit with an error:\n${log}`);
+          assert(c.expect.test(log), `expected ${c.expect} in:\n${log}`);
+        }
+        const proxy = lab.processes.find((p) => p.name === "proxy")!;
+        await lab.waitForLog(proxy, /Refused connection .*wrong join token secret/, 5000);
+        assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
+      });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
+  name: name("lab: pcap mode (hosts capture an existing veth) carries ping and iperf3"),
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = await Lab.create({ hosts: 2, attach: "pcap", lan: false });
+    try {
+      await lab.startAll();
+      const r = await lab.ping(lab.vms[0].ns, lab.vms[1].ip, { count: 5 });
+      assertEquals(r.received, 5, r.output);
+      const bps = await iperf(lab, 0, 1);
+      assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
