@@ -208,6 +208,12 @@ export const IFNAMSIZ = 16;
 /**
  * The calling thread's errno. Call it synchronously right after the synchronous FFI call that
  * failed: the next FFI call may overwrite it.
+ *
+ * @example
+ * ```ts
+ * import { errno, libc } from "./libc.ts";
+ * if (libc().close(-1) !== -1 || errno() !== 9) throw new Error("expected EBADF");
+ * ```
  */
 export function errno(): number {
   const location = libc().__errno_location();
@@ -215,7 +221,15 @@ export function errno(): number {
   return new Deno.UnsafePointerView(location).getInt32(0);
 }
 
-/** libc's description of an errno value, e.g. "Operation not permitted". */
+/**
+ * libc's description of an errno value.
+ *
+ * @example
+ * ```ts
+ * import { strerror } from "./libc.ts";
+ * if (strerror(1) !== "Operation not permitted") throw new Error(strerror(1));
+ * ```
+ */
 export function strerror(errnum: number): string {
   const text = libc().strerror(errnum);
   return text === null ? `errno ${errnum}` : Deno.UnsafePointerView.getCString(text);
@@ -254,7 +268,16 @@ export function lastError(call: FailedCall, code: number = errno()): SyscallErro
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** `text` as a NUL-terminated C string. */
+/**
+ * `text` as a NUL-terminated C string (UTF-8).
+ *
+ * @throws {TypeError} when `text` contains a NUL, which C would read as its end.
+ * @example
+ * ```ts
+ * import { cString } from "./libc.ts";
+ * if (cString("tun").join() !== "116,117,110,0") throw new Error("encode");
+ * ```
+ */
 export function cString(text: string): Uint8Array {
   const bytes = encoder.encode(text);
   if (bytes.includes(0)) {
@@ -265,7 +288,15 @@ export function cString(text: string): Uint8Array {
   return out;
 }
 
-/** The NUL-terminated string at the start of `bytes` (the whole array when there is no NUL). */
+/**
+ * The NUL-terminated string at the start of `bytes` (the whole array when there is no NUL).
+ *
+ * @example
+ * ```ts
+ * import { readCString } from "./libc.ts";
+ * if (readCString(new Uint8Array([116, 97, 112, 48, 0, 9])) !== "tap0") throw new Error("decode");
+ * ```
+ */
 export function readCString(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));

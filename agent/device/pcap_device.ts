@@ -23,6 +23,7 @@ import {
   VNET_HDR_LEN,
 } from "./device.ts";
 import { toPlainFrames } from "./segment.ts";
+import { markCapturedOffloads } from "./capture_offload.ts";
 import { isPlainPacket } from "./vnet_header.ts";
 
 /** Longest single wait for a frame; bounds how late an abort is noticed. */
@@ -112,6 +113,8 @@ export class PcapDevice implements Device {
         }
         slot.fill(0, 0, VNET_HDR_LEN);
         batch.lengths[count] = VNET_HDR_LEN + n;
+        // Captured TCP/UDP may hold partial checksums or be a superframe: say so.
+        markCapturedOffloads(slot.subarray(0, VNET_HDR_LEN + n), this.mtu);
         this.stats.rxBytes += n;
         count++;
       }

@@ -5,6 +5,8 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { Lab, labUnavailable } from "../../testbed/lab.ts";
 
+const ROOT = new URL("../../", import.meta.url).pathname;
+
 const why = labUnavailable();
 const ignore = why !== null;
 const name = (n: string) => (why ? `${n} (skipped: ${why})` : n);
@@ -12,9 +14,18 @@ const name = (n: string) => (why ? `${n} (skipped: ${why})` : n);
 const FAST = ["--keepalive", "200ms", "--dead-after", "1s", "--reconnect-max", "1s"];
 
 async function iperf(lab: Lab, from: number, to: number, seconds = 2): Promise<number> {
-  const server = lab.exec(lab.vms[to].ns, ["iperf3", "-s", "-1", "-J"]);
+  const server = lab.exec(lab.vms[to].ns, ["timeout", "20", "iperf3", "-s", "-1", "-J"]);
   await new Promise((r) => setTimeout(r, 300));
-  const c = await lab.exec(lab.vms[from].ns, ["iperf3", "-J", "-c", lab.vms[to].ip, "-t", String(seconds)]);
+  const c = await lab.exec(lab.vms[from].ns, [
+    "timeout",
+    "15",
+    "iperf3",
+    "-J",
+    "-c",
+    lab.vms[to].ip,
+    "-t",
+    String(seconds),
+  ]);
   await server;
   const bps = JSON.parse(c.stdout || "{}")?.end?.sum_received?.bits_per_second ?? 0;
   return bps;
@@ -43,16 +54,45 @@ Deno.test({
         const bps = await iperf(lab, 0, 1);
         assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
       });
-      await t.step("jumbo-sized ICMP (fragmented by the VMs) and 802.1Q frames pass untouched", async () => {
-        const r = await lab.exec(vm1.ns, ["ping", "-c", "2", "-s", "8000", "-W", "2", vm2.ip]);
-        assert(/2 received/.test(r.stdout), r.stdout + r.stderr);
-        for (const vm of [vm1, vm2]) {
-          await lab.exec(vm.ns, ["ip", "link", "add", "link", "eth0", "name", "eth0.42", "type", "vlan", "id", "42"], false);
-          await lab.exec(vm.ns, ["ip", "addr", "add", vm === vm1 ? "10.42.0.1/24" : "10.42.0.2/24", "dev", "eth0.42"], false);
-          await lab.exec(vm.ns, ["ip", "link", "set", "eth0.42", "up"], false);
-        }
-        assert(await lab.waitPing(vm1.ns, "10.42.0.2", 5000), "no reply over VLAN 42");
-      });
+      await t.step(
+        "8000-byte ICMP (fragmented by the VMs) and 802.1Q-tagged frames pass untouched",
+        async () => {
+          const r = await lab.exec(vm1.ns, ["ping", "-c", "2", "-s", "8000", "-W", "2", vm2.ip]);
+          assert(/2 received/.test(r.stdout), r.stdout + r.stderr);
+          const capture = lab.exec(vm2.ns, [
+            "timeout",
+            "10",
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-c",
+            "1",
+            "-nn",
+            "-e",
+            "-x",
+            "vlan",
+            "42",
+          ]);
+          await new Promise((r) => setTimeout(r, 1000));
+          await lab.exec(vm1.ns, [
+            Deno.execPath(),
+            "run",
+            "--allow-ffi",
+            "--allow-env",
+            `${ROOT}testbed/inject_frame.ts`,
+            "eth0",
+            vm2.mac,
+            vm1.mac,
+            "42",
+            "5",
+          ], false);
+          const seen = await capture;
+          assert(
+            /vlan 42/.test(seen.stdout),
+            `no VLAN 42 frame reached VM 2:\n${seen.stdout}${seen.stderr}`,
+          );
+        },
+      );
       await t.step("a host whose underlay goes away reconnects and traffic resumes", async () => {
         const h1 = lab.processes.find((p) => p.name === "h1")!;
         await lab.exec(lab.hostNs(1), ["ip", "link", "set", "eth0", "down"], false);
@@ -61,29 +101,57 @@ Deno.test({
         await lab.waitForLog(h1, /Joined proxy/, 15_000, 1);
         assert(await lab.waitPing(vm1.ns, vm2.ip, 10_000), "no traffic after the reconnect");
       });
-      await t.step("a wrong token or a tampered CA fingerprint is refused; others keep working", async () => {
-        const good = (await Deno.readTextFile(`${lab.stateDir}/join.token`)).trim();
-        const [prefix, id, secret, caHash] = good.split(".");
-        const flip = (s: string) => (s[0] === "A" ? "B" : "A") + s.slice(1);
-        const cases = [
-          { file: "wrong-secret.token", text: [prefix, id, flip(secret), caHash].join("."), expect: /wrong join token secret/ },
-          { file: "wrong-ca.token", text: [prefix, id, secret, flip(caHash.slice(0, -1)) + caHash.slice(-1)].join("."), expect: /fingerprint|hash/i },
-        ];
-        for (const c of cases) {
-          const path = `${lab.dir}/${c.file}`;
-          await Deno.writeTextFile(path, c.text, { mode: 0o600 });
-          const p = await lab.spawn(c.file, lab.hostNs(2), lab.agentCommand([
-            "--join", lab.proxyAddr, "--token-file", path, "--name", "intruder", "--tap", "vnet9",
-          ]));
-          const status = await Promise.race([p.status, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
-          const log = await Deno.readTextFile(p.logPath);
-          assert(status !== null && !status.success, `the agent with ${c.file} should exit with an error:\n${log}`);
-          assert(c.expect.test(log), `expected ${c.expect} in:\n${log}`);
-        }
-        const proxy = lab.processes.find((p) => p.name === "proxy")!;
-        await lab.waitForLog(proxy, /Refused connection .*wrong join token secret/, 5000);
-        assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
-      });
+      await t.step(
+        "a wrong token or a tampered CA fingerprint is refused; others keep working",
+        async () => {
+          const good = (await Deno.readTextFile(`${lab.stateDir}/join.token`)).trim();
+          const [prefix, id, secret, caHash] = good.split(".");
+          const flip = (s: string) => (s[0] === "A" ? "B" : "A") + s.slice(1);
+          const cases = [
+            {
+              file: "wrong-secret.token",
+              text: [prefix, id, flip(secret), caHash].join("."),
+              expect: /wrong join token secret/,
+            },
+            {
+              file: "wrong-ca.token",
+              text: [prefix, id, secret, flip(caHash.slice(0, -1)) + caHash.slice(-1)].join("."),
+              expect: /fingerprint|hash/i,
+            },
+          ];
+          for (const c of cases) {
+            const path = `${lab.dir}/${c.file}`;
+            await Deno.writeTextFile(path, c.text, { mode: 0o600 });
+            const p = await lab.spawn(
+              c.file,
+              lab.hostNs(2),
+              lab.agentCommand([
+                "--join",
+                lab.proxyAddr,
+                "--token-file",
+                path,
+                "--name",
+                "intruder",
+                "--tap",
+                "vnet9",
+              ]),
+            );
+            const status = await Promise.race([
+              p.status,
+              new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
+            ]);
+            const log = await Deno.readTextFile(p.logPath);
+            assert(
+              status !== null && !status.success,
+              `the agent with ${c.file} should exit with an error:\n${log}`,
+            );
+            assert(c.expect.test(log), `expected ${c.expect} in:\n${log}`);
+          }
+          const proxy = lab.processes.find((p) => p.name === "proxy")!;
+          await lab.waitForLog(proxy, /Refused connection .*wrong join token secret/, 5000);
+          assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
+        },
+      );
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
     } finally {
