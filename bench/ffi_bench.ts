@@ -20,7 +20,7 @@
  */
 
 import { libc, Tap } from "../ffi/mod.ts";
-import { Netns, uniqueIfName } from "../tests/netns_lab.ts";
+import { Netns, uniqueIfName } from "../tests/support/netns.ts";
 
 const FRAME_BYTES = 1514;
 const UDP_PAYLOAD = FRAME_BYTES - 14 - 20 - 8;

@@ -18,8 +18,8 @@ import {
   type PacketBatch,
   VNET_HDR_LEN,
 } from "./device.ts";
-import { toPlainFrames } from "./segment.ts";
-import { isPlainPacket, type VnetHeader, writeVnetHeader } from "./vnet_header.ts";
+import { PlainWriter, recordWrite } from "./plain_writer.ts";
+import { type VnetHeader, writeVnetHeader } from "./vnet_header.ts";
 
 /** Options of {@linkcode MemoryDevice}; every field has a default. */
 export interface MemoryDeviceOptions {
@@ -79,10 +79,7 @@ export class MemoryDevice implements Device {
   #closed = false;
   /** Resolves the pending read's wait; set only while a read waits. */
   #wake: (() => void) | undefined = undefined;
-  #segmentsWritten = true;
-  readonly #deliverSegment = (frame: Uint8Array): void => {
-    if (!this.#deliver(frame)) this.#segmentsWritten = false;
-  };
+  readonly #writer = new PlainWriter(this, (packet) => this.#deliver(packet));
 
   constructor(options: MemoryDeviceOptions = {}) {
     const queueCapacity = options.queueCapacity ?? 256;
@@ -167,14 +164,7 @@ export class MemoryDevice implements Device {
   }
 
   write(packet: Uint8Array): boolean {
-    if (this.offload || isPlainPacket(packet)) return this.#deliver(packet);
-    this.#segmentsWritten = true;
-    if (!toPlainFrames(packet, this.mtu, this.#deliverSegment)) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txSegmented++;
-    return this.#segmentsWritten;
+    return this.#writer.write(packet);
   }
 
   close(): void {
@@ -196,14 +186,11 @@ export class MemoryDevice implements Device {
   #deliver(packet: Uint8Array): boolean {
     const full = this.onWrite === undefined && this.written.length >= this.#writtenCapacity;
     if (this.#closed || packet.length < VNET_HDR_LEN || full) {
-      this.stats.txDropped++;
-      return false;
+      return recordWrite(this.stats, packet, false);
     }
     if (this.onWrite !== undefined) this.onWrite(packet);
     else this.written.push(packet.slice());
-    this.stats.txPackets++;
-    this.stats.txBytes += packet.length - VNET_HDR_LEN;
-    return true;
+    return recordWrite(this.stats, packet, true);
   }
 
   /** Resolves at the next injection, close or abort. */

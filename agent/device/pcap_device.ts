@@ -22,9 +22,8 @@ import {
   type PacketBatch,
   VNET_HDR_LEN,
 } from "./device.ts";
-import { toPlainFrames } from "./segment.ts";
+import { PlainWriter, recordWrite } from "./plain_writer.ts";
 import { markCapturedOffloads } from "./capture_offload.ts";
-import { isPlainPacket } from "./vnet_header.ts";
 
 /** Longest single wait for a frame; bounds how late an abort is noticed. */
 const WAIT_MS = 200;
@@ -66,12 +65,7 @@ export class PcapDevice implements Device {
   readonly stats: DeviceStats = newDeviceStats();
   readonly #capture: PcapHandle;
   #closed = false;
-  /** False once a frame of the packet being segmented was dropped. */
-  #segmentsWritten = true;
-  /** Bound once, so segmenting allocates no closure per packet. */
-  readonly #injectSegment = (frame: Uint8Array): void => {
-    if (!this.#injectOne(frame)) this.#segmentsWritten = false;
-  };
+  readonly #writer = new PlainWriter(this, (packet) => this.#injectOne(packet));
 
   private constructor(capture: PcapHandle, mtu: number) {
     this.#capture = capture;
@@ -130,14 +124,7 @@ export class PcapDevice implements Device {
   }
 
   write(packet: Uint8Array): boolean {
-    if (isPlainPacket(packet)) return this.#injectOne(packet);
-    this.#segmentsWritten = true;
-    if (!toPlainFrames(packet, this.mtu, this.#injectSegment)) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txSegmented++;
-    return this.#segmentsWritten;
+    return this.#writer.write(packet);
   }
 
   close(): void {
@@ -156,12 +143,6 @@ export class PcapDevice implements Device {
         // Interface down, frame longer than the MTU allows: this packet only.
       }
     }
-    if (sent < 0) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txPackets++;
-    this.stats.txBytes += packet.length - VNET_HDR_LEN;
-    return true;
+    return recordWrite(this.stats, packet, sent >= 0);
   }
 }

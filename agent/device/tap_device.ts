@@ -19,8 +19,7 @@ import {
   type PacketBatch,
   VNET_HDR_LEN,
 } from "./device.ts";
-import { toPlainFrames } from "./segment.ts";
-import { isPlainPacket } from "./vnet_header.ts";
+import { PlainWriter, recordWrite } from "./plain_writer.ts";
 
 /** Longest single wait for the TAP to become readable; bounds how late an abort is noticed. */
 const WAIT_MS = 200;
@@ -64,12 +63,7 @@ export class TapDevice implements Device {
   readonly offload: boolean;
   readonly stats: DeviceStats = newDeviceStats();
   readonly #tap: Tap;
-  /** False once a frame of the packet being segmented was dropped. */
-  #segmentsWritten = true;
-  /** Bound once, so segmenting allocates no closure per packet. */
-  readonly #writeSegment = (frame: Uint8Array): void => {
-    if (!this.#writeOne(frame)) this.#segmentsWritten = false;
-  };
+  readonly #writer = new PlainWriter(this, (packet) => this.#writeOne(packet));
 
   private constructor(tap: Tap, mtu: number) {
     this.#tap = tap;
@@ -122,14 +116,7 @@ export class TapDevice implements Device {
   }
 
   write(packet: Uint8Array): boolean {
-    if (this.offload || isPlainPacket(packet)) return this.#writeOne(packet);
-    this.#segmentsWritten = true;
-    if (!toPlainFrames(packet, this.mtu, this.#writeSegment)) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txSegmented++;
-    return this.#segmentsWritten;
+    return this.#writer.write(packet);
   }
 
   close(): void {
@@ -146,12 +133,6 @@ export class TapDevice implements Device {
         // EINVAL (a header the kernel refuses), EIO (interface down): this packet only.
       }
     }
-    if (written < 0) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txPackets++;
-    this.stats.txBytes += packet.length - VNET_HDR_LEN;
-    return true;
+    return recordWrite(this.stats, packet, written >= 0);
   }
 }

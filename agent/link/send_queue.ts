@@ -35,7 +35,7 @@ export interface SendQueueStats {
  * @example
  * ```ts
  * import { SendQueue } from "./send_queue.ts";
- * const q = new SendQueue({ capacityBytes: 1 << 16 });
+ * const q = new SendQueue({ capacityBytes: 1 << 20 });
  * q.pushFrame(new Uint8Array(60));
  * q.pushFrame(new Uint8Array(60));
  * const batch = q.take();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PcapError, PcapHandle } from "../../ffi/mod.ts";
-import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../netns_lab.ts";
+import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../support/netns.ts";
 
 const PROBE = new URL("./pcap_probe.ts", import.meta.url).pathname;
 

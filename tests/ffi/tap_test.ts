@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { SyscallError, Tap } from "../../ffi/mod.ts";
-import { arpReply, echoReply, ipv4, isArpRequestFor, isEchoRequestTo, mac } from "../frames.ts";
-import { IS_ROOT, Netns, ROOT_ONLY, run, uniqueIfName } from "../netns_lab.ts";
+import {
+  arpReply,
+  echoReply,
+  ipv4,
+  isArpRequestFor,
+  isEchoRequestTo,
+  mac,
+} from "../support/packets.ts";
+import { IS_ROOT, Netns, ROOT_ONLY, run, uniqueIfName } from "../support/netns.ts";
 
 const TAP_IP = "10.200.0.1";
 const PEER_IP = ipv4("10.200.0.2");

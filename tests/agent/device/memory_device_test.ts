@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { PacketBatch } from "../../../agent/device/device.ts";
 import { MemoryDevice } from "../../../agent/device/memory_device.ts";
 import { readVnetHeader } from "../../../agent/device/vnet_header.ts";
-import { ipv4, mac, tcpSuperframe } from "../../frames.ts";
+import { ipv4, mac, tcpSuperframe } from "../../support/packets.ts";
 
 const never = new AbortController().signal;
 

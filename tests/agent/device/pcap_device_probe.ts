@@ -11,7 +11,7 @@
 import { PcapHandle } from "../../../ffi/mod.ts";
 import { PacketBatch, VNET_HDR_LEN } from "../../../agent/device/device.ts";
 import { PcapDevice } from "../../../agent/device/pcap_device.ts";
-import { ipv4, mac, tcpSuperframe } from "../../frames.ts";
+import { ipv4, mac, tcpSuperframe } from "../../support/packets.ts";
 
 const [ifA, ifB] = Deno.args;
 const PROTO = 0x88b5;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../../netns_lab.ts";
+import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../../support/netns.ts";
 
 const PROBE = new URL("./pcap_device_probe.ts", import.meta.url).pathname;
 

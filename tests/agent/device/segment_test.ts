@@ -10,7 +10,7 @@ import {
   writeVnetHeader,
 } from "../../../agent/device/vnet_header.ts";
 import { Tap } from "../../../ffi/mod.ts";
-import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../../netns_lab.ts";
+import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../../support/netns.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a small seeded PRNG, an independent checksum check, and a superframe builder.

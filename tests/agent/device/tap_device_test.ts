@@ -9,8 +9,8 @@ import {
   isEchoRequestTo,
   mac,
   tcpSuperframe,
-} from "../../frames.ts";
-import { IS_ROOT, Netns, ROOT_ONLY, run, uniqueIfName } from "../../netns_lab.ts";
+} from "../../support/packets.ts";
+import { IS_ROOT, Netns, ROOT_ONLY, run, uniqueIfName } from "../../support/netns.ts";
 
 const PEER_IP = ipv4("10.201.0.2");
 const PEER_MAC = mac("02:00:00:00:01:02");

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { writeVnetHeader } from "../agent/device/vnet_header.ts";
+import { writeVnetHeader } from "../../agent/device/vnet_header.ts";
 
 /** EtherType of ARP. */
 export const ETHERTYPE_ARP = 0x0806;
