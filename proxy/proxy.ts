@@ -39,6 +39,8 @@ export interface ProxyHandle {
   /** The address hosts join (with the real port when 0 was asked for). */
   readonly address: { hostname: string; port: number };
   readonly token: JoinToken;
+  /** The CA certificate (PEM) hosts trust. */
+  readonly caPem: string;
   /** Connected hosts by name. */
   hosts(): ReadonlyMap<string, Link>;
   /** Connections refused or dropped before admission, by reason. */
@@ -208,6 +210,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     device,
     address: { hostname: bound.hostname, port: bound.port },
     token,
+    caPem: pki.caPem,
     hosts: () => hosts,
     refusals,
     stop: async () => {

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { type Config, keyOf, type SettingName, SETTINGS } from "./schema.ts";
 import { ValueError } from "./types.ts";
 
@@ -81,7 +81,11 @@ export function parseConfigFile(
 ): Partial<Record<SettingName, unknown>> {
   let doc: unknown;
   try {
-    doc = parseYaml(yamlText, { uniqueKeys: true, maxAliasCount: 10 });
+    const parsed = parseDocument(yamlText, { uniqueKeys: true, logLevel: "silent" });
+    // Warnings (e.g. an unknown !tag) mean the file does not say what its author thinks.
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS({ maxAliasCount: 10 });
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     throw new ConfigError(`config file ${path}: not valid YAML: ${msg}`);

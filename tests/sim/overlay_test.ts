@@ -1,0 +1,124 @@
+/**
+ * A proxy and two hosts in one process: real TLS links over loopback, in-memory devices. The
+ * whole data path (device -> switch -> link -> wire -> link -> switch -> device) without root.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { testConfig } from "../support/config.ts";
+import { frame, vmMac } from "../support/frames.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { type HostHandle, runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+import { runProxy } from "../../proxy/proxy.ts";
+import { BROADCAST_MAC, dstMac, srcMac } from "../../agent/switch/ethernet.ts";
+import { MessageType, PREAMBLE_LEN, writeHeader, writePreamble } from "../../agent/link/wire.ts";
+import { PROXY_TLS_NAME } from "../../agent/join/join.ts";
+
+const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
+
+async function overlay(hosts: number) {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
+  const proxy = await runProxy(
+    testConfig({ proxy: true, stateDir, listen: { hostname: "127.0.0.1", port: 0 }, ...FAST }),
+    { announceToken: () => {} },
+  );
+  const devices: MemoryDevice[] = [];
+  const handles: HostHandle[] = [];
+  for (let i = 0; i < hosts; i++) {
+    const dev = new MemoryDevice({ name: `vm-net-${i}` });
+    devices.push(dev);
+    handles.push(
+      await runHost(
+        testConfig({
+          join: proxy.address,
+          token: formatJoinToken(proxy.token),
+          name: `h${i}`,
+          ...FAST,
+        }),
+        { openDevice: () => dev },
+      ),
+    );
+  }
+  await Promise.all(handles.map((h) => h.ready));
+  const close = async () => {
+    await Promise.all(handles.map((h) => h.stop()));
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  };
+  return { proxy, devices, hosts: handles, close };
+}
+
+async function until(cond: () => boolean, what: string, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const seen = (d: MemoryDevice) =>
+  d.written.map((p) =>
+    `${srcMac(p) % 256}>${dstMac(p) === BROADCAST_MAC ? "bc" : dstMac(p) % 256}`
+  );
+
+Deno.test("sim: broadcast floods over the star, unicast reaches only its host", async () => {
+  const o = await overlay(3);
+  try {
+    const [a, b, c] = o.devices;
+    a.inject(frame(BROADCAST_MAC, vmMac(1)));
+    await until(() => b.written.length === 1 && c.written.length === 1, "broadcast at b and c");
+    b.inject(frame(vmMac(1), vmMac(2), 1400));
+    await until(() => a.written.length === 1, "unicast at a");
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(seen(a), ["2>1"]);
+    assertEquals(seen(c), ["1>bc"], "known unicast is not flooded");
+    assertEquals(a.written[0].length, 10 + 14 + 1400, "frame arrives whole");
+    assertEquals(o.proxy.switch.macs.lookup(vmMac(2), Date.now()), "host:h1");
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("sim: a host whose link drops reconnects and traffic resumes", async () => {
+  const o = await overlay(2);
+  try {
+    const [a, b] = o.devices;
+    o.proxy.hosts().get("h0")!.close("test cuts the link");
+    await until(() => o.hosts[0].joins() === 2, "h0 rejoined");
+    await until(() => o.proxy.hosts().size === 2, "proxy sees both hosts");
+    a.inject(frame(BROADCAST_MAC, vmMac(1)));
+    await until(() => b.written.length === 1, "broadcast after the reconnect");
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("sim: garbage, a wrong protocol version and a silent peer are refused; others keep working", async () => {
+  const o = await overlay(2);
+  try {
+    const dial = async (bytes: Uint8Array | null) => {
+      const tcp = await Deno.connect(o.proxy.address);
+      // Trust is irrelevant for a hostile client: it cannot verify and does not care.
+      const conn = await Deno.startTls(tcp, { hostname: PROXY_TLS_NAME, caCerts: [o.proxy.caPem] });
+      if (bytes) await conn.write(bytes).catch(() => {});
+      const buf = new Uint8Array(1024);
+      const n = await conn.read(buf).catch(() => null);
+      conn.close();
+      return n;
+    };
+    const garbage = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const v9 = new Uint8Array(PREAMBLE_LEN + 4);
+    writePreamble(v9, 0);
+    v9[4] = 9;
+    writeHeader(v9, PREAMBLE_LEN, MessageType.HELLO, 0);
+    const results = await Promise.all([dial(garbage), dial(v9), dial(null)]);
+    assertEquals(results, [null, null, null], "each is closed without an answer");
+    assert(
+      Object.values(o.proxy.refusals).reduce((a, b) => a + b, 0) >= 3,
+      JSON.stringify(o.proxy.refusals),
+    );
+    o.devices[0].inject(frame(BROADCAST_MAC, vmMac(1)));
+    await until(() => o.devices[1].written.length === 1, "traffic between the good hosts");
+  } finally {
+    await o.close();
+  }
+});
