@@ -5,16 +5,14 @@
  * @module
  */
 
+import { runCommand } from "./agent/cli/commands.ts";
 import { helpText } from "./agent/config/help.ts";
 import { ConfigError, loadInvocation } from "./agent/config/load.ts";
 import { openConfiguredDevice } from "./agent/device/open.ts";
 import { runHost } from "./agent/host.ts";
 import { setupLogging } from "./agent/log.ts";
 import { runProxy } from "./proxy/proxy.ts";
-import denoJson from "./deno.json" with { type: "json" };
-
-/** This build's version (from deno.json). */
-export const VERSION: string = denoJson.version;
+import { VERSION } from "./agent/version.ts";
 
 /** Runs the agent with `argv`; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -36,10 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`agent ${VERSION} (deno ${Deno.version.deno})`);
     return 0;
   }
-  if (inv.command.length > 0) {
-    console.error(`agent: unknown command "${inv.command.join(" ")}"; see agent --help`);
-    return 2;
-  }
+  if (inv.command.length > 0) return await runCommand(inv);
   const config = inv.config;
   setupLogging({ level: config.logLevel, format: config.logFormat });
 

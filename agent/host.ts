@@ -21,6 +21,8 @@ import { generateHostKey } from "./join/host_key.ts";
 import { joinProxy, JoinRefused } from "./join/join.ts";
 import { parseJoinToken } from "./join/token.ts";
 import { Link } from "./link/link.ts";
+import { applyControl } from "./control/apply.ts";
+import { parseControlMessage } from "./control/messages.ts";
 import { logger } from "./log.ts";
 import { Switch } from "./switch/switch.ts";
 
@@ -113,7 +115,17 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
           },
           {
             onFrame: (packet) => sw.forward(packet, "proxy", Date.now()),
-            onControl: (msg) => log.debug("Control message from proxy: {msg}", { msg }),
+            onControl: (raw) => {
+              try {
+                const what = applyControl(sw, parseControlMessage(raw));
+                log.info("Proxy asked: {what}", { what });
+              } catch (e) {
+                // A bad instruction is refused alone; the uplink stays.
+                log.warn("Ignored a control message from the proxy: {error}", {
+                  error: (e as Error).message,
+                });
+              }
+            },
           },
           {
             queueBytes: config.queueBytes,

@@ -24,9 +24,16 @@ import { logger } from "../agent/log.ts";
 import { Switch } from "../agent/switch/switch.ts";
 import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
+import { apiHandler, isLoopback } from "./api.ts";
+import type { WireRule } from "../agent/control/messages.ts";
+import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
+import { VERSION } from "../agent/version.ts";
 
 /** Default port hosts join on. */
 export const DEFAULT_PROXY_PORT = 7800;
+
+/** Default address of the control API: loopback only. */
+export const DEFAULT_API = { hostname: "127.0.0.1", port: 7801 };
 
 /** Handshakes allowed in flight at once; more connections are closed at once and counted. */
 export const MAX_PENDING_HANDSHAKES = 64;
@@ -45,6 +52,8 @@ export interface ProxyHandle {
   hosts(): ReadonlyMap<string, Link>;
   /** Connections refused or dropped before admission, by reason. */
   readonly refusals: Record<string, number>;
+  /** Where the control API listens. */
+  readonly apiAddress: { hostname: string; port: number };
   stop(): Promise<void>;
   done: Promise<void>;
 }
@@ -172,6 +181,10 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     );
     hosts.set(host.name, link);
     sw.attach(link);
+    // Operator rules for this host outlive its reconnects.
+    for (const rule of hostRules.get(host.name)?.values() ?? []) {
+      link.sendControl({ type: "rule-add", rule });
+    }
     log.info("Host {host} joined from {from}", { host: host.name, from });
     await link.run(signal);
   };
@@ -204,6 +217,41 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     for (const link of hosts.values()) link.close("proxy shutting down");
   }, { once: true });
 
+  const hostRules = new Map<string, Map<string, WireRule>>();
+  const api = config.api ?? DEFAULT_API;
+  let bearer: string | null = null;
+  if (!isLoopback(api.hostname)) {
+    const path = `${config.stateDir}/api.token`;
+    bearer = await readSecretFile(path).then((t) => t.trim()).catch(async () => {
+      const t = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
+      await writeSecretFile(path, t + "\n");
+      return t;
+    });
+  }
+  let apiBound = api;
+  const server = Deno.serve(
+    {
+      hostname: api.hostname,
+      port: api.port,
+      signal,
+      onListen: (a) => {
+        apiBound = { hostname: a.hostname, port: a.port };
+        log.info("Control API on http://{addr}/api/status{auth}", {
+          addr: formatAddress(apiBound),
+          auth: bearer ? " (bearer token in api.token required)" : "",
+        });
+      },
+    },
+    apiHandler({
+      switch: sw,
+      hosts: () => hosts,
+      hostRules,
+      startedAt: Date.now(),
+      version: VERSION,
+    }, bearer),
+  );
+  tasks.push(server.finished);
+
   const done = Promise.all(tasks).then(() => device?.close());
   return {
     switch: sw,
@@ -213,6 +261,9 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     caPem: pki.caPem,
     hosts: () => hosts,
     refusals,
+    get apiAddress() {
+      return apiBound;
+    },
     stop: async () => {
       stopper.abort();
       await done;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { COMMAND_USAGE } from "../cli/commands.ts";
 import { keyOf, type Setting, type SettingName, SETTINGS } from "./schema.ts";
 
 const GROUPS: Setting<unknown>["group"][] = [
@@ -35,6 +36,9 @@ export function helpText(version: string): string {
     "  agent --join PROXY:PORT --token-file FILE [--name NAME] [--tap NAME [--bridge BR] | --pcap IFACE]",
     "  agent --config FILE.yaml        settings from a YAML file (keys as below, without --); flags win",
     "  agent --help | --version",
+    "",
+    "Commands (talk to the running proxy's API, --api ADDR:PORT; --json for scripts):",
+    `  ${COMMAND_USAGE}`,
     "",
   ];
   const names = Object.keys(SETTINGS) as SettingName[];

@@ -93,6 +93,19 @@ Deno.test({
           );
         },
       );
+      await t.step(
+        "a rule added at runtime with the CLI redirects traffic; deleting it restores",
+        async () => {
+          const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.agentCommand(args), false);
+          await cli("rules", "add", vm1.mac, vm2.mac, "device");
+          const cut = await lab.ping(vm1.ns, vm2.ip, { count: 3, timeoutS: 1 });
+          assertEquals(cut.received, 0, "frames from VM 1 to VM 2 now go to the LAN port");
+          const listed = JSON.parse((await cli("rules", "list", "--json")).stdout);
+          assert(listed.proxy[0].frames >= 3, `rule counters: ${JSON.stringify(listed)}`);
+          await cli("rules", "del", vm1.mac, vm2.mac);
+          assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
+        },
+      );
       await t.step("a host whose underlay goes away reconnects and traffic resumes", async () => {
         const h1 = lab.processes.find((p) => p.name === "h1")!;
         await lab.exec(lab.hostNs(1), ["ip", "link", "set", "eth0", "down"], false);

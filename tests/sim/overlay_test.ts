@@ -18,7 +18,13 @@ const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeo
 async function overlay(hosts: number) {
   const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
   const proxy = await runProxy(
-    testConfig({ proxy: true, stateDir, listen: { hostname: "127.0.0.1", port: 0 }, ...FAST }),
+    testConfig({
+      proxy: true,
+      stateDir,
+      listen: { hostname: "127.0.0.1", port: 0 },
+      api: { hostname: "127.0.0.1", port: 0 },
+      ...FAST,
+    }),
     { announceToken: () => {} },
   );
   const devices: MemoryDevice[] = [];

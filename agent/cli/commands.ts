@@ -1,0 +1,170 @@
+/**
+ * Subcommands that talk to a running proxy's control API and print readable tables
+ * (`--json` for scripts):
+ *
+ *     agent status
+ *     agent rules list
+ *     agent rules add SRC DST TARGET [HOST]     SRC/DST: a MAC or *, TARGET: device|proxy|drop|host:N|peer:N
+ *     agent rules del SRC DST [HOST]
+ *
+ * The API address comes from `--api` (or the config file), default 127.0.0.1:7801; a bearer
+ * token is read from `--state-dir`/api.token when that file exists.
+ *
+ * @module
+ */
+
+import type { Invocation } from "../config/load.ts";
+import { formatAddress } from "../config/types.ts";
+
+/** The API client's answer. */
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** One line of usage per subcommand, for errors. */
+export const COMMAND_USAGE = [
+  "agent status [--json]",
+  "agent rules list [--json]",
+  "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
+  "agent rules del SRC DST [HOST]",
+].join("\n  ");
+
+class UsageError extends Error {}
+
+/** Runs the subcommand of `inv`; resolves to the exit code. */
+export async function runCommand(
+  inv: Invocation,
+  out = console.log,
+  err = console.error,
+): Promise<number> {
+  const api = inv.config.api ?? { hostname: "127.0.0.1", port: 7801 };
+  const base = `http://${formatAddress(api)}`;
+  const token = await Deno.readTextFile(`${inv.config.stateDir}/api.token`).then(
+    (t) => t.trim(),
+    () => null,
+  );
+  const call = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+    let res: Response;
+    try {
+      res = await fetch(base + path, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch (e) {
+      throw new Error(
+        `Cannot reach the proxy's API at ${base}: ${(e as Error).message.split("\n")[0]}. ` +
+          "Is `agent --proxy` running on this machine? Give its address with --api ADDR:PORT",
+      );
+    }
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  };
+  const [cmd, sub, ...rest] = inv.command;
+  try {
+    let reply: Reply;
+    if (cmd === "status") {
+      reply = await call("GET", "/api/status");
+      if (reply.status === 200 && !inv.json) {
+        printStatus(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "rules" && (sub === "list" || sub === undefined)) {
+      reply = await call("GET", "/api/rules");
+      if (reply.status === 200 && !inv.json) {
+        printRules(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "rules" && sub === "add") {
+      if (rest.length < 3 || rest.length > 4) {
+        throw new UsageError("rules add takes SRC DST TARGET [HOST]");
+      }
+      const [src, dst, target, host] = rest;
+      reply = await call("POST", "/api/rules", { src, dst, target, host });
+    } else if (cmd === "rules" && sub === "del") {
+      if (rest.length < 2 || rest.length > 3) {
+        throw new UsageError("rules del takes SRC DST [HOST]");
+      }
+      const q = new URLSearchParams({ src: rest[0], dst: rest[1] });
+      if (rest[2]) q.set("host", rest[2]);
+      reply = await call("DELETE", `/api/rules?${q}`);
+    } else {
+      throw new UsageError(`unknown command "${inv.command.join(" ")}"`);
+    }
+    if (reply.status >= 400) {
+      err(`agent: ${reply.body.error ?? `the API answered ${reply.status}`}`);
+      return 1;
+    }
+    out(JSON.stringify(reply.body, null, 2));
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`agent: ${e.message}; usage:\n  ${COMMAND_USAGE}`);
+      return 2;
+    }
+    err(`agent: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+/** Formats rows as an aligned text table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+function printStatus(s: Record<string, unknown>, out: (s: string) => void) {
+  const hosts = (s.hosts ?? []) as Record<string, number | string | null>[];
+  out(
+    `proxy ${s.version}, up ${
+      Math.round(Number(s.uptimeMs) / 1000)
+    } s, ${s.macs} MACs, ${s.rules} rules`,
+  );
+  out(table(
+    ["host", "rx frames", "rx bytes", "tx frames", "tx drops", "rtt ms"],
+    hosts.map((h) => [
+      String(h.name),
+      Number(h.rxFrames),
+      Number(h.rxBytes),
+      Number(h.frames),
+      Number(h.frameDrops),
+      h.rttMs === null ? "-" : Number(h.rttMs).toFixed(2),
+    ]),
+  ));
+  const drops = Object.entries((s.drops ?? {}) as Record<string, number>).filter(([, n]) => n > 0);
+  if (drops.length) out(`drops: ${drops.map(([k, n]) => `${k}=${n}`).join(" ")}`);
+}
+
+function printRules(r: Record<string, unknown>, out: (s: string) => void) {
+  const rows: (string | number)[][] = [];
+  for (const x of (r.proxy ?? []) as Record<string, string | number | null>[]) {
+    rows.push([
+      "proxy",
+      x.src ?? "*",
+      x.dst ?? "*",
+      String(x.target),
+      Number(x.frames),
+      Number(x.bytes),
+      String(x.owner),
+    ]);
+  }
+  for (
+    const [host, list] of Object.entries(
+      (r.hosts ?? {}) as Record<string, Record<string, string | null>[]>,
+    )
+  ) {
+    for (const x of list) {
+      rows.push([host, x.src ?? "*", x.dst ?? "*", String(x.target), "-", "-", String(x.owner)]);
+    }
+  }
+  out(
+    rows.length
+      ? table(["on", "src", "dst", "target", "frames", "bytes", "owner"], rows)
+      : "no rules",
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * Control messages carried in CONTROL frames between the proxy and hosts. Everything a peer
+ * sends is validated here into a typed message or refused with a `ProtocolError`, so the
+ * daemon acts only on well-formed input and never dies from what a peer sends.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../link/wire.ts";
+import { formatMac, type Mac, parseMac } from "../switch/ethernet.ts";
+
+/** A forwarding rule as it travels: MACs as text, `null` for "any". */
+export interface WireRule {
+  src: string | null;
+  dst: string | null;
+  target: string;
+  owner?: string;
+  reason?: string;
+}
+
+/** Proxy -> host: install a forwarding rule. */
+export interface RuleAdd {
+  type: "rule-add";
+  rule: WireRule;
+}
+
+/** Proxy -> host: remove the rule for (src, dst). */
+export interface RuleDel {
+  type: "rule-del";
+  src: string | null;
+  dst: string | null;
+}
+
+/** Every control message this version understands. */
+export type ControlMessage = RuleAdd | RuleDel;
+
+const TARGET = /^(device|proxy|drop|(host|peer):[a-z0-9-]{1,63})$/;
+
+function macOrAny(v: unknown, field: string): string | null {
+  if (v === null || v === "*" || v === undefined) return null;
+  if (typeof v !== "string") {
+    throw new ProtocolError(`Cannot accept control message: ${field} is not a MAC`);
+  }
+  try {
+    return formatMac(parseMac(v));
+  } catch (e) {
+    throw new ProtocolError(`Cannot accept control message: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Validates a rule from a peer or an API client.
+ *
+ * @throws {ProtocolError} naming the bad field.
+ * @example
+ * ```ts
+ * import { parseWireRule } from "./messages.ts";
+ * const r = parseWireRule({ src: "*", dst: "02:00:00:00:00:02", target: "peer:h2" });
+ * if (r.src !== null || r.target !== "peer:h2") throw new Error();
+ * ```
+ */
+export function parseWireRule(v: unknown): WireRule {
+  if (typeof v !== "object" || v === null) {
+    throw new ProtocolError("Cannot accept rule: not an object");
+  }
+  const o = v as Record<string, unknown>;
+  if (typeof o.target !== "string" || !TARGET.test(o.target)) {
+    throw new ProtocolError(
+      "Cannot accept rule: target must be device, proxy, drop, host:NAME or peer:NAME",
+    );
+  }
+  const text = (x: unknown, max: number) => (typeof x === "string" ? x.slice(0, max) : undefined);
+  return {
+    src: macOrAny(o.src, "src"),
+    dst: macOrAny(o.dst, "dst"),
+    target: o.target,
+    owner: text(o.owner, 32),
+    reason: text(o.reason, 300),
+  };
+}
+
+/**
+ * Validates a CONTROL message body (already JSON-parsed).
+ *
+ * @throws {ProtocolError} for an unknown type or a malformed field.
+ */
+export function parseControlMessage(v: unknown): ControlMessage {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ProtocolError("Cannot accept control message: not a JSON object");
+  }
+  const o = v as Record<string, unknown>;
+  switch (o.type) {
+    case "rule-add":
+      return { type: "rule-add", rule: parseWireRule(o.rule) };
+    case "rule-del":
+      return { type: "rule-del", src: macOrAny(o.src, "src"), dst: macOrAny(o.dst, "dst") };
+    default:
+      throw new ProtocolError(
+        `Cannot accept control message: unknown type ${
+          JSON.stringify(String(o.type).slice(0, 40))
+        }`,
+      );
+  }
+}
+
+/** A wire MAC (or null) as the switch's number (or null). */
+export function macOfWire(v: string | null): Mac | null {
+  return v === null ? null : parseMac(v);
+}

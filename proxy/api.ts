@@ -1,0 +1,171 @@
+/**
+ * The proxy's control API (HTTP + JSON): what the CLI subcommands, the operator and later the
+ * live page talk to. Bound to loopback by default; bound anywhere else it requires the bearer
+ * token kept in the state directory (`api.token`, mode 0600).
+ *
+ *     GET    /api/status                      hosts, ports, counters, drops
+ *     GET    /api/rules                       the proxy's rules and each host's
+ *     POST   /api/rules   {host?, src, dst, target, reason?}
+ *     DELETE /api/rules?host=&src=&dst=
+ *
+ * @module
+ */
+
+import { parseWireRule, type WireRule } from "../agent/control/messages.ts";
+import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
+import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
+import type { Switch } from "../agent/switch/switch.ts";
+import type { Link } from "../agent/link/link.ts";
+import { ProtocolError } from "../agent/link/wire.ts";
+
+/** What the API reads and steers. */
+export interface ApiContext {
+  switch: Switch;
+  hosts(): ReadonlyMap<string, Link>;
+  /** Rules the operator wants on each host (re-sent when a host reconnects). */
+  hostRules: Map<string, Map<string, WireRule>>;
+  startedAt: number;
+  version: string;
+}
+
+/** Key of a host rule in {@linkcode ApiContext.hostRules}. */
+export function hostRuleKey(src: string | null, dst: string | null): string {
+  return `${src ?? "*"}>${dst ?? "*"}`;
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function problem(status: number, message: string): Response {
+  return json({ error: message }, status);
+}
+
+function ruleView(r: ForwardingRule) {
+  return {
+    id: r.id,
+    src: r.src === null ? null : formatMac(r.src),
+    dst: r.dst === null ? null : formatMac(r.dst),
+    target: r.target,
+    owner: r.owner,
+    reason: r.reason,
+    frames: r.frames,
+    bytes: r.bytes,
+  };
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+}
+
+/**
+ * Builds the request handler. `bearer` is the token required in `Authorization`, or null when
+ * the API listens on loopback only.
+ */
+export function apiHandler(
+  ctx: ApiContext,
+  bearer: string | null,
+): (req: Request) => Promise<Response> {
+  return async (req) => {
+    if (bearer !== null && req.headers.get("authorization") !== `Bearer ${bearer}`) {
+      return problem(
+        401,
+        "Cannot serve: missing or wrong bearer token (see api.token in the proxy's state dir)",
+      );
+    }
+    const url = new URL(req.url);
+    try {
+      if (url.pathname === "/api/status" && req.method === "GET") return json(status(ctx));
+      if (url.pathname === "/api/rules") {
+        if (req.method === "GET") return json(rules(ctx));
+        if (req.method === "POST") return addRule(ctx, await req.json().catch(() => null));
+        if (req.method === "DELETE") {
+          return delRule(
+            ctx,
+            url.searchParams.get("host"),
+            url.searchParams.get("src"),
+            url.searchParams.get("dst"),
+          );
+        }
+        return problem(405, `Cannot ${req.method} /api/rules: use GET, POST or DELETE`);
+      }
+      return problem(404, `Cannot find ${url.pathname}: see /api/status and /api/rules`);
+    } catch (e) {
+      if (e instanceof ProtocolError || e instanceof TypeError) return problem(400, e.message);
+      throw e;
+    }
+  };
+}
+
+function status(ctx: ApiContext) {
+  const sw = ctx.switch;
+  const counters = Object.fromEntries(sw.counters());
+  return {
+    role: "proxy",
+    version: ctx.version,
+    uptimeMs: Date.now() - ctx.startedAt,
+    hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
+    ports: counters,
+    macs: sw.macs.size,
+    rules: sw.rules.size,
+    drops: sw.drops,
+  };
+}
+
+function rules(ctx: ApiContext) {
+  const hosts: Record<string, WireRule[]> = {};
+  for (const [name, m] of ctx.hostRules) hosts[name] = [...m.values()];
+  return { proxy: ctx.switch.rules.list().map(ruleView), hosts };
+}
+
+function addRule(ctx: ApiContext, body: unknown): Response {
+  const rule = parseWireRule(body);
+  const host = (body as Record<string, unknown>)?.host;
+  if (host === undefined || host === null) {
+    const r = ctx.switch.rules.add({
+      src: rule.src === null ? null : parseMac(rule.src),
+      dst: rule.dst === null ? null : parseMac(rule.dst),
+      target: rule.target,
+      owner: rule.owner ?? "operator",
+      reason: rule.reason ?? "",
+    });
+    return json({ added: ruleView(r), on: "proxy" }, 201);
+  }
+  if (typeof host !== "string") return problem(400, "Cannot add rule: host must be a host name");
+  let wanted = ctx.hostRules.get(host);
+  if (!wanted) ctx.hostRules.set(host, wanted = new Map());
+  const withOwner = { ...rule, owner: rule.owner ?? "operator" };
+  wanted.set(hostRuleKey(rule.src, rule.dst), withOwner);
+  const link = ctx.hosts().get(host);
+  const sent = link?.sendControl({ type: "rule-add", rule: withOwner }) ?? false;
+  return json({ added: withOwner, on: host, delivered: sent }, 201);
+}
+
+function delRule(
+  ctx: ApiContext,
+  host: string | null,
+  src: string | null,
+  dst: string | null,
+): Response {
+  const s = src === null || src === "*" ? null : src;
+  const d = dst === null || dst === "*" ? null : dst;
+  if (host === null) {
+    const r = ctx.switch.rules.remove(
+      s === null ? null : parseMac(s),
+      d === null ? null : parseMac(d),
+    );
+    return r
+      ? json({ removed: ruleView(r), on: "proxy" })
+      : problem(404, "Cannot remove rule: no such rule on the proxy");
+  }
+  const wanted = ctx.hostRules.get(host);
+  if (!wanted?.delete(hostRuleKey(s, d))) {
+    return problem(404, `Cannot remove rule: no such rule for host ${host}`);
+  }
+  const sent = ctx.hosts().get(host)?.sendControl({ type: "rule-del", src: s, dst: d }) ?? false;
+  return json({ removed: { src: s, dst: d }, on: host, delivered: sent });
+}

@@ -1,0 +1,105 @@
+/** The control API and the CLI's rule commands against an in-process overlay. */
+import { assert, assertEquals } from "../support/assert.ts";
+import { testConfig } from "../support/config.ts";
+import { frame, vmMac } from "../support/frames.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+import { runProxy } from "../../proxy/proxy.ts";
+import { apiHandler } from "../../proxy/api.ts";
+import { Switch } from "../../agent/switch/switch.ts";
+import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
+
+async function until(cond: () => boolean, what: string, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("api: rules added at runtime redirect traffic, and removing them restores it", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-api-" });
+  const proxy = await runProxy(
+    testConfig({
+      proxy: true,
+      stateDir,
+      listen: { hostname: "127.0.0.1", port: 0 },
+      api: { hostname: "127.0.0.1", port: 0 },
+    }),
+    { announceToken: () => {} },
+  );
+  const devs = [0, 1, 2].map((i) => new MemoryDevice({ name: `d${i}` }));
+  const hosts = await Promise.all(devs.map((d, i) =>
+    runHost(
+      testConfig({ join: proxy.address, token: formatJoinToken(proxy.token), name: `h${i}` }),
+      { openDevice: () => d },
+    )
+  ));
+  const base = `http://127.0.0.1:${proxy.apiAddress.port}`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(base + path, { method, body: body ? JSON.stringify(body) : undefined });
+    return { status: r.status, body: await r.json() };
+  };
+  try {
+    await Promise.all(hosts.map((h) => h.ready));
+    const [a, b, c] = devs;
+    // Let the proxy learn VM 2 behind h1.
+    b.inject(frame(BROADCAST_MAC, vmMac(2)));
+    await until(() => a.written.length === 1 && c.written.length === 1, "broadcast");
+    const status = await call("GET", "/api/status");
+    assertEquals(status.status, 200);
+    assertEquals(status.body.hosts.map((h: { name: string }) => h.name).sort(), ["h0", "h1", "h2"]);
+
+    // Proxy rule: frames for VM 2 go to h2 instead of h1.
+    const vm2 = formatMac(vmMac(2));
+    const added = await call("POST", "/api/rules", {
+      src: "*",
+      dst: vm2,
+      target: "host:h2",
+      reason: "test",
+    });
+    assertEquals(added.status, 201);
+    a.inject(frame(vmMac(2), vmMac(1)));
+    await until(() => c.written.length === 2, "redirected frame at h2");
+    assertEquals(b.written.length, 0);
+    const rules = await call("GET", "/api/rules");
+    assertEquals(rules.body.proxy[0].frames, 1, "the rule counted the frame");
+    assertEquals((await call("DELETE", `/api/rules?src=*&dst=${vm2}`)).status, 200);
+    a.inject(frame(vmMac(2), vmMac(1)));
+    await until(() => b.written.length === 1, "frame back at its owner");
+
+    // Host rule: h0 drops frames for VM 2; the proxy remembers it for reconnects.
+    assertEquals(
+      (await call("POST", "/api/rules", { host: "h0", src: null, dst: vm2, target: "drop" }))
+        .status,
+      201,
+    );
+    await until(() => hosts[0].switch.rules.size === 1, "rule installed on h0");
+    a.inject(frame(vmMac(2), vmMac(1)));
+    await until(() => hosts[0].switch.drops.rule === 1, "h0 dropped by rule");
+    assertEquals((await call("DELETE", `/api/rules?host=h0&src=*&dst=${vm2}`)).status, 200);
+    await until(() => hosts[0].switch.rules.size === 0, "rule removed from h0");
+
+    const bad = await call("POST", "/api/rules", { src: "nope", dst: "*", target: "device" });
+    assertEquals(bad.status, 400);
+    assert(String(bad.body.error).includes("MAC"), bad.body.error);
+  } finally {
+    await Promise.all(hosts.map((h) => h.stop()));
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("api: a bearer token is required when the API is not loopback-only", async () => {
+  const sw = new Switch({ role: "proxy", maxMacs: 10, macAgeMs: 1000, moveQuietMs: 0 });
+  const handler = apiHandler(
+    { switch: sw, hosts: () => new Map(), hostRules: new Map(), startedAt: 0, version: "t" },
+    "s3cret",
+  );
+  assertEquals((await handler(new Request("http://x/api/status"))).status, 401);
+  const wrong = new Request("http://x/api/status", { headers: { authorization: "Bearer nope" } });
+  assertEquals((await handler(wrong)).status, 401);
+  const right = new Request("http://x/api/status", { headers: { authorization: "Bearer s3cret" } });
+  assertEquals((await handler(right)).status, 200);
+});
