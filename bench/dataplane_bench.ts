@@ -1,0 +1,161 @@
+/**
+ * Data-plane benchmark: throughput and latency between two VMs on different hosts, through the
+ * overlay, beside the raw underlay measured in the same run on the same lab (root only).
+ *
+ *     raw underlay   host 1 ns ──underlay bridge── host 2 ns            (no overlay at all)
+ *     via proxy      VM 1 ─ TAP ─ agent h1 ═TLS═ proxy ═TLS═ agent h2 ─ TAP ─ VM 2
+ *
+ * For each path: iperf3 TCP (1 and 4 streams), ping RTT median and p99, and the agents' CPU
+ * seconds per GB moved and RSS. Printed as a markdown table with ratios to the raw underlay,
+ * and written to bench/out/dataplane.md.
+ *
+ *     usage: deno run --allow-all bench/dataplane_bench.ts [--seconds N] [--no-offload]
+ *
+ * @module
+ */
+
+import { Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+
+/** One measured path. */
+export interface PathResult {
+  path: string;
+  gbps1: number;
+  gbps4: number;
+  rttMedianMs: number;
+  rttP99Ms: number;
+  cpuSecPerGB: number | null;
+  rssMiB: number | null;
+}
+
+async function iperf(
+  lab: Lab,
+  fromNs: string,
+  toNs: string,
+  toIp: string,
+  seconds: number,
+  streams: number,
+) {
+  const server = lab.exec(toNs, ["timeout", String(seconds + 15), "iperf3", "-s", "-1", "-J"]);
+  await new Promise((r) => setTimeout(r, 300));
+  const c = await lab.exec(fromNs, [
+    "timeout",
+    String(seconds + 10),
+    "iperf3",
+    "-J",
+    "-c",
+    toIp,
+    "-t",
+    String(seconds),
+    "-P",
+    String(streams),
+  ]);
+  await server;
+  const bps = JSON.parse(c.stdout || "{}")?.end?.sum_received?.bits_per_second ?? 0;
+  return { gbps: bps / 1e9, bytes: (bps / 8) * seconds };
+}
+
+async function rtt(lab: Lab, fromNs: string, toIp: string) {
+  const r = await lab.exec(fromNs, ["ping", "-n", "-c", "200", "-i", "0.01", "-W", "1", toIp]);
+  const times = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) =>
+    a - b
+  );
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+  return { median: at(0.5), p99: at(0.99) };
+}
+
+/** CPU seconds (user + system) and RSS of a lab process, read from /proc. */
+async function usage(p: LabProcess): Promise<{ cpuSec: number; rssMiB: number }> {
+  // The lab runs `ip netns exec ... deno`: the agent is the child of the ip process's pid,
+  // or the same pid once ip has exec'ed.
+  const pid = p.child.pid;
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  return { cpuSec: ticks / 100, rssMiB: rss };
+}
+
+function fmt(n: number | null, digits = 2): string {
+  return n === null || Number.isNaN(n) ? "-" : n.toFixed(digits);
+}
+
+/** Renders results as a markdown table with ratios to the first row. */
+export function renderTable(rows: PathResult[]): string {
+  const base = rows[0];
+  const lines = [
+    "| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | x raw (1 stream) | RTT median ms | RTT p99 ms | agent CPU s/GB | agent RSS MiB |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.path} | ${fmt(r.gbps1)} | ${fmt(r.gbps4)} | ${fmt(r.gbps1 / base.gbps1, 3)} | ` +
+        `${fmt(r.rttMedianMs, 3)} | ${fmt(r.rttP99Ms, 3)} | ${fmt(r.cpuSecPerGB)} | ${
+          fmt(r.rssMiB, 0)
+        } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const why = labUnavailable();
+  if (why) {
+    console.error(`bench:dataplane: ${why}`);
+    Deno.exit(1);
+  }
+  const secIdx = Deno.args.indexOf("--seconds");
+  const seconds = secIdx >= 0 ? Number(Deno.args[secIdx + 1]) : 5;
+  const offload = !Deno.args.includes("--no-offload");
+  const lab = await Lab.create({
+    hosts: 2,
+    lan: false,
+    hostArgs: offload ? [] : ["--offload", "false"],
+  });
+  const rows: PathResult[] = [];
+  try {
+    console.error("bench: raw underlay (host to host, no overlay)...");
+    const u1 = await iperf(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 1);
+    const u4 = await iperf(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 4);
+    const ur = await rtt(lab, lab.hostNs(1), lab.hostIp(2));
+    rows.push({
+      path: "raw underlay",
+      gbps1: u1.gbps,
+      gbps4: u4.gbps,
+      rttMedianMs: ur.median,
+      rttP99Ms: ur.p99,
+      cpuSecPerGB: null,
+      rssMiB: null,
+    });
+
+    await lab.startAll();
+    const [vm1, vm2] = lab.vms;
+    await lab.waitPing(vm1.ns, vm2.ip);
+    const agents = lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
+    const cpuBefore = await Promise.all(agents.map(usage));
+    console.error(`bench: overlay via the proxy (TLS, superframes ${offload ? "on" : "off"})...`);
+    const o1 = await iperf(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 1);
+    const o4 = await iperf(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 4);
+    const cpuAfter = await Promise.all(agents.map(usage));
+    const or = await rtt(lab, vm1.ns, vm2.ip);
+    const cpu = cpuAfter.reduce((s, u, i) => s + u.cpuSec - cpuBefore[i].cpuSec, 0);
+    const gb = (o1.bytes + o4.bytes) / 1e9;
+    rows.push({
+      path: `via proxy (TLS, superframes ${offload ? "on" : "off"})`,
+      gbps1: o1.gbps,
+      gbps4: o4.gbps,
+      rttMedianMs: or.median,
+      rttP99Ms: or.p99,
+      cpuSecPerGB: gb > 0 ? cpu / gb : null,
+      rssMiB: Math.max(...cpuAfter.map((u) => u.rssMiB)),
+    });
+  } finally {
+    await lab.close();
+  }
+  const table = renderTable(rows);
+  console.log(table);
+  await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
+  await Deno.writeTextFile(new URL("./out/dataplane.md", import.meta.url), table + "\n");
+}
+
+if (import.meta.main) await main();
