@@ -8,16 +8,7 @@
  * @module
  */
 
-/** Permissions the binary runs with: exactly what the agent uses. */
-export const AGENT_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-ffi",
-  "--allow-env",
-  "--allow-sys=hostname",
-  "--allow-run=ip",
-];
+import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
 
 if (import.meta.main) {
   const denort = Deno.env.get("DENORT_BIN");

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
+
 /** Result of a command run in a namespace. */
 export interface RunResult {
   code: number;
@@ -48,6 +50,8 @@ export interface LabOptions {
   lan?: boolean;
   /** pcap: the host agent captures its VM's veth (one VM per host) instead of using a TAP. */
   attach?: AttachMode;
+  /** MTU of the VMs' networks (VM interfaces, host-side veths, agents' TAPs); default 1500. */
+  mtu?: number;
   /** Extra agent flags for every host / the proxy. */
   hostArgs?: string[];
   proxyArgs?: string[];
@@ -135,6 +139,7 @@ export class Lab {
       vmsPerHost: 1,
       lan: true,
       attach: "tap",
+      mtu: 1500,
       hostArgs: [],
       proxyArgs: [],
       ...options,
@@ -192,8 +197,14 @@ export class Lab {
         }`;
         const ip = `10.88.0.${h * 10 + v}`;
         await this.#veth(vns, "eth0", hns, `v${v}`, mac);
+        if (this.opts.mtu !== 1500) {
+          await sh(["ip", "-n", vns, "link", "set", "eth0", "mtu", String(this.opts.mtu)]);
+          await sh(["ip", "-n", hns, "link", "set", `v${v}`, "mtu", String(this.opts.mtu)]);
+        }
         if (this.opts.attach === "tap") {
           await sh(["ip", "-n", hns, "link", "set", `v${v}`, "master", "br-vm"]);
+          // A bridge keeps the MTU it was created with; set it to the VMs' own.
+          await sh(["ip", "-n", hns, "link", "set", "br-vm", "mtu", String(this.opts.mtu)]);
         }
         await sh(["ip", "-n", vns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
         this.vms.push({ ns: vns, ip, mac, host: h });
@@ -282,19 +293,7 @@ export class Lab {
 
   /** The agent command line (deno run main.ts with the agent's permissions). */
   agentCommand(args: string[]): string[] {
-    return [
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-ffi",
-      "--allow-env",
-      "--allow-sys=hostname",
-      "--allow-run=ip",
-      `${ROOT}main.ts`,
-      ...args,
-    ];
+    return [Deno.execPath(), "run", ...AGENT_PERMISSIONS, `${ROOT}main.ts`, ...args];
   }
 
   /** Starts the proxy and waits until it listens. */
@@ -305,6 +304,8 @@ export class Lab {
       this.proxyAddr,
       "--state-dir",
       this.stateDir,
+      "--mtu",
+      String(this.opts.mtu),
       ...this.opts.proxyArgs,
       ...extra,
     ];
@@ -323,6 +324,8 @@ export class Lab {
       `${this.stateDir}/join.token`,
       "--name",
       `h${i}`,
+      "--mtu",
+      String(this.opts.mtu),
       ...this.opts.hostArgs,
       ...extra,
     ];

@@ -2,6 +2,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { keyOf, type SettingName, SETTINGS } from "../agent/config/schema.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BINARY = `${ROOT}dist/agent`;
@@ -61,4 +62,77 @@ Deno.test({
     assertEquals(r.code, 0, r.stderr);
     assertHelpComplete(r.stdout);
   },
+});
+
+Deno.test("deno task agent runs with exactly the permissions the agent declares", () => {
+  const task = denoJson.tasks.agent;
+  assertEquals(task, `deno run ${AGENT_PERMISSIONS.join(" ")} main.ts`);
+});
+
+Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanly on SIGTERM", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-main-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...AGENT_PERMISSIONS,
+        `${ROOT}main.ts`,
+        "--proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--api",
+        "127.0.0.1:0",
+        "--state-dir",
+        stateDir,
+        "--log-format",
+        "json",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const dec = new TextDecoder();
+    let err = "";
+    const reader = child.stderr.getReader();
+    while (!err.includes("Control API")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += dec.decode(value);
+    }
+    child.kill("SIGTERM");
+    const status = await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    assertEquals(status.code, 0, err);
+    const lines = err.trim().split("\n");
+    const records = lines.map((l) => JSON.parse(l));
+    assert(records.some((r) => /Proxy listening/.test(r.message)), err);
+    assert(records.every((r) => typeof r["@timestamp"] === "string" && r.level), err);
+    const token = await Deno.readTextFile(`${stateDir}/join.token`);
+    assert(!err.includes(token.split(".")[2]), "the token's secret never reaches the log");
+    assertEquals((await Deno.stat(`${stateDir}/join.token`)).mode! & 0o777, 0o600);
+    assertEquals((await Deno.stat(`${stateDir}/ca.key`)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("deno task compile fails with a clear message when denort is missing", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-run",
+      "--allow-read",
+      "--allow-env=DENORT_BIN",
+      `${ROOT}scripts/compile.ts`,
+    ],
+    env: { DENORT_BIN: "/nonexistent/denort" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 1);
+  assert(
+    new TextDecoder().decode(out.stderr).includes(
+      "DENORT_BIN=/nonexistent/denort does not name a file",
+    ),
+  );
 });

@@ -14,6 +14,7 @@ import {
   duration,
   int,
   type Kind,
+  listenAddress,
   oneOf,
   optional,
   real,
@@ -63,7 +64,7 @@ export const SETTINGS = {
     doc: "Run as a host and join the proxy at HOST:PORT.",
   }),
   listen: setting({
-    kind: optional(address),
+    kind: optional(listenAddress),
     default: null as Address | null,
     group: "mode",
     meta: "ADDR:PORT",
@@ -199,7 +200,7 @@ export const SETTINGS = {
     doc: "Upper bound of the host's reconnect backoff (exponential, with jitter).",
   }),
   api: setting({
-    kind: optional(address),
+    kind: optional(listenAddress),
     default: null as Address | null,
     group: "operator",
     meta: "ADDR:PORT",

@@ -133,13 +133,13 @@ export function duration(minMs: number, maxMs: number): Kind<number> {
  * if (a.hostname !== "::1" || a.port !== 7800) throw new Error();
  * ```
  */
-export function parseAddress(v: unknown): Address {
+export function parseAddress(v: unknown, allowAnyPort = false): Address {
   if (typeof v !== "string") {
     throw new ValueError(`expected an address such as 192.0.2.1:7800, got ${describe(v)}`);
   }
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(v.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) {
+  if (!m || !(port >= (allowAnyPort ? 0 : 1) && port <= 65535)) {
     throw new ValueError(
       `expected an address such as 192.0.2.1:7800, [2001:db8::1]:7800 or :7800, got ${describe(v)}`,
     );
@@ -151,10 +151,16 @@ export function parseAddress(v: unknown): Address {
   return { hostname, port };
 }
 
-/** An address kind; see {@linkcode parseAddress}. */
+/** An address to dial; see {@linkcode parseAddress}. */
 export const address: Kind<Address> = {
   expects: "an address such as 192.0.2.1:7800",
-  parse: parseAddress,
+  parse: (v) => parseAddress(v),
+};
+
+/** An address to listen on; port 0 asks the kernel for any free port. */
+export const listenAddress: Kind<Address> = {
+  expects: "an address such as 0.0.0.0:7800 (port 0: any free port)",
+  parse: (v) => parseAddress(v, true),
 };
 
 /** Makes a kind optional: null/undefined stay null. */

@@ -193,3 +193,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: name(
+    "lab: jumbo frames (MTU 9000) cross the overlay unfragmented; SIGTERM leaves nothing behind",
+  ),
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = await Lab.create({ hosts: 2, lan: false, mtu: 9000 });
+    try {
+      await lab.startAll();
+      const [vm1, vm2] = lab.vms;
+      // 8972 bytes of ICMP payload + 28 of headers = a 9000-byte IP packet, DF set.
+      const r = await lab.exec(vm1.ns, [
+        "ping",
+        "-c",
+        "3",
+        "-M",
+        "do",
+        "-s",
+        "8972",
+        "-W",
+        "2",
+        vm2.ip,
+      ]);
+      assert(/3 received/.test(r.stdout), r.stdout + r.stderr);
+      const h2 = lab.processes.find((p) => p.name === "h2")!;
+      const status = await lab.stop(h2, 5000);
+      assertEquals(status.code, 0, "a clean stop exits 0");
+      const tap = await lab.exec(lab.hostNs(2), ["ip", "link", "show", "vnet0"]);
+      assert(tap.code !== 0, "the TAP device is gone after SIGTERM");
+      const proxy = lab.processes.find((p) => p.name === "proxy")!;
+      await lab.waitForLog(proxy, /Host h2 left: peer said goodbye: shutting down/, 5000);
+      const proxyLog = await Deno.readTextFile(proxy.logPath);
+      assert(!proxyLog.includes("TCP_NODELAY"), `the proxy could not disable Nagle:\n${proxyLog}`);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
