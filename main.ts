@@ -38,42 +38,47 @@ export async function main(argv: string[]): Promise<number> {
   const config = inv.config;
   setupLogging({ level: config.logLevel, format: config.logFormat });
 
-  let stop: () => Promise<void>;
-  let done: Promise<void>;
-  let failed: () => string | null = () => null;
-  try {
-    if (config.proxy) {
-      const proxy = await runProxy(config, { openDevice: openConfiguredDevice });
-      stop = proxy.stop;
-      done = proxy.done;
-    } else {
-      const host = await runHost(config, { openDevice: openConfiguredDevice });
-      stop = host.stop;
-      done = host.done;
-      failed = host.fatal;
-    }
-  } catch (e) {
-    console.error(`agent: ${(e as Error).message}`);
-    return 1;
-  }
-
-  let stopping = false;
+  // Signals are handled from before anything starts, so a SIGTERM during start-up also
+  // ends in a clean stop instead of the default kill.
+  let stop: (() => Promise<void>) | null = null;
+  let stopRequested = false;
   const onSignal = () => {
-    if (stopping) return;
-    stopping = true;
-    stop();
+    if (stopRequested) return;
+    stopRequested = true;
+    stop?.();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  await done;
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
-  const fatal = failed();
-  if (fatal) {
-    console.error(`agent: ${fatal}`);
-    return 1;
+  try {
+    let done: Promise<void>;
+    let failed: () => string | null = () => null;
+    try {
+      if (config.proxy) {
+        const proxy = await runProxy(config, { openDevice: openConfiguredDevice });
+        stop = proxy.stop;
+        done = proxy.done;
+      } else {
+        const host = await runHost(config, { openDevice: openConfiguredDevice });
+        stop = host.stop;
+        done = host.done;
+        failed = host.fatal;
+      }
+    } catch (e) {
+      console.error(`agent: ${(e as Error).message}`);
+      return 1;
+    }
+    if (stopRequested) stop();
+    await done;
+    const fatal = failed();
+    if (fatal) {
+      console.error(`agent: ${fatal}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
   }
-  return 0;
 }
 
 if (import.meta.main) {

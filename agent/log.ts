@@ -9,9 +9,9 @@
 
 import {
   configureSync,
+  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
-  jsonLinesFormatter,
   type Logger,
   type LogLevel,
   resetSync,
@@ -27,11 +27,14 @@ export function logger(...category: string[]): Logger {
 /** Sends every `vnet` log record at `level` or above to stderr in the chosen format. */
 export function setupLogging(options: { level: LogLevel; format: "text" | "json" }): void {
   resetSync();
-  const formatter = options.format === "json" ? jsonLinesFormatter : getTextFormatter({
-    timestamp: "date-time-tz",
-    category: ".",
-    value: (v) => typeof v === "string" ? v : Deno.inspect(v, { compact: true, depth: 4 }),
-  });
+  // JSON keeps the message template and the values apart, as log pipelines want them.
+  const formatter = options.format === "json"
+    ? getJsonLinesFormatter({ message: "template" })
+    : getTextFormatter({
+      timestamp: "date-time-tz",
+      category: ".",
+      value: (v) => typeof v === "string" ? v : Deno.inspect(v, { compact: true, depth: 4 }),
+    });
   configureSync({
     // A synchronous sink: a line is on stderr before the next statement runs, so nothing is
     // lost when the process exits right after logging.
