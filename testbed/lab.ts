@@ -48,7 +48,10 @@ export interface LabOptions {
   vmsPerHost?: number;
   /** Give the proxy a LAN namespace behind a TAP on a bridge. */
   lan?: boolean;
-  /** pcap: the host agent captures its VM's veth (one VM per host) instead of using a TAP. */
+  /**
+   * pcap: every agent captures an existing veth (a host its VM's, one VM per host; the proxy
+   * the LAN's) instead of creating a TAP.
+   */
   attach?: AttachMode;
   /** MTU of the VMs' networks (VM interfaces, host-side veths, agents' TAPs); default 1500. */
   mtu?: number;
@@ -175,10 +178,12 @@ export class Lab {
     await this.#uplink(this.proxyNs, "px", "10.77.0.1");
     if (this.opts.lan) {
       await this.#addNs(this.lanNs);
-      await sh(["ip", "-n", this.proxyNs, "link", "add", "br-lan", "type", "bridge"]);
-      await sh(["ip", "-n", this.proxyNs, "link", "set", "br-lan", "up"]);
       await this.#veth(this.lanNs, "eth0", this.proxyNs, "lan0", "02:88:00:00:00:fa");
-      await sh(["ip", "-n", this.proxyNs, "link", "set", "lan0", "master", "br-lan"]);
+      if (this.opts.attach === "tap") {
+        await sh(["ip", "-n", this.proxyNs, "link", "add", "br-lan", "type", "bridge"]);
+        await sh(["ip", "-n", this.proxyNs, "link", "set", "br-lan", "up"]);
+        await sh(["ip", "-n", this.proxyNs, "link", "set", "lan0", "master", "br-lan"]);
+      }
       await sh(["ip", "-n", this.lanNs, "addr", "add", `${this.lanIp}/24`, "dev", "eth0"]);
     }
     for (let h = 1; h <= this.opts.hosts; h++) {
@@ -309,7 +314,10 @@ export class Lab {
       ...this.opts.proxyArgs,
       ...extra,
     ];
-    if (this.opts.lan) args.push("--tap", "vnet0", "--bridge", "br-lan");
+    if (this.opts.lan && this.opts.attach === "tap") {
+      args.push("--tap", "vnet0", "--bridge", "br-lan");
+    }
+    if (this.opts.lan && this.opts.attach === "pcap") args.push("--pcap", "lan0");
     const p = await this.spawn("proxy", this.proxyNs, this.agentCommand(args));
     await this.waitForLog(p, /Proxy listening/, 20_000);
     return p;

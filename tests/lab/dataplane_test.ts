@@ -174,16 +174,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: name("lab: pcap mode (hosts capture an existing veth) carries ping and iperf3"),
+  name: name("lab: pcap mode (hosts and the proxy capture existing veths) carries ping and iperf3"),
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const lab = await Lab.create({ hosts: 2, attach: "pcap", lan: false });
+    const lab = await Lab.create({ hosts: 2, attach: "pcap" });
     try {
       await lab.startAll();
       const r = await lab.ping(lab.vms[0].ns, lab.vms[1].ip, { count: 5 });
       assertEquals(r.received, 5, r.output);
+      const lan = await lab.ping(lab.vms[1].ns, lab.lanIp, { count: 3 });
+      assertEquals(lan.received, 3, `the proxy's pcap-attached LAN: ${lan.output}`);
       const bps = await iperf(lab, 0, 1);
       assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
     } catch (e) {
