@@ -25,6 +25,7 @@ import { applyControl } from "./control/apply.ts";
 import { parseControlMessage } from "./control/messages.ts";
 import { logger } from "./log.ts";
 import { Switch } from "./switch/switch.ts";
+import { MAX_COUNTED_PAIRS, TrafficCounter } from "./traffic/counter.ts";
 
 /** What a running host exposes to its owner (main.ts, tests, the status endpoint). */
 export interface HostHandle {
@@ -81,6 +82,8 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   });
   const device = deps.openDevice(config);
   sw.attach({ name: "device", kind: "device", send: (p) => device.write(p) });
+  const traffic = new TrafficCounter({ maxPairs: MAX_COUNTED_PAIRS });
+  sw.observer = traffic;
 
   const stopper = new AbortController();
   const signal = stopper.signal;
@@ -104,7 +107,11 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
           spkiB64: key.spkiB64,
           timeoutMs: config.handshakeTimeout,
         });
-        void welcome;
+        // The proxy decides how often hosts report, so that all reports share one clock.
+        const interval = welcome.settings.updateIntervalMs;
+        reportEveryMs = typeof interval === "number" && interval >= 50 && interval <= 3_600_000
+          ? interval
+          : config.updateInterval;
         const link = new Link(
           {
             name: "proxy",
@@ -164,9 +171,24 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     }
   };
 
+  // Traffic reports: counts since the last report that reached the proxy. While the uplink
+  // is down they keep accumulating (bounded by the counter) and leave with the next report.
+  let reportEveryMs = config.updateInterval;
+  const reports = (async () => {
+    let last = Date.now();
+    while (!signal.aborted) {
+      await sleep(reportEveryMs, signal);
+      const link = uplink as Link | null; // set by the link loop
+      if (signal.aborted || !link) continue;
+      const now = Date.now();
+      link.sendControl(traffic.report(now - last));
+      last = now;
+    }
+  })();
+
   const pump = pumpDevice(device, sw, { signal });
   const links = linkLoop();
-  const done = Promise.all([pump, links]).then(() => {
+  const done = Promise.all([pump, links, reports]).then(() => {
     device.close();
   });
   return {

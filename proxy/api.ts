@@ -4,6 +4,7 @@
  * token kept in the state directory (`api.token`, mode 0600).
  *
  *     GET    /api/status                      hosts, ports, counters, drops
+ *     GET    /api/topology[?format=dot]       smoothed matrix, inferred topology, recent changes
  *     GET    /api/rules                       the proxy's rules and each host's
  *     POST   /api/rules   {host?, src, dst, target, reason?}
  *     DELETE /api/rules?host=&src=&dst=
@@ -17,6 +18,8 @@ import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import type { Link } from "../agent/link/link.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
+import type { VttifService } from "./vttif_service.ts";
+import { toDot } from "./topology_format.ts";
 
 /** What the API reads and steers. */
 export interface ApiContext {
@@ -26,6 +29,7 @@ export interface ApiContext {
   hostRules: Map<string, Map<string, WireRule>>;
   startedAt: number;
   version: string;
+  vttif: VttifService;
 }
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
@@ -80,6 +84,12 @@ export function apiHandler(
     const url = new URL(req.url);
     try {
       if (url.pathname === "/api/status" && req.method === "GET") return json(status(ctx));
+      if (url.pathname === "/api/topology" && req.method === "GET") {
+        const snap = ctx.vttif.snapshot();
+        return url.searchParams.get("format") === "dot"
+          ? new Response(toDot(snap), { headers: { "content-type": "text/vnd.graphviz" } })
+          : json(snap);
+      }
       if (url.pathname === "/api/rules") {
         if (req.method === "GET") return json(rules(ctx));
         if (req.method === "POST") return addRule(ctx, await req.json().catch(() => null));

@@ -25,6 +25,10 @@ import { setTcpNoDelay } from "../ffi/socket.ts";
 import { Switch } from "../agent/switch/switch.ts";
 import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
+import { VttifService } from "./vttif_service.ts";
+import { parseControlMessage } from "../agent/control/messages.ts";
+import { ProtocolError } from "../agent/link/wire.ts";
+import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
 import { apiHandler, isLoopback } from "./api.ts";
 import type { WireRule } from "../agent/control/messages.ts";
 import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
@@ -53,6 +57,8 @@ export interface ProxyHandle {
   hosts(): ReadonlyMap<string, Link>;
   /** Connections refused or dropped before admission, by reason. */
   readonly refusals: Record<string, number>;
+  /** Topology inference. */
+  readonly vttif: VttifService;
   /** Where the control API listens. */
   readonly apiAddress: { hostname: string; port: number };
   stop(): Promise<void>;
@@ -89,6 +95,16 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const stopper = new AbortController();
   const signal = stopper.signal;
   const tasks: Promise<unknown>[] = [];
+
+  const vttif = new VttifService({
+    updateIntervalMs: config.updateInterval,
+    smoothingMs: config.smoothing,
+    threshold: config.threshold,
+    hysteresisMs: config.hysteresis,
+    maxPairs: MAX_COUNTED_PAIRS,
+  });
+  sw.observer = vttif.local;
+  tasks.push(vttif.run(signal));
 
   let device: Device | null = null;
   if ((config.tap || config.pcap) && deps.openDevice) {
@@ -170,8 +186,14 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       },
       {
         onFrame: (packet) => sw.forward(packet, portName, Date.now()),
-        onControl: (msg) =>
-          log.debug("Control message from {host}: {msg}", { host: host.name, msg }),
+        // A malformed message throws a ProtocolError: the link closes with one log line.
+        onControl: (raw) => {
+          const msg = parseControlMessage(raw);
+          if (msg.type === "traffic") vttif.accept(msg);
+          else {throw new ProtocolError(
+              `Cannot accept ${msg.type} from a host: only the proxy sends it`,
+            );}
+        },
         onClose: (reason, l) => {
           if (hosts.get(host.name) === l) {
             hosts.delete(host.name);
@@ -255,6 +277,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       hostRules,
       startedAt: Date.now(),
       version: VERSION,
+      vttif,
     }, bearer),
   );
   tasks.push(server.finished);
@@ -268,6 +291,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     caPem: pki.caPem,
     hosts: () => hosts,
     refusals,
+    vttif,
     get apiAddress() {
       return apiBound;
     },

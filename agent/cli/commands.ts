@@ -3,6 +3,7 @@
  * (`--json` for scripts):
  *
  *     agent status
+ *     agent topology [--json|--dot]          smoothed traffic matrix and the inferred topology
  *     agent rules list
  *     agent rules add SRC DST TARGET [HOST]     SRC/DST: a MAC or *, TARGET: device|proxy|drop|host:N|peer:N
  *     agent rules del SRC DST [HOST]
@@ -25,6 +26,7 @@ interface Reply {
 /** One line of usage per subcommand, for errors. */
 export const COMMAND_USAGE = [
   "agent status [--json]",
+  "agent topology [--json|--dot]",
   "agent rules list [--json]",
   "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
   "agent rules del SRC DST [HOST]",
@@ -44,7 +46,12 @@ export async function runCommand(
     (t) => t.trim(),
     () => null,
   );
-  const call = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    as: "json" | "text" = "json",
+  ): Promise<Reply> => {
     let res: Response;
     try {
       res = await fetch(base + path, {
@@ -62,6 +69,7 @@ export async function runCommand(
           "Is `agent --proxy` running on this machine? Give its address with --api ADDR:PORT",
       );
     }
+    if (as === "text" && res.ok) return { status: res.status, body: { text: await res.text() } };
     return { status: res.status, body: await res.json().catch(() => ({})) };
   };
   const [cmd, sub, ...rest] = inv.command;
@@ -72,6 +80,21 @@ export async function runCommand(
       if (reply.status === 200 && !inv.json) {
         printStatus(reply.body, out);
         return 0;
+      }
+    } else if (cmd === "topology") {
+      if (inv.dot) {
+        const res = await call("GET", "/api/topology?format=dot", undefined, "text");
+        if (res.status === 200) {
+          out(String(res.body.text).trimEnd());
+          return 0;
+        }
+        reply = res;
+      } else {
+        reply = await call("GET", "/api/topology");
+        if (reply.status === 200 && !inv.json) {
+          printTopology(reply.body, out);
+          return 0;
+        }
       }
     } else if (cmd === "rules" && (sub === "list" || sub === undefined)) {
       reply = await call("GET", "/api/rules");
@@ -167,4 +190,37 @@ function printRules(r: Record<string, unknown>, out: (s: string) => void) {
       ? table(["on", "src", "dst", "target", "frames", "bytes", "owner"], rows)
       : "no rules",
   );
+}
+
+function rate(bytesPerSec: number): string {
+  if (bytesPerSec >= 1e6) return `${(bytesPerSec / 1e6).toFixed(2)} MB/s`;
+  if (bytesPerSec >= 1e3) return `${(bytesPerSec / 1e3).toFixed(1)} kB/s`;
+  return `${Math.round(bytesPerSec)} B/s`;
+}
+
+function printTopology(t: Record<string, unknown>, out: (s: string) => void) {
+  const c = t.classification as { kind: string; summary: string };
+  const g = t.graph as { edges: { a: string; b: string; bytesPerSec: number; weight: number }[] };
+  const matrix = (t.matrix ?? []) as { src: string; dst: string; bytesPerSec: number }[];
+  const events = (t.events ?? []) as { from: string; to: string; detectedAt: number }[];
+  out(`topology: ${c.summary}`);
+  if (g.edges.length) {
+    out(table(
+      ["vm a", "vm b", "traffic", "weight"],
+      g.edges.map((e) => [e.a, e.b, rate(e.bytesPerSec), e.weight.toFixed(2)]),
+    ));
+  }
+  out(`\nsmoothed matrix (${matrix.length} pairs, heaviest first):`);
+  out(
+    table(
+      ["src", "dst", "traffic"],
+      matrix.slice(0, 40).map((m) => [m.src, m.dst, rate(m.bytesPerSec)]),
+    ),
+  );
+  if (events.length) {
+    out("\nchanges:");
+    for (const e of events.slice(-10)) {
+      out(`  ${new Date(e.detectedAt).toISOString()}  ${e.from} -> ${e.to}`);
+    }
+  }
 }

@@ -24,5 +24,7 @@ export function applyControl(sw: Switch, msg: ControlMessage): string {
       const r = sw.rules.remove(macOfWire(msg.src), macOfWire(msg.dst));
       return r ? `rule ${r.id} removed` : "rule to remove was not there";
     }
+    case "traffic":
+      throw new TypeError("Cannot apply a traffic report on a host: reports go to the proxy");
   }
 }

@@ -7,6 +7,7 @@
  */
 
 import { ProtocolError } from "../link/wire.ts";
+import type { TrafficReport } from "../traffic/counter.ts";
 import { formatMac, type Mac, parseMac } from "../switch/ethernet.ts";
 
 /** A forwarding rule as it travels: MACs as text, `null` for "any". */
@@ -31,8 +32,62 @@ export interface RuleDel {
   dst: string | null;
 }
 
+/** Host -> proxy: traffic counted since the previous report (see agent/traffic/counter.ts). */
+export type Traffic = TrafficReport;
+
 /** Every control message this version understands. */
-export type ControlMessage = RuleAdd | RuleDel;
+export type ControlMessage = RuleAdd | RuleDel | Traffic;
+
+/** Entries a traffic report may carry (pairs + group sources). */
+export const MAX_REPORT_ENTRIES = 200_000;
+
+function count(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+    throw new ProtocolError(`Cannot accept traffic report: ${what} is not a non-negative number`);
+  }
+  return v;
+}
+
+function parseTraffic(o: Record<string, unknown>): Traffic {
+  const pairs = o.pairs;
+  const group = o.group;
+  if (!Array.isArray(pairs) || !Array.isArray(group)) {
+    throw new ProtocolError("Cannot accept traffic report: pairs and group must be lists");
+  }
+  if (pairs.length + group.length > MAX_REPORT_ENTRIES) {
+    throw new ProtocolError(
+      `Cannot accept traffic report: ${
+        pairs.length + group.length
+      } entries exceed ${MAX_REPORT_ENTRIES}`,
+    );
+  }
+  const mac = (v: unknown) => {
+    const m = macOrAny(v, "a MAC");
+    if (m === null) throw new ProtocolError("Cannot accept traffic report: a MAC is missing");
+    return m;
+  };
+  return {
+    type: "traffic",
+    intervalMs: count(o.intervalMs, "intervalMs"),
+    pairs: pairs.map((p) => {
+      if (!Array.isArray(p) || p.length !== 4) {
+        throw new ProtocolError(
+          "Cannot accept traffic report: a pair is not [src, dst, bytes, frames]",
+        );
+      }
+      return [mac(p[0]), mac(p[1]), count(p[2], "bytes"), count(p[3], "frames")];
+    }),
+    group: group.map((g) => {
+      if (!Array.isArray(g) || g.length !== 3) {
+        throw new ProtocolError(
+          "Cannot accept traffic report: a group entry is not [src, bytes, frames]",
+        );
+      }
+      return [mac(g[0]), count(g[1], "bytes"), count(g[2], "frames")];
+    }),
+    overflowFrames: count(o.overflowFrames ?? 0, "overflowFrames"),
+  };
+}
 
 const TARGET = /^(device|proxy|drop|(host|peer):[a-z0-9-]{1,63})$/;
 
@@ -94,6 +149,8 @@ export function parseControlMessage(v: unknown): ControlMessage {
       return { type: "rule-add", rule: parseWireRule(o.rule) };
     case "rule-del":
       return { type: "rule-del", src: macOrAny(o.src, "src"), dst: macOrAny(o.dst, "dst") };
+    case "traffic":
+      return parseTraffic(o);
     default:
       throw new ProtocolError(
         `Cannot accept control message: unknown type ${

@@ -7,6 +7,7 @@ import { runHost } from "../../agent/host.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
 import { runProxy } from "../../proxy/proxy.ts";
 import { apiHandler } from "../../proxy/api.ts";
+import { VttifService } from "../../proxy/vttif_service.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 
@@ -94,7 +95,20 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
 Deno.test("api: a bearer token is required when the API is not loopback-only", async () => {
   const sw = new Switch({ role: "proxy", maxMacs: 10, macAgeMs: 1000, moveQuietMs: 0 });
   const handler = apiHandler(
-    { switch: sw, hosts: () => new Map(), hostRules: new Map(), startedAt: 0, version: "t" },
+    {
+      switch: sw,
+      hosts: () => new Map(),
+      hostRules: new Map(),
+      startedAt: 0,
+      version: "t",
+      vttif: new VttifService({
+        updateIntervalMs: 1000,
+        smoothingMs: 1000,
+        threshold: 0.1,
+        hysteresisMs: 0,
+        maxPairs: 10,
+      }),
+    },
     "s3cret",
   );
   assertEquals((await handler(new Request("http://x/api/status"))).status, 401);

@@ -1,0 +1,87 @@
+/** VTTIF end to end in one process: hosts count, report, and the proxy infers a ring. */
+import { assert, assertEquals } from "../support/assert.ts";
+import { testConfig } from "../support/config.ts";
+import { frame, vmMac } from "../support/frames.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+import { runProxy } from "../../proxy/proxy.ts";
+import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
+
+Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by the API", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-vttif-" });
+  const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300 };
+  const proxy = await runProxy(
+    testConfig({
+      proxy: true,
+      stateDir,
+      listen: { hostname: "127.0.0.1", port: 0 },
+      api: { hostname: "127.0.0.1", port: 0 },
+      ...fast,
+    }),
+    { announceToken: () => {} },
+  );
+  const n = 5;
+  const devs = Array.from(
+    { length: n },
+    (_, i) => new MemoryDevice({ name: `d${i}`, writtenCapacity: 100_000 }),
+  );
+  const hosts = await Promise.all(
+    devs.map((d, i) =>
+      runHost(
+        testConfig({
+          join: proxy.address,
+          token: formatJoinToken(proxy.token),
+          name: `h${i}`,
+          ...fast,
+        }),
+        {
+          openDevice: () => d,
+        },
+      )
+    ),
+  );
+  let sending = true;
+  try {
+    await Promise.all(hosts.map((h) => h.ready));
+    const traffic = (async () => {
+      while (sending) {
+        for (let i = 0; i < n; i++) {
+          devs[i].inject(frame(vmMac(((i + 1) % n) + 1), vmMac(i + 1), 1000));
+          devs[i].inject(frame(vmMac(((i + n - 1) % n) + 1), vmMac(i + 1), 1000));
+          devs[i].inject(frame(BROADCAST_MAC, vmMac(i + 1), 60)); // ARP-like chatter
+        }
+        for (const d of devs) d.written.length = 0;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const base = `http://127.0.0.1:${proxy.apiAddress.port}`;
+    let topo: {
+      classification: { kind: string; evidence: { vms: number } };
+      events: unknown[];
+      graph: { vms: string[] };
+      groupBytesPerSec: Record<string, number>;
+    } | null = null;
+    const until = Date.now() + 8000;
+    while (Date.now() < until) {
+      topo = await (await fetch(`${base}/api/topology`)).json();
+      if (topo!.classification.kind === "ring") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    sending = false;
+    await traffic;
+    assertEquals(topo!.classification.kind, "ring", JSON.stringify(topo!.classification));
+    assertEquals(topo!.classification.evidence.vms, n);
+    assertEquals(topo!.events.length, 1, "declared once");
+    assert(topo!.groupBytesPerSec[formatMac(vmMac(1))] > 0, "broadcast is counted apart");
+    assertEquals(topo!.graph.vms.length, n, "and left out of the topology");
+    assert(!topo!.graph.vms.includes("ff:ff:ff:ff:ff:ff"));
+    const dot = await (await fetch(`${base}/api/topology?format=dot`)).text();
+    assert(dot.includes(`"${formatMac(vmMac(1))}" -- "${formatMac(vmMac(2))}"`), dot);
+  } finally {
+    sending = false;
+    await Promise.all(hosts.map((h) => h.stop()));
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
