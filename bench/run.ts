@@ -9,6 +9,8 @@
 export const BENCHES: Record<string, string> = {
   ffi: "ffi_bench.ts",
   dataplane: "dataplane_bench.ts",
+  inference: "inference_bench.ts",
+  vttif: "vttif_bench.ts",
 };
 
 if (import.meta.main) {
