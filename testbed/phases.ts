@@ -7,6 +7,7 @@
  */
 
 import type { Lab, LabProcess } from "./lab.ts";
+import type { TopologySnapshot } from "../proxy/vttif_service.ts";
 
 const TRAFFIC = new URL("./traffic.ts", import.meta.url).pathname;
 
@@ -66,8 +67,7 @@ export class Phase {
 }
 
 /** The proxy's topology (`agent topology --json`). */
-// deno-lint-ignore no-explicit-any
-export async function topology(lab: Lab): Promise<any> {
+export async function topology(lab: Lab): Promise<TopologySnapshot> {
   const r = await lab.exec(lab.proxyNs, lab.agentCommand(["topology", "--json"]), false);
   return JSON.parse(r.stdout);
 }
@@ -75,12 +75,11 @@ export async function topology(lab: Lab): Promise<any> {
 /**
  * Polls the topology until `done` accepts it or `timeoutMs` passes; returns the last one.
  */
-// deno-lint-ignore no-explicit-any
 export async function waitTopology(
   lab: Lab,
-  done: (t: any) => boolean,
+  done: (t: TopologySnapshot) => boolean,
   timeoutMs: number,
-): Promise<any> {
+): Promise<TopologySnapshot> {
   const until = Date.now() + timeoutMs;
   let t = await topology(lab);
   while (!done(t) && Date.now() < until) {
