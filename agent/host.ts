@@ -21,7 +21,8 @@ import { generateHostKey } from "./join/host_key.ts";
 import { joinProxy, JoinRefused } from "./join/join.ts";
 import { parseJoinToken } from "./join/token.ts";
 import { Link } from "./link/link.ts";
-import { applyControl } from "./control/apply.ts";
+import { applyRules } from "./control/apply.ts";
+import { FastPathManager } from "./fastpath/manager.ts";
 import { parseControlMessage } from "./control/messages.ts";
 import { logger } from "./log.ts";
 import { Switch } from "./switch/switch.ts";
@@ -34,6 +35,8 @@ export interface HostHandle {
   readonly device: Device;
   /** The current uplink, or null while (re)connecting. */
   uplink(): Link | null;
+  /** Fast-path links of this host. */
+  readonly fastPaths: FastPathManager;
   /** Number of successful joins so far (1 after the first, +1 per reconnect). */
   joins(): number;
   /** Resolves once the first uplink is established. */
@@ -88,6 +91,10 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   const stopper = new AbortController();
   const signal = stopper.signal;
   let uplink: Link | null = null;
+  const fastPaths = new FastPathManager(
+    { sw, self: name, config, signal },
+    (msg) => (uplink as Link | null)?.sendControl(msg),
+  );
   let joins = 0;
   let fatal: string | null = null;
   let markReady!: () => void;
@@ -124,8 +131,26 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
             onFrame: (packet) => sw.forward(packet, "proxy", Date.now()),
             onControl: (raw) => {
               try {
-                const what = applyControl(sw, parseControlMessage(raw));
-                log.info("Proxy asked: {what}", { what });
+                const msg = parseControlMessage(raw);
+                switch (msg.type) {
+                  case "rule-add":
+                  case "rule-del":
+                  case "rules-set": {
+                    const what = applyRules(sw, msg);
+                    log.info("Proxy asked: {what}", { what });
+                    if (msg.type === "rules-set") {
+                      link.sendControl({ type: "rules-applied", owner: msg.owner, seq: msg.seq });
+                    }
+                    break;
+                  }
+                  case "peer-expect":
+                  case "peer-connect":
+                  case "peer-close":
+                    fastPaths.handle(msg);
+                    break;
+                  default:
+                    throw new TypeError(`Cannot act on ${msg.type} from the proxy: hosts send it`);
+                }
               } catch (e) {
                 // A bad instruction is refused alone; the uplink stays.
                 log.warn("Ignored a control message from the proxy: {error}", {
@@ -143,6 +168,20 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
         uplink = link;
         sw.attach(link);
         joins++;
+        // Fast paths: listen with the certificate just issued, say where, re-announce links.
+        try {
+          const address = fastPaths.listen({
+            certPem: welcome.certificatePem,
+            keyPem: key.keyPem,
+            caPem: ca,
+          });
+          link.sendControl({ type: "listening", address });
+          fastPaths.reannounce();
+        } catch (e) {
+          log.warn("Cannot accept fast-path links (staying on the star): {error}", {
+            error: (e as Error).message,
+          });
+        }
         attempt = 0;
         log.info("Joined proxy {proxy} as {name}", { proxy: formatAddress(proxyAddr), name });
         markReady();
@@ -195,6 +234,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     name,
     switch: sw,
     device,
+    fastPaths,
     uplink: () => uplink,
     joins: () => joins,
     ready,

@@ -5,6 +5,10 @@
  *
  *     GET    /api/status                      hosts, ports, counters, drops
  *     GET    /api/topology[?format=dot]       smoothed matrix, inferred topology, recent changes
+ *     GET    /api/adapt                       adaptation settings, links, decisions, reactions
+ *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?}
+ *     GET    /api/paths                       every communicating VM pair: star or direct, and why
+ *     GET    /api/links                       star links (hosts) and fast paths
  *     GET    /api/rules                       the proxy's rules and each host's
  *     POST   /api/rules   {host?, src, dst, target, reason?}
  *     DELETE /api/rules?host=&src=&dst=
@@ -19,6 +23,8 @@ import type { Switch } from "../agent/switch/switch.ts";
 import type { Link } from "../agent/link/link.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
 import type { VttifService } from "./vttif_service.ts";
+import type { AdaptLoop } from "../adapt/loop.ts";
+import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
 
 /** What the API reads and steers. */
@@ -30,6 +36,7 @@ export interface ApiContext {
   startedAt: number;
   version: string;
   vttif: VttifService;
+  adapt: AdaptLoop;
 }
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
@@ -90,6 +97,13 @@ export function apiHandler(
           ? new Response(toDot(snap), { headers: { "content-type": "text/vnd.graphviz" } })
           : json(snap);
       }
+      if (url.pathname === "/api/adapt") {
+        if (req.method === "GET") return json(adaptView(ctx));
+        if (req.method === "PUT") return json(changeAdapt(ctx, await req.json().catch(() => null)));
+        return problem(405, "Cannot use /api/adapt with this method: use GET or PUT");
+      }
+      if (url.pathname === "/api/paths" && req.method === "GET") return json(paths(ctx));
+      if (url.pathname === "/api/links" && req.method === "GET") return json(links(ctx));
       if (url.pathname === "/api/rules") {
         if (req.method === "GET") return json(rules(ctx));
         if (req.method === "POST") return addRule(ctx, await req.json().catch(() => null));
@@ -178,4 +192,107 @@ function delRule(
   }
   const sent = ctx.hosts().get(host)?.sendControl({ type: "rule-del", src: s, dst: d }) ?? false;
   return json({ removed: { src: s, dst: d }, on: host, delivered: sent });
+}
+
+function adaptView(ctx: ApiContext) {
+  const a = ctx.adapt;
+  return {
+    settings: a.settings,
+    links: [...a.pairs.values()].map((p) => ({ pair: p.pair, phase: p.phase, since: p.since })),
+    decisions: a.lastPlan?.decisions ?? [],
+    reactions: a.reactions,
+  };
+}
+
+function pairArg(v: unknown, what: string): string {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== "string" || typeof v[1] !== "string") {
+    throw new TypeError(`Cannot change adaptation: ${what} takes two host names`);
+  }
+  return hostPair(v[0], v[1]);
+}
+
+function changeAdapt(ctx: ApiContext, body: unknown) {
+  if (typeof body !== "object" || body === null) {
+    throw new TypeError("Cannot change adaptation: send a JSON object");
+  }
+  const b = body as Record<string, unknown>;
+  const s = { ...ctx.adapt.settings };
+  if ("enabled" in b) {
+    if (typeof b.enabled !== "boolean") {
+      throw new TypeError("Cannot change adaptation: enabled is true or false");
+    }
+    s.enabled = b.enabled;
+  }
+  if ("budget" in b) {
+    const k = b.budget;
+    if (!(k === null || k === "auto" || (typeof k === "number" && Number.isInteger(k) && k >= 0))) {
+      throw new TypeError("Cannot change adaptation: budget is auto or a whole number >= 0");
+    }
+    s.budget = k === "auto" ? null : k as number | null;
+  }
+  if ("pin" in b) s.pins = [...new Set([...s.pins, pairArg(b.pin, "pin")])];
+  if ("unpin" in b) s.pins = s.pins.filter((p) => p !== pairArg(b.unpin, "unpin"));
+  if ("forbid" in b) s.forbids = [...new Set([...s.forbids, pairArg(b.forbid, "forbid")])];
+  if ("unforbid" in b) s.forbids = s.forbids.filter((p) => p !== pairArg(b.unforbid, "unforbid"));
+  ctx.adapt.settings = s;
+  ctx.adapt.reconcile(Date.now());
+  return adaptView(ctx);
+}
+
+function paths(ctx: ApiContext) {
+  const vmHosts = new Map<string, string>();
+  for (const [mac, e] of ctx.switch.macs.entries()) {
+    if (e.port.startsWith("host:")) vmHosts.set(formatMac(mac), e.port.slice(5));
+  }
+  const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
+  return ctx.vttif.vttif.current().graph.edges.map((e) => {
+    const ha = vmHosts.get(e.a) ?? null;
+    const hb = vmHosts.get(e.b) ?? null;
+    const base = {
+      a: e.a,
+      b: e.b,
+      hostA: ha,
+      hostB: hb,
+      bytesPerSec: e.bytesPerSec,
+      weight: e.weight,
+    };
+    if (ha === null || hb === null) {
+      return {
+        ...base,
+        path: "star",
+        since: null,
+        reason: "a VM is on the proxy's LAN or unknown",
+      };
+    }
+    if (ha === hb) {
+      return {
+        ...base,
+        path: "same host",
+        since: null,
+        reason: "both VMs on one host: no overlay hop",
+      };
+    }
+    const pair = hostPair(ha, hb);
+    const st = ctx.adapt.pairs.get(pair);
+    const d = decisions.get(pair);
+    const direct = st?.phase === "up";
+    return {
+      ...base,
+      path: direct ? "direct" : "star",
+      since: st?.since ?? null,
+      reason: d?.reason ?? (direct ? "direct" : "star: not planned"),
+      link: st ? { pair, phase: st.phase } : null,
+    };
+  });
+}
+
+function links(ctx: ApiContext) {
+  return {
+    star: [...ctx.hosts().values()].map((l) => ({ host: l.peer, ...l.stats() })),
+    fastPaths: [...ctx.adapt.pairs.values()].map((p) => ({
+      hosts: splitPair(p.pair),
+      phase: p.phase,
+      since: p.since,
+    })),
+  };
 }

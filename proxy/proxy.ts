@@ -26,6 +26,9 @@ import { Switch } from "../agent/switch/switch.ts";
 import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
 import { VttifService } from "./vttif_service.ts";
+import { AdaptLoop } from "../adapt/loop.ts";
+import { adaptSettingsOf } from "../adapt/settings.ts";
+import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
 import { parseControlMessage } from "../agent/control/messages.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
 import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
@@ -59,6 +62,8 @@ export interface ProxyHandle {
   readonly refusals: Record<string, number>;
   /** Topology inference. */
   readonly vttif: VttifService;
+  /** The adaptation loop. */
+  readonly adapt: AdaptLoop;
   /** Where the control API listens. */
   readonly apiAddress: { hostname: string; port: number };
   stop(): Promise<void>;
@@ -71,6 +76,15 @@ export interface ProxyDeps {
   openDevice?(config: Config): Device;
   /** Where to print the join token once, when it is created. Default: stdout. */
   announceToken?(text: string, path: string): void;
+}
+
+/**
+ * The address a host accepts fast paths on: it advertises `:PORT` when it listens on all its
+ * interfaces, and then the address it joined from is the one the proxy knows works.
+ */
+export function resolveListen(advertised: string, joinedFrom: string): string {
+  if (!advertised.startsWith(":")) return advertised;
+  return formatAddress({ hostname: joinedFrom, port: Number(advertised.slice(1)) });
 }
 
 /** Starts the proxy; rejects for errors found before serving (state dir, port in use...). */
@@ -105,6 +119,26 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   });
   sw.observer = vttif.local;
   tasks.push(vttif.run(signal));
+
+  // Adaptation: fast paths where the topology asks for them (adapt/).
+  const listenAddresses = new Map<string, string>();
+  const adapt = new AdaptLoop({
+    hosts: () => hosts,
+    listenAddress: (h) => listenAddresses.get(h) ?? null,
+    vmHosts: () => {
+      const out = new Map<string, string>();
+      const now = Date.now();
+      for (const [mac, e] of sw.macs.entries()) {
+        if (e.port.startsWith("host:") && now - e.lastSeen <= config.macAge) {
+          out.set(formatMac(mac), e.port.slice(5));
+        }
+      }
+      return out;
+    },
+    topology: () => vttif.vttif.current().graph,
+  }, adaptSettingsOf(config));
+  vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
+  tasks.push(adapt.run(signal));
 
   let device: Device | null = null;
   if ((config.tap || config.pcap) && deps.openDevice) {
@@ -189,15 +223,36 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
         // A malformed message throws a ProtocolError: the link closes with one log line.
         onControl: (raw) => {
           const msg = parseControlMessage(raw);
-          if (msg.type === "traffic") vttif.accept(msg);
-          else {throw new ProtocolError(
-              `Cannot accept ${msg.type} from a host: only the proxy sends it`,
-            );}
+          const now = Date.now();
+          switch (msg.type) {
+            case "traffic":
+              vttif.accept(msg);
+              // The reporter's VMs stay known here even when all their traffic takes fast
+              // paths and no frame of theirs crosses the proxy any more.
+              for (const [src] of msg.pairs) sw.refreshMac(parseMac(src), portName, now);
+              for (const [src] of msg.group) sw.refreshMac(parseMac(src), portName, now);
+              break;
+            case "listening":
+              listenAddresses.set(host.name, resolveListen(msg.address, remote.hostname));
+              adapt.reconcile(now);
+              break;
+            case "peer-up":
+            case "peer-down":
+            case "rules-applied":
+              adapt.onHostMessage(host.name, msg, now);
+              break;
+            default:
+              throw new ProtocolError(
+                `Cannot accept ${msg.type} from a host: only the proxy sends it`,
+              );
+          }
         },
         onClose: (reason, l) => {
           if (hosts.get(host.name) === l) {
             hosts.delete(host.name);
             sw.detach(portName);
+            listenAddresses.delete(host.name);
+            adapt.onHostDown(host.name, Date.now());
           }
           log.info("Host {host} left: {reason}", { host: host.name, reason });
         },
@@ -210,6 +265,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     );
     hosts.set(host.name, link);
     sw.attach(link);
+    adapt.onHostUp(host.name);
     // Operator rules for this host outlive its reconnects.
     for (const rule of hostRules.get(host.name)?.values() ?? []) {
       link.sendControl({ type: "rule-add", rule });
@@ -278,6 +334,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       startedAt: Date.now(),
       version: VERSION,
       vttif,
+      adapt,
     }, bearer),
   );
   tasks.push(server.finished);
@@ -292,6 +349,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     hosts: () => hosts,
     refusals,
     vttif,
+    adapt,
     get apiAddress() {
       return apiBound;
     },

@@ -171,3 +171,54 @@ export function optional<T>(kind: Kind<T>): Kind<T | null> {
     parse: (v) => (v === null || v === undefined ? null : kind.parse(v)),
   };
 }
+
+/** An integer budget in [0, max], or `auto` (null: as many as needed). */
+export function budget(max: number): Kind<number | null> {
+  const expects = `auto or an integer from 0 to ${max}`;
+  return {
+    expects,
+    parse(v) {
+      if (v === "auto") return null;
+      const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
+      if (typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= max) return n;
+      throw new ValueError(`expected ${expects}, got ${describe(v)}`);
+    },
+  };
+}
+
+const HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Host pairs `a:b`, as a YAML list or comma-separated text; each becomes `[a, b]`.
+ *
+ * @example
+ * ```ts
+ * import { hostPairs } from "./types.ts";
+ * const p = hostPairs.parse("h1:h2, h3:h4");
+ * if (p.length !== 2 || p[1][0] !== "h3") throw new Error();
+ * ```
+ */
+export const hostPairs: Kind<[string, string][]> = {
+  expects: "host pairs such as h1:h2 (a list, or comma-separated)",
+  parse(v) {
+    const items = Array.isArray(v)
+      ? v
+      : typeof v === "string"
+      ? v.split(",").map((x) => x.trim()).filter(Boolean)
+      : null;
+    if (items === null) {
+      throw new ValueError(`expected host pairs such as h1:h2, got ${describe(v)}`);
+    }
+    return items.map((item) => {
+      const parts = typeof item === "string" ? item.split(":") : [];
+      if (
+        parts.length !== 2 || !HOST.test(parts[0]) || !HOST.test(parts[1]) || parts[0] === parts[1]
+      ) {
+        throw new ValueError(
+          `expected host pairs such as h1:h2 (two different host names), got ${describe(item)}`,
+        );
+      }
+      return [parts[0], parts[1]] as [string, string];
+    });
+  },
+};

@@ -1,14 +1,21 @@
 /**
- * Carries out a validated control message on this agent's switch.
+ * Carries out a validated rule instruction on this agent's switch.
  *
  * @module
  */
 
+import { ruleId } from "../switch/forwarding_table.ts";
 import type { Switch } from "../switch/switch.ts";
-import { type ControlMessage, macOfWire } from "./messages.ts";
+import { macOfWire, type RuleAdd, type RuleDel, type RulesSet } from "./messages.ts";
 
-/** Applies `msg` to `sw`; returns a one-line description for the log. */
-export function applyControl(sw: Switch, msg: ControlMessage): string {
+/** The instructions that change forwarding rules. */
+export type RuleInstruction = RuleAdd | RuleDel | RulesSet;
+
+/**
+ * Applies `msg` to `sw`; returns a one-line description for the log. A rules-set changes only
+ * what differs, so rules that stay keep their counters and never stop matching in between.
+ */
+export function applyRules(sw: Switch, msg: RuleInstruction): string {
   switch (msg.type) {
     case "rule-add": {
       const r = sw.rules.add({
@@ -24,7 +31,27 @@ export function applyControl(sw: Switch, msg: ControlMessage): string {
       const r = sw.rules.remove(macOfWire(msg.src), macOfWire(msg.dst));
       return r ? `rule ${r.id} removed` : "rule to remove was not there";
     }
-    case "traffic":
-      throw new TypeError("Cannot apply a traffic report on a host: reports go to the proxy");
+    case "rules-set": {
+      const wanted = new Map(msg.rules.map((r) => [ruleId(macOfWire(r.src), macOfWire(r.dst)), r]));
+      const removed = sw.rules.removeWhere((r) =>
+        r.owner === msg.owner && wanted.get(r.id)?.target !== r.target
+      );
+      const existing = new Set(
+        sw.rules.list().filter((r) => r.owner === msg.owner).map((r) => r.id),
+      );
+      let added = 0;
+      for (const [id, r] of wanted) {
+        if (existing.has(id)) continue;
+        sw.rules.add({
+          src: macOfWire(r.src),
+          dst: macOfWire(r.dst),
+          target: r.target,
+          owner: msg.owner,
+          reason: r.reason,
+        });
+        added++;
+      }
+      return `${msg.owner} rules #${msg.seq}: ${added} added, ${removed.length} removed, ${wanted.size} in force`;
+    }
   }
 }

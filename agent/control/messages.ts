@@ -35,8 +35,94 @@ export interface RuleDel {
 /** Host -> proxy: traffic counted since the previous report (see agent/traffic/counter.ts). */
 export type Traffic = TrafficReport;
 
+/** Proxy -> host: replace every rule this owner installed with `rules`; answer rules-applied. */
+export interface RulesSet {
+  type: "rules-set";
+  owner: string;
+  seq: number;
+  rules: WireRule[];
+}
+
+/** Proxy -> host (acceptor): a peer will dial with this one-time ticket within `ttlMs`. */
+export interface PeerExpect {
+  type: "peer-expect";
+  peer: string;
+  ticket: string;
+  ttlMs: number;
+}
+
+/** Proxy -> host (dialer): dial `peer` at `address` and present `ticket`. */
+export interface PeerConnect {
+  type: "peer-connect";
+  peer: string;
+  address: string;
+  ticket: string;
+}
+
+/** Proxy -> host: close the fast-path link to `peer`. */
+export interface PeerClose {
+  type: "peer-close";
+  peer: string;
+  reason: string;
+}
+
+/** Host -> proxy: where this host accepts fast-path links (`:PORT` = the address it joined from). */
+export interface Listening {
+  type: "listening";
+  address: string;
+}
+
+/** Host -> proxy: a fast-path link to `peer` came up or went down. */
+export interface PeerState {
+  type: "peer-up" | "peer-down";
+  peer: string;
+  reason?: string;
+}
+
+/** Host -> proxy: rules-set `seq` is in force. */
+export interface RulesApplied {
+  type: "rules-applied";
+  owner: string;
+  seq: number;
+}
+
 /** Every control message this version understands. */
-export type ControlMessage = RuleAdd | RuleDel | Traffic;
+export type ControlMessage =
+  | RuleAdd
+  | RuleDel
+  | Traffic
+  | RulesSet
+  | PeerExpect
+  | PeerConnect
+  | PeerClose
+  | Listening
+  | PeerState
+  | RulesApplied;
+
+/** Largest rule list a rules-set may carry. */
+export const MAX_RULES_SET = 100_000;
+
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function text(o: Record<string, unknown>, key: string, max: number, re?: RegExp): string {
+  const v = o[key];
+  if (typeof v !== "string" || v.length === 0 || v.length > max || (re && !re.test(v))) {
+    throw new ProtocolError(
+      `Cannot accept control message ${String(o.type)}: bad or missing ${key}`,
+    );
+  }
+  return v;
+}
+
+function int(o: Record<string, unknown>, key: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new ProtocolError(
+      `Cannot accept control message ${String(o.type)}: bad or missing ${key}`,
+    );
+  }
+  return v;
+}
 
 /** Entries a traffic report may carry (pairs + group sources). */
 export const MAX_REPORT_ENTRIES = 200_000;
@@ -151,6 +237,48 @@ export function parseControlMessage(v: unknown): ControlMessage {
       return { type: "rule-del", src: macOrAny(o.src, "src"), dst: macOrAny(o.dst, "dst") };
     case "traffic":
       return parseTraffic(o);
+    case "rules-set": {
+      if (!Array.isArray(o.rules) || o.rules.length > MAX_RULES_SET) {
+        throw new ProtocolError("Cannot accept rules-set: rules must be a list of bounded length");
+      }
+      return {
+        type: "rules-set",
+        owner: text(o, "owner", 32),
+        seq: int(o, "seq"),
+        rules: o.rules.map(parseWireRule),
+      };
+    }
+    case "peer-expect":
+      return {
+        type: "peer-expect",
+        peer: text(o, "peer", 63, HOST_NAME),
+        ticket: text(o, "ticket", 128),
+        ttlMs: int(o, "ttlMs"),
+      };
+    case "peer-connect":
+      return {
+        type: "peer-connect",
+        peer: text(o, "peer", 63, HOST_NAME),
+        address: text(o, "address", 100),
+        ticket: text(o, "ticket", 128),
+      };
+    case "peer-close":
+      return {
+        type: "peer-close",
+        peer: text(o, "peer", 63, HOST_NAME),
+        reason: String(o.reason ?? "").slice(0, 200),
+      };
+    case "listening":
+      return { type: "listening", address: text(o, "address", 100) };
+    case "peer-up":
+    case "peer-down":
+      return {
+        type: o.type,
+        peer: text(o, "peer", 63, HOST_NAME),
+        reason: String(o.reason ?? "").slice(0, 200),
+      };
+    case "rules-applied":
+      return { type: "rules-applied", owner: text(o, "owner", 32), seq: int(o, "seq") };
     default:
       throw new ProtocolError(
         `Cannot accept control message: unknown type ${

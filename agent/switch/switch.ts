@@ -201,6 +201,15 @@ export class Switch {
     if (this.#role === "proxy") this.macs.forgetPort(name);
   }
 
+  /**
+   * Marks `mac` as seen now behind `port`, only if the table already places it there: a
+   * host's own word keeps its VMs from ageing out, but cannot move or claim an address.
+   */
+  refreshMac(mac: Mac, port: string, now: number): void {
+    const e = this.macs.get(mac);
+    if (e?.port === port) this.macs.learn(mac, port, now);
+  }
+
   /** The port named `name`, if attached. */
   port(name: string): Port | undefined {
     return this.#ports.get(name);

@@ -8,6 +8,8 @@ import { formatJoinToken } from "../../agent/join/token.ts";
 import { runProxy } from "../../proxy/proxy.ts";
 import { apiHandler } from "../../proxy/api.ts";
 import { VttifService } from "../../proxy/vttif_service.ts";
+import { AdaptLoop } from "../../adapt/loop.ts";
+import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 
@@ -108,6 +110,12 @@ Deno.test("api: a bearer token is required when the API is not loopback-only", a
         hysteresisMs: 0,
         maxPairs: 10,
       }),
+      adapt: new AdaptLoop({
+        hosts: () => new Map(),
+        listenAddress: () => null,
+        vmHosts: () => new Map(),
+        topology: () => EMPTY_GRAPH,
+      }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 }),
     },
     "s3cret",
   );

@@ -1,0 +1,208 @@
+/**
+ * A host's fast-path links: it listens for peers with the certificate the proxy issued, dials
+ * the peers the proxy names, and attaches each link to the switch as port `peer:NAME`. Every
+ * link that comes up or goes down is reported to the proxy.
+ *
+ *     proxy: peer-expect(ticket) ──> acceptor's TicketBook
+ *     proxy: peer-connect(address, ticket) ──> dialPeer ──TLS──> acceptPeer
+ *     both:  Link "peer:OTHER" attached to the switch; peer-up ──> proxy
+ *     close / failure: Switch.detach -> rules to the peer stop matching at once (star again);
+ *                      peer-down ──> proxy
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import { type Address, formatAddress, parseAddress } from "../config/types.ts";
+import type { ControlMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
+import type { Handshake } from "../link/handshake.ts";
+import { Link } from "../link/link.ts";
+import { logger } from "../log.ts";
+import type { Switch } from "../switch/switch.ts";
+import { acceptPeer, dialPeer } from "./handshake.ts";
+import { TicketBook } from "./tickets.ts";
+
+/** Tickets a host keeps waiting at most. */
+export const MAX_TICKETS = 1024;
+
+/** Messages from the proxy this manager handles. */
+export type PeerInstruction = PeerExpect | PeerConnect | PeerClose;
+
+/** Host-side fast-path links. */
+export class FastPathManager {
+  readonly #sw: Switch;
+  readonly #self: string;
+  readonly #config: Config;
+  readonly #signal: AbortSignal;
+  readonly #report: (msg: ControlMessage) => void;
+  readonly #book = new TicketBook({ max: MAX_TICKETS });
+  readonly #links = new Map<string, Link>();
+  #caPem = "";
+  #listener: Deno.TlsListener | null = null;
+  readonly #log = logger("fastpath");
+
+  /** @param report sends a control message to the proxy (dropped while the uplink is down) */
+  constructor(
+    init: { sw: Switch; self: string; config: Config; signal: AbortSignal },
+    report: (msg: ControlMessage) => void,
+  ) {
+    this.#sw = init.sw;
+    this.#self = init.self;
+    this.#config = init.config;
+    this.#signal = init.signal;
+    this.#report = report;
+    init.signal.addEventListener("abort", () => {
+      try {
+        this.#listener?.close();
+      } catch { /* closed */ }
+      for (const l of this.#links.values()) l.close("host shutting down");
+    }, { once: true });
+  }
+
+  /** Peers with a link up. */
+  peers(): string[] {
+    return [...this.#links.keys()];
+  }
+
+  /** The link to `peer`, if up. */
+  link(peer: string): Link | undefined {
+    return this.#links.get(peer);
+  }
+
+  /**
+   * Starts listening (once) with the host's certificate; returns the address to advertise:
+   * `:PORT` when bound to all interfaces (the proxy pairs it with the address we joined from).
+   */
+  listen(tls: { certPem: string; keyPem: string; caPem: string }): string {
+    this.#caPem = tls.caPem;
+    if (!this.#listener) {
+      const want = this.#config.listen ?? { hostname: "0.0.0.0", port: 0 };
+      this.#listener = Deno.listenTls({
+        hostname: want.hostname,
+        port: want.port,
+        cert: tls.certPem,
+        key: tls.keyPem,
+      });
+      this.#acceptLoop(this.#listener);
+    }
+    const bound = this.#listener.addr as Deno.NetAddr;
+    const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
+    return wildcard
+      ? `:${bound.port}`
+      : formatAddress({ hostname: bound.hostname, port: bound.port });
+  }
+
+  /** Carries out an instruction from the proxy. */
+  handle(msg: PeerInstruction): void {
+    switch (msg.type) {
+      case "peer-expect":
+        this.#book.expect(msg.ticket, msg.peer, Math.min(msg.ttlMs, 60_000), Date.now());
+        return;
+      case "peer-connect": {
+        let address: Address;
+        try {
+          address = parseAddress(msg.address);
+        } catch (e) {
+          this.#report({
+            type: "peer-down",
+            peer: msg.peer,
+            reason: `bad address: ${(e as Error).message}`,
+          });
+          return;
+        }
+        this.#dial(msg.peer, address, msg.ticket);
+        return;
+      }
+      case "peer-close":
+        this.#links.get(msg.peer)?.close(`proxy asked: ${msg.reason}`);
+        return;
+    }
+  }
+
+  /** Tells the proxy about every link that is up (after a re-join). */
+  reannounce(): void {
+    for (const peer of this.#links.keys()) this.#report({ type: "peer-up", peer });
+  }
+
+  async #dial(peer: string, address: Address, ticket: string): Promise<void> {
+    try {
+      const hs = await dialPeer(address, {
+        self: this.#self,
+        peer,
+        ticket,
+        caPem: this.#caPem,
+        timeoutMs: this.#config.handshakeTimeout,
+      });
+      this.#attach(peer, hs);
+    } catch (e) {
+      this.#log.warn("Cannot open a fast path to {peer} at {addr}: {error}", {
+        peer,
+        addr: formatAddress(address),
+        error: (e as Error).message,
+      });
+      this.#report({ type: "peer-down", peer, reason: (e as Error).message.slice(0, 200) });
+    }
+  }
+
+  async #acceptLoop(listener: Deno.TlsListener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        acceptPeer(conn, {
+          self: this.#self,
+          book: this.#book,
+          timeoutMs: this.#config.handshakeTimeout,
+          ticketWaitMs: 2000,
+        }).then(
+          ({ peer, handshake }) => this.#attach(peer, handshake),
+          (e) => {
+            this.#log.warn("Refused a fast-path connection: {error}", {
+              error: (e as Error).message,
+            });
+            try {
+              conn.close();
+            } catch { /* closed */ }
+          },
+        );
+      }
+    } catch (e) {
+      if (!this.#signal.aborted) {
+        this.#log.error("Fast-path listener stopped: {error}", { error: String(e) });
+      }
+    }
+  }
+
+  #attach(peer: string, hs: Handshake): void {
+    if (this.#signal.aborted) {
+      hs.conn.close();
+      return;
+    }
+    const name = `peer:${peer}`;
+    this.#links.get(peer)?.close("replaced by a new fast path");
+    const link = new Link(
+      { name, kind: "peer", peer, conn: hs.conn, reader: hs.reader },
+      {
+        onFrame: (packet) => this.#sw.forward(packet, name, Date.now()),
+        onControl: () => {
+          throw new Error("Cannot accept control messages on a fast path");
+        },
+        onClose: (reason, l) => {
+          if (this.#links.get(peer) !== l) return;
+          this.#links.delete(peer);
+          this.#sw.detach(name);
+          this.#log.info("Fast path to {peer} closed: {reason}", { peer, reason });
+          if (!this.#signal.aborted) this.#report({ type: "peer-down", peer, reason });
+        },
+      },
+      {
+        queueBytes: this.#config.queueBytes,
+        keepaliveMs: Math.min(this.#config.keepalive, 250),
+        deadAfterMs: Math.min(this.#config.deadAfter, 1000),
+      },
+    );
+    this.#links.set(peer, link);
+    this.#sw.attach(link);
+    this.#log.info("Fast path to {peer} is up", { peer });
+    this.#report({ type: "peer-up", peer });
+    link.run(this.#signal);
+  }
+}

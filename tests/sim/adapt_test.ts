@@ -1,0 +1,95 @@
+/**
+ * Adaptation end to end in one process: four hosts whose VMs talk all-to-all get fast-path
+ * links, their traffic leaves the star, and a cut link falls back to the star.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { testConfig } from "../support/config.ts";
+import { frame, vmMac } from "../support/frames.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+import { runProxy } from "../../proxy/proxy.ts";
+import { BROADCAST_MAC } from "../../agent/switch/ethernet.ts";
+
+async function until(cond: () => boolean, what: string, ms = 8000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back to the star", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-adapt-" });
+  const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300 };
+  const local = { hostname: "127.0.0.1", port: 0 };
+  const proxy = await runProxy(
+    testConfig({ proxy: true, stateDir, listen: local, api: local, ...fast }),
+    { announceToken: () => {} },
+  );
+  const n = 4;
+  const devs = Array.from(
+    { length: n },
+    (_, i) => new MemoryDevice({ name: `d${i}`, writtenCapacity: 1_000_000 }),
+  );
+  const hosts = await Promise.all(devs.map((d, i) =>
+    runHost(
+      testConfig({
+        join: proxy.address,
+        token: formatJoinToken(proxy.token),
+        name: `h${i}`,
+        listen: local,
+        ...fast,
+      }),
+      { openDevice: () => d },
+    )
+  ));
+  let sending = true;
+  let traffic: Promise<void> = Promise.resolve();
+  try {
+    await Promise.all(hosts.map((h) => h.ready));
+    // Each VM announces itself once so the proxy learns where it lives.
+    devs.forEach((d, i) => d.inject(frame(BROADCAST_MAC, vmMac(i + 1))));
+    traffic = (async () => {
+      while (sending) {
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            if (i !== j) devs[i].inject(frame(vmMac(j + 1), vmMac(i + 1), 1000));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await until(() => proxy.adapt.reactions.length > 0, "the overlay to adapt");
+    assertEquals(proxy.adapt.pairs.size, 6, "a fast path for every host pair");
+    for (const h of hosts) assertEquals(h.fastPaths.peers().length, 3, h.name);
+    assertEquals(hosts[0].switch.rules.list().filter((r) => r.owner === "adapt").length, 3);
+    const reaction = proxy.adapt.reactions[0];
+    assert(reaction.ms >= 0 && reaction.ms < 5000, `VNET reaction ${reaction.ms} ms`);
+
+    // Traffic now crosses the fast paths, not the proxy.
+    const starBefore = proxy.switch.counters().get("host:h0")!.rxFrames;
+    const peerBefore = hosts[1].fastPaths.link("h0")!.stats().rxFrames;
+    await new Promise((r) => setTimeout(r, 300));
+    const starGrowth = proxy.switch.counters().get("host:h0")!.rxFrames - starBefore;
+    const peerGrowth = hosts[1].fastPaths.link("h0")!.stats().rxFrames - peerBefore;
+    assert(peerGrowth > 20, `fast path carried ${peerGrowth} frames`);
+    assert(starGrowth <= 2, `the star still carried ${starGrowth} frames`);
+
+    // Cut h0 <-> h1: h0's frames for VM 2 reach it through the proxy at once.
+    hosts[0].fastPaths.link("h1")!.close("test cuts the link", false);
+    const got = devs[1].stats.txPackets;
+    const star = proxy.switch.counters().get("host:h0")!.rxFrames;
+    await until(
+      () => proxy.switch.counters().get("host:h0")!.rxFrames - star > 20,
+      "h0 using the star",
+    );
+    await until(() => devs[1].stats.txPackets - got > 20, "VM 2 still receiving");
+  } finally {
+    sending = false;
+    await traffic;
+    await Promise.all(hosts.map((h) => h.stop()));
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
