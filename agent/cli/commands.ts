@@ -4,6 +4,8 @@
  *
  *     agent status
  *     agent topology [--json|--dot]          smoothed traffic matrix and the inferred topology
+ *     agent links | paths | adapt
+ *     agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on
  *     agent rules list
  *     agent rules add SRC DST TARGET [HOST]     SRC/DST: a MAC or *, TARGET: device|proxy|drop|host:N|peer:N
  *     agent rules del SRC DST [HOST]
@@ -27,6 +29,10 @@ interface Reply {
 export const COMMAND_USAGE = [
   "agent status [--json]",
   "agent topology [--json|--dot]",
+  "agent links [--json]",
+  "agent paths [--json]                   (per VM pair: star or direct, and why)",
+  "agent adapt [--json]",
+  "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on",
   "agent rules list [--json]",
   "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
   "agent rules del SRC DST [HOST]",
@@ -95,6 +101,25 @@ export async function runCommand(
           printTopology(reply.body, out);
           return 0;
         }
+      }
+    } else if (cmd === "adapt" && (sub === undefined || sub === "show")) {
+      reply = await call("GET", "/api/adapt");
+      if (reply.status === 200 && !inv.json) {
+        printAdapt(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "adapt" && sub === "set") {
+      reply = await call("PUT", "/api/adapt", adaptChange(rest));
+      if (reply.status === 200 && !inv.json) {
+        printAdapt(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "paths" || cmd === "links") {
+      reply = await call("GET", `/api/${cmd}`);
+      if (reply.status === 200 && !inv.json) {
+        if (cmd === "paths") printPaths(reply.body as unknown as PathRow[], out);
+        else printLinks(reply.body, out);
+        return 0;
       }
     } else if (cmd === "rules" && (sub === "list" || sub === undefined)) {
       reply = await call("GET", "/api/rules");
@@ -222,5 +247,100 @@ function printTopology(t: Record<string, unknown>, out: (s: string) => void) {
     for (const e of events.slice(-10)) {
       out(`  ${new Date(e.detectedAt).toISOString()}  ${e.from} -> ${e.to}`);
     }
+  }
+}
+
+/** The PUT body for `agent adapt set ...`. */
+export function adaptChange(words: string[]): Record<string, unknown> {
+  const [w, a, b] = words;
+  if (words.length === 1 && w === "off") return { enabled: false };
+  if (words.length === 1 && w === "on") return { enabled: true };
+  if (words.length === 1 && /^k=(auto|\d+)$/.test(w ?? "")) {
+    const k = w.slice(2);
+    return { budget: k === "auto" ? "auto" : Number(k) };
+  }
+  if (words.length === 3 && ["pin", "unpin", "forbid", "unforbid"].includes(w)) {
+    return { [w]: [a, b] };
+  }
+  throw new UsageError(
+    `adapt set takes k=N, k=auto, pin A B, unpin A B, forbid A B, unforbid A B, off or on`,
+  );
+}
+
+interface PathRow {
+  a: string;
+  b: string;
+  hostA: string | null;
+  hostB: string | null;
+  bytesPerSec: number;
+  path: string;
+  since: number | null;
+  reason: string;
+}
+
+function printPaths(rows: PathRow[], out: (s: string) => void) {
+  if (rows.length === 0) return out("no communicating VM pairs in the inferred topology");
+  out(table(
+    ["vm a", "vm b", "hosts", "traffic", "path", "since", "why"],
+    rows.map((r) => [
+      r.a,
+      r.b,
+      `${r.hostA ?? "?"}-${r.hostB ?? "?"}`,
+      rate(r.bytesPerSec),
+      r.path,
+      r.since ? new Date(r.since).toISOString().slice(11, 19) : "-",
+      r.reason,
+    ]),
+  ));
+}
+
+function printLinks(l: Record<string, unknown>, out: (s: string) => void) {
+  const star = (l.star ?? []) as Record<string, number | string | null>[];
+  const fast = (l.fastPaths ?? []) as { hosts: string[]; phase: string; since: number }[];
+  out(table(
+    ["link", "kind", "state", "rx frames", "tx frames", "drops", "rtt ms"],
+    [
+      ...star.map((h) => [
+        `proxy-${h.host}`,
+        "star",
+        "up",
+        Number(h.rxFrames),
+        Number(h.frames),
+        Number(h.frameDrops),
+        h.rttMs === null ? "-" : Number(h.rttMs).toFixed(2),
+      ]),
+      ...fast.map((f) => [f.hosts.join("-"), "fast path", f.phase, "-", "-", "-", "-"]),
+    ],
+  ));
+}
+
+function printAdapt(a: Record<string, unknown>, out: (s: string) => void) {
+  const s = a.settings as {
+    enabled: boolean;
+    budget: number | null;
+    pins: string[];
+    forbids: string[];
+  };
+  const reactions = (a.reactions ?? []) as { ms: number }[];
+  out(
+    `adaptation ${s.enabled ? "on" : "off"}, k=${s.budget ?? "auto"}, pins ${
+      s.pins.join(" ") || "-"
+    }, ` +
+      `forbidden ${s.forbids.join(" ") || "-"}`,
+  );
+  if (reactions.length) out(`last VNET reaction: ${reactions[reactions.length - 1].ms} ms`);
+  const decisions = (a.decisions ?? []) as {
+    pair: string;
+    rank: number;
+    direct: boolean;
+    reason: string;
+  }[];
+  if (decisions.length) {
+    out(
+      table(
+        ["host pair", "rank", "path", "why"],
+        decisions.map((d) => [d.pair, d.rank, d.direct ? "direct" : "star", d.reason]),
+      ),
+    );
   }
 }

@@ -64,6 +64,12 @@ export class FastPathManager {
     return [...this.#links.keys()];
   }
 
+  /** Where this host accepts fast paths, once listening. */
+  get address(): Address | null {
+    const a = this.#listener?.addr as Deno.NetAddr | undefined;
+    return a ? { hostname: a.hostname, port: a.port } : null;
+  }
+
   /** The link to `peer`, if up. */
   link(peer: string): Link | undefined {
     return this.#links.get(peer);

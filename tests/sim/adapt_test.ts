@@ -9,6 +9,7 @@ import { MemoryDevice } from "../../agent/device/memory_device.ts";
 import { runHost } from "../../agent/host.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
 import { runProxy } from "../../proxy/proxy.ts";
+import { dialPeer } from "../../agent/fastpath/handshake.ts";
 import { BROADCAST_MAC } from "../../agent/switch/ethernet.ts";
 
 async function until(cond: () => boolean, what: string, ms = 8000) {
@@ -85,6 +86,29 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
       "h0 using the star",
     );
     await until(() => devs[1].stats.txPackets - got > 20, "VM 2 still receiving");
+
+    // A stranger with a made-up ticket is refused; the host keeps serving.
+    const forged = await dialPeer(hosts[1].fastPaths.address!, {
+      self: "h0",
+      peer: "h1",
+      ticket: "forged-ticket",
+      caPem: proxy.caPem,
+      timeoutMs: 5000,
+    }).then(() => "accepted", (e) => (e as Error).message);
+    assert(/ticket unknown/.test(forged), forged);
+
+    // The operator sets k = 0 at runtime: rules go first, then every link.
+    const api = `http://127.0.0.1:${proxy.apiAddress.port}/api/adapt`;
+    const res = await fetch(api, { method: "PUT", body: JSON.stringify({ budget: 0 }) });
+    assertEquals(res.status, 200, await res.text());
+    await until(
+      () => hosts.every((h) => h.fastPaths.peers().length === 0),
+      "every fast path closed",
+    );
+    assertEquals(hosts[0].switch.rules.list().filter((r) => r.owner === "adapt").length, 0);
+    const bad = await fetch(api, { method: "PUT", body: JSON.stringify({ budget: -1 }) });
+    assertEquals(bad.status, 400, "a bad budget is refused");
+    await bad.body?.cancel();
   } finally {
     sending = false;
     await traffic;
