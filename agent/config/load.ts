@@ -189,9 +189,22 @@ export async function loadInvocation(
   for (const name of NAMES) {
     flagOptions[keyOf(name)] = { type: SETTINGS[name].kind.isSwitch ? "boolean" : "string" };
   }
+  // On/off settings: `--adapt` alone means true; `--no-adapt` and `--adapt=false` say false.
+  const switches = new Map<string, boolean>();
+  const rest: string[] = [];
+  for (const arg of argv) {
+    const m = /^--(no-)?([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const name = m ? BY_KEY.get(m[2]) : undefined;
+    if (m && name && SETTINGS[name].kind.isSwitch && (m[1] || m[3] !== undefined)) {
+      if (m[1] && m[3] !== undefined) throw new ConfigError(`flag ${arg}: --no-${m[2]} takes no value`);
+      switches.set(m[2], m[1] ? false : (m[3] as unknown) as boolean);
+      continue;
+    }
+    rest.push(arg);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: flagOptions, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: flagOptions, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const m = /Unknown option '--?([^']+)'/.exec(msg);
@@ -199,6 +212,7 @@ export async function loadInvocation(
     throw new ConfigError(`command line: ${msg.split(".")[0]}; see agent --help`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
+  for (const [key, v] of switches) values[key] = v;
   const configFile = typeof values.config === "string" ? values.config : null;
   let raw: Partial<Record<SettingName, unknown>> = {};
   let fromFile = new Set<SettingName>();

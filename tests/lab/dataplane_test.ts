@@ -37,7 +37,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const lab = await Lab.create({ hosts: 2, hostArgs: FAST, proxyArgs: FAST });
+    // Adaptation off: these steps test the star itself (a fast path would bypass the proxy).
+    const lab = await Lab.create({
+      hosts: 2,
+      hostArgs: FAST,
+      proxyArgs: [...FAST, "--no-adapt"],
+    });
     try {
       await lab.startAll();
       const [vm1, vm2] = lab.vms;

@@ -103,3 +103,11 @@ Deno.test("config: a fuzzed YAML file never crashes the parser, only ConfigError
     }
   }
 });
+
+Deno.test("config: on/off flags take --x, --no-x and --x=false; a bad value is refused", async () => {
+  assertEquals((await loadInvocation(["--proxy", "--no-adapt"])).config.adapt, false);
+  assertEquals((await loadInvocation(["--proxy", "--adapt=false"])).config.adapt, false);
+  assertEquals((await loadInvocation(["--proxy", "--offload=true"])).config.offload, true);
+  assertEquals((await loadInvocation(["--proxy"])).config.adapt, true);
+  await assertRejects(() => loadInvocation(["--proxy", "--adapt=maybe"]), ConfigError, "flag --adapt");
+});
