@@ -196,7 +196,9 @@ export async function loadInvocation(
     const m = /^--(no-)?([a-z-]+)(?:=(.*))?$/.exec(arg);
     const name = m ? BY_KEY.get(m[2]) : undefined;
     if (m && name && SETTINGS[name].kind.isSwitch && (m[1] || m[3] !== undefined)) {
-      if (m[1] && m[3] !== undefined) throw new ConfigError(`flag ${arg}: --no-${m[2]} takes no value`);
+      if (m[1] && m[3] !== undefined) {
+        throw new ConfigError(`flag ${arg}: --no-${m[2]} takes no value`);
+      }
       switches.set(m[2], m[1] ? false : (m[3] as unknown) as boolean);
       continue;
     }

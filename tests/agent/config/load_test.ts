@@ -109,5 +109,9 @@ Deno.test("config: on/off flags take --x, --no-x and --x=false; a bad value is r
   assertEquals((await loadInvocation(["--proxy", "--adapt=false"])).config.adapt, false);
   assertEquals((await loadInvocation(["--proxy", "--offload=true"])).config.offload, true);
   assertEquals((await loadInvocation(["--proxy"])).config.adapt, true);
-  await assertRejects(() => loadInvocation(["--proxy", "--adapt=maybe"]), ConfigError, "flag --adapt");
+  await assertRejects(
+    () => loadInvocation(["--proxy", "--adapt=maybe"]),
+    ConfigError,
+    "flag --adapt",
+  );
 });
