@@ -83,6 +83,8 @@ export class AdaptLoop {
   #lastPlan: Plan | null = null;
   #pendingReaction: number | null = null;
   readonly #log = logger("adapt");
+  /** Told of every fast-path phase change and every measured reaction. */
+  onEvent: ((e: { type: "link" | "reaction"; [k: string]: unknown }) => void) | null = null;
 
   constructor(overlay: Overlay, settings: AdaptSettings) {
     this.#overlay = overlay;
@@ -142,6 +144,7 @@ export class AdaptLoop {
           st.phase = "up";
           st.since = now;
           this.#log.info("Fast path {pair} is up on both ends", { pair });
+          this.onEvent?.({ type: "link", pair, phase: "up" });
         }
         break;
       }
@@ -151,6 +154,7 @@ export class AdaptLoop {
         if (!st) break;
         this.pairs.delete(pair);
         this.#resting.set(pair, now + FAILURE_BACKOFF_MS);
+        this.onEvent?.({ type: "link", pair, phase: "down", reason: msg.reason ?? "" });
         this.#send(msg.peer, { type: "peer-close", peer: host, reason: `${host} lost the link` });
         this.#log.warn("Fast path {pair} went down ({reason}); its traffic is back on the star", {
           pair,
@@ -193,6 +197,12 @@ export class AdaptLoop {
       this.#send(b, { type: "peer-expect", peer: a, ticket, ttlMs: CONNECT_TIMEOUT_MS });
       this.#send(a, { type: "peer-connect", peer: b, address, ticket });
       this.pairs.set(pair, { pair, phase: "connecting", ends: new Set(), since: now });
+      this.onEvent?.({
+        type: "link",
+        pair,
+        phase: "connecting",
+        reason: decision.get(pair)?.reason ?? "",
+      });
       this.#log.info("Adding fast path {pair}: {reason}", {
         pair,
         reason: decision.get(pair)?.reason ?? "",
@@ -210,6 +220,12 @@ export class AdaptLoop {
       } else {
         st.phase = "draining";
         st.since = now;
+        this.onEvent?.({
+          type: "link",
+          pair,
+          phase: "draining",
+          reason: decision.get(pair)?.reason ?? "",
+        });
       }
     }
     for (const st of this.pairs.values()) {
@@ -267,6 +283,12 @@ export class AdaptLoop {
         links: p.links.length,
       });
       if (this.reactions.length > MAX_REACTIONS) this.reactions.shift();
+      this.onEvent?.({
+        type: "reaction",
+        ms,
+        links: p.links.length,
+        detectedAt: this.#pendingReaction,
+      });
       this.#log.info("Overlay adapted in {ms} ms: {links} fast paths, rules active on every host", {
         ms,
         links: p.links.length,
@@ -303,6 +325,7 @@ export class AdaptLoop {
     this.#send(a, { type: "peer-close", peer: b, reason });
     this.#send(b, { type: "peer-close", peer: a, reason });
     this.pairs.delete(pair);
+    this.onEvent?.({ type: "link", pair, phase: "closed", reason });
   }
 
   #send(host: string, msg: ControlMessage): boolean {

@@ -23,6 +23,7 @@ import { parseJoinToken } from "./join/token.ts";
 import { Link } from "./link/link.ts";
 import { applyRules } from "./control/apply.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
+import { serveHostApi } from "./host_api.ts";
 import { parseControlMessage } from "./control/messages.ts";
 import { logger } from "./log.ts";
 import { Switch } from "./switch/switch.ts";
@@ -37,6 +38,8 @@ export interface HostHandle {
   uplink(): Link | null;
   /** Fast-path links of this host. */
   readonly fastPaths: FastPathManager;
+  /** Where the host's status endpoint listens, when `--api` was given. */
+  readonly apiAddress: Deno.NetAddr | null;
   /** Number of successful joins so far (1 after the first, +1 per reconnect). */
   joins(): number;
   /** Resolves once the first uplink is established. */
@@ -225,9 +228,13 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     }
   })();
 
+  const apiServer = config.api
+    ? serveHostApi({ name, switch: sw, uplink: () => uplink, fastPaths }, config.api, signal)
+    : null;
+
   const pump = pumpDevice(device, sw, { signal });
   const links = linkLoop();
-  const done = Promise.all([pump, links, reports]).then(() => {
+  const done = Promise.all([pump, links, reports, apiServer?.finished]).then(() => {
     device.close();
   });
   return {
@@ -235,6 +242,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     switch: sw,
     device,
     fastPaths,
+    apiAddress: apiServer ? apiServer.addr as Deno.NetAddr : null,
     uplink: () => uplink,
     joins: () => joins,
     ready,

@@ -5,6 +5,9 @@
  *
  *     GET    /api/status                      hosts, ports, counters, drops
  *     GET    /api/topology[?format=dot]       smoothed matrix, inferred topology, recent changes
+ *     GET    /metrics                         Prometheus text format
+ *     GET    /api/events[?stream]             recent events; server-sent events with ?stream
+ *     GET    /api/vms                         VMs: MAC, host, first/last seen, since when there
  *     GET    /api/adapt                       adaptation settings, links, decisions, reactions
  *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?}
  *     GET    /api/paths                       every communicating VM pair: star or direct, and why
@@ -24,6 +27,8 @@ import type { Link } from "../agent/link/link.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
 import type { VttifService } from "./vttif_service.ts";
 import type { AdaptLoop } from "../adapt/loop.ts";
+import type { EventHub } from "./events.ts";
+import { renderMetrics } from "./metrics.ts";
 import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
 
@@ -37,6 +42,7 @@ export interface ApiContext {
   version: string;
   vttif: VttifService;
   adapt: AdaptLoop;
+  events: EventHub;
 }
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
@@ -91,6 +97,17 @@ export function apiHandler(
     const url = new URL(req.url);
     try {
       if (url.pathname === "/api/status" && req.method === "GET") return json(status(ctx));
+      if (url.pathname === "/metrics" && req.method === "GET") {
+        return new Response(renderMetrics(ctx), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        });
+      }
+      if (url.pathname === "/api/events" && req.method === "GET") {
+        const stream = (req.headers.get("accept") ?? "").includes("text/event-stream") ||
+          url.searchParams.has("stream");
+        return stream ? ctx.events.sse(req.signal) : json(ctx.events.recent());
+      }
+      if (url.pathname === "/api/vms" && req.method === "GET") return json(vms(ctx));
       if (url.pathname === "/api/topology" && req.method === "GET") {
         const snap = ctx.vttif.snapshot();
         return url.searchParams.get("format") === "dot"
@@ -295,4 +312,18 @@ function links(ctx: ApiContext) {
       since: p.since,
     })),
   };
+}
+
+function vms(ctx: ApiContext) {
+  return [...ctx.switch.macs.entries()].map(([mac, e]) => ({
+    mac: formatMac(mac),
+    host: e.port.startsWith("host:")
+      ? e.port.slice(5)
+      : e.port === "device"
+      ? "proxy (LAN)"
+      : e.port,
+    firstSeen: e.firstSeen,
+    lastSeen: e.lastSeen,
+    since: e.since,
+  })).sort((a, b) => (a.mac < b.mac ? -1 : 1));
 }

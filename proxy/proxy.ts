@@ -27,6 +27,7 @@ import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
 import { VttifService } from "./vttif_service.ts";
 import { AdaptLoop } from "../adapt/loop.ts";
+import { EventHub } from "./events.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
 import { parseControlMessage } from "../agent/control/messages.ts";
@@ -64,6 +65,8 @@ export interface ProxyHandle {
   readonly vttif: VttifService;
   /** The adaptation loop. */
   readonly adapt: AdaptLoop;
+  /** The event stream. */
+  readonly events: EventHub;
   /** Where the control API listens. */
   readonly apiAddress: { hostname: string; port: number };
   stop(): Promise<void>;
@@ -138,6 +141,24 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     topology: () => vttif.vttif.current().graph,
   }, adaptSettingsOf(config));
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
+  const events = new EventHub();
+  vttif.onChange((e) => events.emit({ ...e, type: "topology", at: e.detectedAt }));
+  adapt.onEvent = (e) => events.emit({ ...e, at: Date.now() });
+  sw.listener = {
+    onMacLearned: (mac, port, now) =>
+      events.emit({ type: "vm", at: now, mac: formatMac(mac), port, change: "learned" }),
+    onMacMoved: (mac, from, to, now) =>
+      events.emit({ type: "vm", at: now, mac: formatMac(mac), from, to, change: "moved" }),
+    onMacRefused: (mac, claimedBy, heldBy, now) =>
+      events.emit({
+        type: "vm",
+        at: now,
+        mac: formatMac(mac),
+        claimedBy,
+        heldBy,
+        change: "refused",
+      }),
+  };
   tasks.push(adapt.run(signal));
 
   let device: Device | null = null;
@@ -255,6 +276,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
             adapt.onHostDown(host.name, Date.now());
           }
           log.info("Host {host} left: {reason}", { host: host.name, reason });
+          events.emit({ type: "host", at: Date.now(), host: host.name, state: "left", reason });
         },
       },
       {
@@ -271,6 +293,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       link.sendControl({ type: "rule-add", rule });
     }
     log.info("Host {host} joined from {from}", { host: host.name, from });
+    events.emit({ type: "host", at: Date.now(), host: host.name, state: "joined", from });
     await link.run(signal);
   };
 
@@ -335,6 +358,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       version: VERSION,
       vttif,
       adapt,
+      events,
     }, bearer),
   );
   tasks.push(server.finished);
@@ -350,6 +374,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     refusals,
     vttif,
     adapt,
+    events,
     get apiAddress() {
       return apiBound;
     },

@@ -233,7 +233,8 @@ export const SETTINGS = {
     default: null as Address | null,
     group: "operator",
     meta: "ADDR:PORT",
-    doc: "Proxy: serve the control API and live page here (default 127.0.0.1:7801).",
+    doc: "Proxy: serve the control API and live page here (default 127.0.0.1:7801). " +
+      "Host: serve its own status (/api/status, /metrics) here; off by default.",
   }),
   updateInterval: setting({
     kind: duration(100, 3_600_000),

@@ -9,6 +9,7 @@ import { runProxy } from "../../proxy/proxy.ts";
 import { apiHandler } from "../../proxy/api.ts";
 import { VttifService } from "../../proxy/vttif_service.ts";
 import { AdaptLoop } from "../../adapt/loop.ts";
+import { EventHub } from "../../proxy/events.ts";
 import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
@@ -84,6 +85,28 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
     assertEquals((await call("DELETE", `/api/rules?host=h0&src=*&dst=${vm2}`)).status, 200);
     await until(() => hosts[0].switch.rules.size === 0, "rule removed from h0");
 
+    // VMs, metrics and the event stream.
+    const vmList = (await call("GET", "/api/vms")).body as { mac: string; host: string }[];
+    assertEquals(vmList.find((v) => v.mac === vm2)?.host, "h1");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert(/^vnet_hosts 3$/m.test(metrics), metrics);
+    assert(/^vnet_port_rx_frames_total\{port="host:h1"\} \d+$/m.test(metrics), metrics);
+    assert(/^# TYPE vnet_switch_drops_total counter$/m.test(metrics));
+    const stream = await fetch(`${base}/api/events?stream`);
+    const reader = stream.body!.getReader();
+    await hosts[2].stop();
+    let text = "";
+    while (!text.includes("event: host")) {
+      text += new TextDecoder().decode((await reader.read()).value);
+    }
+    await reader.cancel();
+    assert(/"host":"h2","state":"left"/.test(text), text);
+    const recent = (await call("GET", "/api/events")).body as { type: string; host?: string }[];
+    assert(
+      recent.some((e) => e.type === "host" && e.host === "h0"),
+      "joins are in the recent events",
+    );
+
     const bad = await call("POST", "/api/rules", { src: "nope", dst: "*", target: "device" });
     assertEquals(bad.status, 400);
     assert(String(bad.body.error).includes("MAC"), bad.body.error);
@@ -116,6 +139,7 @@ Deno.test("api: a bearer token is required when the API is not loopback-only", a
         vmHosts: () => new Map(),
         topology: () => EMPTY_GRAPH,
       }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 }),
+      events: new EventHub(),
     },
     "s3cret",
   );

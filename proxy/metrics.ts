@@ -1,0 +1,138 @@
+/**
+ * `/metrics` in the Prometheus text exposition format: per-link frames, bytes and drops, the
+ * switch's drops by reason, table sizes, VTTIF's matrix size and tick time, fast paths by
+ * phase, and the adaptation's reaction times.
+ *
+ * @module
+ */
+
+import type { ApiContext } from "./api.ts";
+
+/** Escapes a label value. */
+function label(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** Builds metric families in order, each with HELP and TYPE once. */
+class Exposition {
+  readonly #lines: string[] = [];
+
+  family(
+    name: string,
+    type: "counter" | "gauge",
+    help: string,
+    samples: [Record<string, string>, number][],
+  ) {
+    this.#lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) {
+      const l = Object.entries(labels).map(([k, v]) => `${k}="${label(v)}"`).join(",");
+      this.#lines.push(`${name}${l ? `{${l}}` : ""} ${Number.isFinite(value) ? value : 0}`);
+    }
+  }
+
+  text(): string {
+    return this.#lines.join("\n") + "\n";
+  }
+}
+
+/**
+ * The proxy's metrics.
+ *
+ * @example
+ * ```ts ignore
+ * const text = renderMetrics(ctx); // "# HELP vnet_port_rx_frames_total ..."
+ * ```
+ */
+export function renderMetrics(ctx: ApiContext): string {
+  const x = new Exposition();
+  const ports = [...ctx.switch.counters()];
+  const per = (
+    f: (
+      c: { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number },
+    ) => number,
+  ) => ports.map(([port, c]) => [{ port }, f(c)] as [Record<string, string>, number]);
+  x.family(
+    "vnet_port_rx_frames_total",
+    "counter",
+    "Frames the proxy's switch received per port.",
+    per((c) => c.rxFrames),
+  );
+  x.family(
+    "vnet_port_rx_bytes_total",
+    "counter",
+    "Bytes received per port.",
+    per((c) => c.rxBytes),
+  );
+  x.family("vnet_port_tx_frames_total", "counter", "Frames sent per port.", per((c) => c.txFrames));
+  x.family("vnet_port_tx_bytes_total", "counter", "Bytes sent per port.", per((c) => c.txBytes));
+  x.family(
+    "vnet_port_tx_drops_total",
+    "counter",
+    "Frames a port refused (full queue).",
+    per((c) => c.txDrops),
+  );
+  const links = [...ctx.hosts().values()];
+  x.family(
+    "vnet_link_rtt_seconds",
+    "gauge",
+    "Keepalive round-trip time of each host link.",
+    links.filter((l) => l.stats().rttMs !== null).map((
+      l,
+    ) => [{ host: l.peer }, l.stats().rttMs! / 1000]),
+  );
+  x.family(
+    "vnet_link_queue_drops_total",
+    "counter",
+    "Frames dropped because a link's send queue was full.",
+    links.map((l) => [{ host: l.peer }, l.stats().frameDrops]),
+  );
+  x.family(
+    "vnet_switch_drops_total",
+    "counter",
+    "Frames the switch dropped, by reason.",
+    Object.entries(ctx.switch.drops).map(([reason, n]) => [{ reason }, n]),
+  );
+  x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);
+  x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
+    {},
+    ctx.switch.macs.size,
+  ]]);
+  x.family("vnet_rules", "gauge", "Forwarding rules on the proxy.", [[{}, ctx.switch.rules.size]]);
+  const snap = ctx.vttif.snapshot(0);
+  x.family("vnet_matrix_pairs", "gauge", "VM pairs in the smoothed traffic matrix.", [[
+    {},
+    ctx.vttif.vttif.smoothedMatrix().length,
+  ]]);
+  x.family("vnet_topology_edges", "gauge", "Edges of the inferred topology.", [[
+    {},
+    snap.graph.edges.length,
+  ]]);
+  x.family("vnet_vttif_tick_seconds", "gauge", "Time the last inference step took.", [[
+    {},
+    snap.lastTickMs / 1000,
+  ]]);
+  x.family("vnet_topology_changes_total", "counter", "Topology changes declared.", [[
+    {},
+    ctx.vttif.events.length,
+  ]]);
+  const phases = new Map<string, number>([["connecting", 0], ["up", 0], ["draining", 0]]);
+  for (const p of ctx.adapt.pairs.values()) phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1);
+  x.family(
+    "vnet_fast_paths",
+    "gauge",
+    "Fast-path links by phase.",
+    [...phases].map(([phase, n]) => [{ phase }, n]),
+  );
+  const reactions = ctx.adapt.reactions;
+  x.family(
+    "vnet_adapt_reaction_seconds",
+    "gauge",
+    "Last VNET reaction: topology change declared -> rules active on every host.",
+    reactions.length ? [[{}, reactions[reactions.length - 1].ms / 1000]] : [],
+  );
+  x.family("vnet_adapt_reactions_total", "counter", "Reactions measured.", [[
+    {},
+    reactions.length,
+  ]]);
+  return x.text();
+}
