@@ -102,6 +102,21 @@ export class AdaptLoop {
     this.reconcile(Date.now());
   }
 
+  /** Migrations measured: first frame on the new host -> rules updated on every host. */
+  readonly moves: { mac: string; movedAt: number; settledAt: number; ms: number }[] = [];
+  #pendingMoves: { mac: string; movedAt: number }[] = [];
+
+  /**
+   * A VM appeared behind another host: re-plan at once, so that rules towards its old host
+   * are replaced everywhere, and measure how long that takes.
+   */
+  onVmMoved(mac: string, now: number): void {
+    this.#pendingMoves.push({ mac, movedAt: now });
+    // After the switch has finished with the frame that moved it (we are called from inside
+    // Switch.forward, and the MAC table already has the new owner).
+    queueMicrotask(() => this.reconcile(Date.now()));
+  }
+
   /** A host (re)joined: it gets its rule set anew. */
   onHostUp(host: string): void {
     this.#sent.delete(host);
@@ -274,6 +289,19 @@ export class AdaptLoop {
       if (done) this.#closePair(st.pair, "no longer needed");
     }
 
+    if (this.#pendingMoves.length && this.#converged(p, hosts)) {
+      for (const m of this.#pendingMoves) {
+        const ms = now - m.movedAt;
+        this.moves.push({ ...m, settledAt: now, ms });
+        if (this.moves.length > MAX_REACTIONS) this.moves.shift();
+        this.#log.info("VM {mac} moved; forwarding updated everywhere in {ms} ms", {
+          mac: m.mac,
+          ms,
+        });
+        this.onEvent?.({ type: "reaction", kind: "migration", mac: m.mac, ms });
+      }
+      this.#pendingMoves = [];
+    }
     if (this.#pendingReaction !== null && this.#converged(p, hosts)) {
       const ms = now - this.#pendingReaction;
       this.reactions.push({

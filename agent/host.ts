@@ -27,6 +27,7 @@ import { serveHostApi } from "./host_api.ts";
 import { parseControlMessage } from "./control/messages.ts";
 import { logger } from "./log.ts";
 import { Switch } from "./switch/switch.ts";
+import { parseMac } from "./switch/ethernet.ts";
 import { MAX_COUNTED_PAIRS, TrafficCounter } from "./traffic/counter.ts";
 
 /** What a running host exposes to its owner (main.ts, tests, the status endpoint). */
@@ -146,6 +147,13 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
                     }
                     break;
                   }
+                  case "mac-moved":
+                    // The VM migrated away: its frames may now arrive from links.
+                    if (sw.macs.get(parseMac(msg.mac))?.port === "device") {
+                      sw.macs.forget(parseMac(msg.mac));
+                    }
+                    log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
+                    break;
                   case "peer-expect":
                   case "peer-connect":
                   case "peer-close":

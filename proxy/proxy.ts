@@ -142,15 +142,44 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   }, adaptSettingsOf(config));
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
   const events = new EventHub();
+  // One log line per refused claimant and MAC per 10 s: a spoofer must not flood the log.
+  const refusedLogged = new Map<string, number>();
+  const refusedClaim = (mac: string, claimedBy: string, heldBy: string, now: number): boolean => {
+    const key = `${mac}|${claimedBy}`;
+    if (now - (refusedLogged.get(key) ?? -Infinity) < 10_000) return false;
+    if (refusedLogged.size > 10_000) refusedLogged.clear();
+    refusedLogged.set(key, now);
+    log.warn(
+      "Refused {mac} from {claimedBy}: it is active behind {heldBy} (spoofing, or a move too soon)",
+      {
+        mac,
+        claimedBy,
+        heldBy,
+      },
+    );
+    return true;
+  };
   vttif.onChange((e) => events.emit({ ...e, type: "topology", at: e.detectedAt }));
   adapt.onEvent = (e) => events.emit({ ...e, at: Date.now() });
   sw.listener = {
     onMacLearned: (mac, port, now) =>
       events.emit({ type: "vm", at: now, mac: formatMac(mac), port, change: "learned" }),
-    onMacMoved: (mac, from, to, now) =>
-      events.emit({ type: "vm", at: now, mac: formatMac(mac), from, to, change: "moved" }),
+    onMacMoved: (mac, from, to, now) => {
+      // Runs inside Switch.forward: the frame that moved the VM is on its way already.
+      const text = formatMac(mac);
+      log.info("VM {mac} moved from {from} to {to}", { mac: text, from, to });
+      events.emit({ type: "vm", at: now, mac: text, from, to, change: "moved" });
+      if (from.startsWith("host:")) {
+        hosts.get(from.slice(5))?.sendControl({
+          type: "mac-moved",
+          mac: text,
+          to: to.replace(/^host:/, ""),
+        });
+      }
+      adapt.onVmMoved(text, now);
+    },
     onMacRefused: (mac, claimedBy, heldBy, now) =>
-      events.emit({
+      refusedClaim(formatMac(mac), claimedBy, heldBy, now) && events.emit({
         type: "vm",
         at: now,
         mac: formatMac(mac),

@@ -86,8 +86,16 @@ export interface RulesApplied {
   seq: number;
 }
 
+/** Proxy -> host: a VM that lived here now lives behind `to`; forget it as local. */
+export interface MacMoved {
+  type: "mac-moved";
+  mac: string;
+  to: string;
+}
+
 /** Every control message this version understands. */
 export type ControlMessage =
+  | MacMoved
   | RuleAdd
   | RuleDel
   | Traffic
@@ -262,6 +270,11 @@ export function parseControlMessage(v: unknown): ControlMessage {
         address: text(o, "address", 100),
         ticket: text(o, "ticket", 128),
       };
+    case "mac-moved": {
+      const mac = macOrAny(o.mac, "mac");
+      if (mac === null) throw new ProtocolError("Cannot accept mac-moved: mac is missing");
+      return { type: "mac-moved", mac, to: text(o, "to", 80) };
+    }
     case "peer-close":
       return {
         type: "peer-close",

@@ -1,0 +1,109 @@
+/**
+ * VM migration in one process: a VM that talks over a fast path moves to another host; the
+ * first frame from there moves it, its peer's traffic follows within a second, and a third
+ * host that then claims its MAC is refused while the VM keeps working.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { testConfig } from "../support/config.ts";
+import { frame, vmMac } from "../support/frames.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+import { runProxy } from "../../proxy/proxy.ts";
+import { BROADCAST_MAC, dstMac, formatMac } from "../../agent/switch/ethernet.ts";
+
+async function until(cond: () => boolean, what: string, ms = 8000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM is refused", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-move-" });
+  const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300, moveQuiet: 100 };
+  const local = { hostname: "127.0.0.1", port: 0 };
+  const proxy = await runProxy(
+    testConfig({ proxy: true, stateDir, listen: local, api: local, ...fast }),
+    { announceToken: () => {} },
+  );
+  const devs = [0, 1, 2].map((i) =>
+    new MemoryDevice({ name: `d${i}`, writtenCapacity: 1_000_000 })
+  );
+  const hosts = await Promise.all(devs.map((d, i) =>
+    runHost(
+      testConfig({
+        join: proxy.address,
+        token: formatJoinToken(proxy.token),
+        name: `h${i}`,
+        listen: local,
+        ...fast,
+      }),
+      { openDevice: () => d },
+    )
+  ));
+  const M = vmMac(1); // the VM that moves, first on h0, then on h1
+  const X = vmMac(3); // its peer on h2
+  let sending = true;
+  let traffic: Promise<void> = Promise.resolve();
+  const received = (d: MemoryDevice, mac: number) =>
+    d.written.filter((p) => dstMac(p) === mac).length;
+  try {
+    await Promise.all(hosts.map((h) => h.ready));
+    devs[0].inject(frame(BROADCAST_MAC, M));
+    devs[2].inject(frame(BROADCAST_MAC, X));
+    traffic = (async () => {
+      while (sending) {
+        devs[0].inject(frame(X, M, 1000));
+        devs[2].inject(frame(M, X, 1000));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await until(() => hosts[2].fastPaths.peers().includes("h0"), "a fast path h0-h2");
+    await until(
+      () => hosts[2].switch.rules.list().some((r) => r.target === "peer:h0"),
+      "rules towards h0",
+    );
+
+    // The VM stops at h0 and wakes up at h1: it announces itself with a broadcast.
+    sending = false;
+    await traffic;
+    await new Promise((r) => setTimeout(r, 150)); // silent for longer than move-quiet
+    const before = received(devs[1], M);
+    devs[1].inject(frame(BROADCAST_MAC, M, 46, 0x8035)); // RARP, as QEMU sends after migration
+    sending = true;
+    traffic = (async () => {
+      while (sending) {
+        devs[1].inject(frame(X, M, 1000));
+        devs[2].inject(frame(M, X, 1000));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const movedAt = Date.now();
+    await until(() => received(devs[1], M) - before > 10, "X's frames reaching M on h1", 1000);
+    const recovery = Date.now() - movedAt;
+    assert(recovery < 1000, `recovered in ${recovery} ms`);
+    assertEquals(proxy.switch.macs.lookup(M, Date.now()), "host:h1");
+    await until(() => proxy.adapt.moves.length === 1, "the move measured");
+    assert(proxy.adapt.moves[0].ms < 1000, `forwarding updated in ${proxy.adapt.moves[0].ms} ms`);
+    assert(!hosts[2].switch.rules.list().some((r) => r.target === "peer:h0" && r.dst === M));
+    assertEquals(hosts[0].switch.macs.get(M), undefined, "h0 forgot the VM");
+    const vms = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/api/vms`)).json();
+    assertEquals(vms.find((v: { mac: string }) => v.mac === formatMac(M)).host, "h1");
+
+    // h0 now claims M while it is alive on h1: refused, and M keeps receiving on h1.
+    const spoofed = proxy.switch.drops.spoofed;
+    devs[0].inject(frame(BROADCAST_MAC, M));
+    await until(() => proxy.switch.drops.spoofed > spoofed, "the claim refused");
+    const still = received(devs[1], M);
+    await until(() => received(devs[1], M) - still > 10, "M still receiving on h1");
+    assertEquals(proxy.switch.macs.lookup(M, Date.now()), "host:h1");
+  } finally {
+    sending = false;
+    await traffic;
+    await Promise.all(hosts.map((h) => h.stop()));
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
