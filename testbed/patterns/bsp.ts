@@ -270,21 +270,18 @@ export async function runBsp(options: BspOptions): Promise<BspResult> {
   const { sendTo, receiveFrom } = neighbours(topology, rank, size, { mesh: options.mesh });
   signal?.throwIfAborted();
 
-  const resources = new Set<{ close(): void }>();
+  // Stops everything this run started, on the caller's abort and also when the run ends or
+  // fails: a retry loop or a connection must not outlive the run.
+  const stop = new AbortController();
+  const resources = new Resources();
   const progress = new Progress();
-  const closeAll = () => {
-    for (const r of resources) {
-      try {
-        r.close();
-      } catch { /* already closed */ }
-    }
-    resources.clear();
-  };
-  signal?.addEventListener("abort", closeAll, { once: true });
+  const onAbort = () => stop.abort(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  stop.signal.addEventListener("abort", () => resources.closeAll(), { once: true });
   try {
     const links = await openLinks(
       { rank, hosts, ports, sendTo, receiveFrom, listenHostname: options.listenHostname },
-      { resources, progress, signal },
+      { resources, progress, signal: stop.signal },
     );
     const control = new Uint8Array(HEADER_BYTES);
     progress.stage = "waiting at the start barrier";
@@ -331,8 +328,8 @@ export async function runBsp(options: BspOptions): Promise<BspResult> {
     }
     throw e;
   } finally {
-    signal?.removeEventListener("abort", closeAll);
-    closeAll();
+    signal?.removeEventListener("abort", onAbort);
+    stop.abort(new Error("the run has ended"));
   }
 }
 
@@ -358,10 +355,45 @@ interface LinkPlan {
 
 /** What opening the links shares with {@linkcode runBsp}. */
 interface LinkContext {
-  /** Everything to close when the run ends or is aborted. */
-  resources: Set<{ close(): void }>;
+  resources: Resources;
   progress: Progress;
-  signal?: AbortSignal;
+  /** Aborted when the run ends, whether it succeeded, failed or was stopped. */
+  signal: AbortSignal;
+}
+
+/** Everything a run must close; what is handed over after the run stopped is closed at once. */
+class Resources {
+  readonly #open = new Set<{ close(): void }>();
+  #closed = false;
+
+  /** Takes `r` over, or closes it and throws when the run has already stopped. */
+  own<T extends { close(): void }>(r: T): T {
+    if (this.#closed) {
+      closeQuietly(r);
+      throw new Error("Cannot continue: the run has stopped");
+    }
+    this.#open.add(r);
+    return r;
+  }
+
+  /** Closes `r` now. */
+  release(r: { close(): void }): void {
+    this.#open.delete(r);
+    closeQuietly(r);
+  }
+
+  /** Closes everything (pending reads, writes and accepts reject) and refuses more. */
+  closeAll(): void {
+    this.#closed = true;
+    for (const r of this.#open) closeQuietly(r);
+    this.#open.clear();
+  }
+}
+
+function closeQuietly(r: { close(): void }): void {
+  try {
+    r.close();
+  } catch { /* already closed */ }
 }
 
 /**
@@ -373,11 +405,10 @@ async function openLinks(plan: LinkPlan, ctx: LinkContext): Promise<Links> {
   const hostname = plan.listenHostname ?? "0.0.0.0";
   let listener: Deno.TcpListener;
   try {
-    listener = Deno.listen({ hostname, port: ports[rank] });
+    listener = ctx.resources.own(Deno.listen({ hostname, port: ports[rank] }));
   } catch (e) {
     throw new Error(`Cannot listen on ${hostname}:${ports[rank]}: ${messageOf(e)}`, { cause: e });
   }
-  ctx.resources.add(listener);
   const awaitedData = new Set(plan.receiveFrom);
   const others = Array.from({ length: hosts.length - 1 }, (_, i) => i + 1);
   const awaitedBarrier = new Set(rank === 0 ? others : []);
@@ -409,8 +440,7 @@ async function acceptPeers(
   const accepted = awaited.map(() => new Map<number, FrameStream>());
   const hello = new Uint8Array(HELLO_BYTES);
   while (awaited.some((s) => s.size > 0)) {
-    const conn = await listener.accept();
-    ctx.resources.add(conn);
+    const conn = ctx.resources.own(await listener.accept());
     conn.setNoDelay(true);
     const remote = conn.remoteAddr as Deno.NetAddr;
     const stream = new FrameStream(conn, { peer: `${remote.hostname}:${remote.port}` });
@@ -426,8 +456,7 @@ async function acceptPeers(
     }
     accepted[channel].set(from, new FrameStream(conn, { peer: `rank ${from}` }));
   }
-  listener.close();
-  ctx.resources.delete(listener);
+  ctx.resources.release(listener);
   return accepted;
 }
 
@@ -446,13 +475,13 @@ async function connectPeer(
       conn = await Deno.connect({ hostname, port, signal });
       break;
     } catch (e) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       // Any error may be transient here: the peer's namespace or agent may still be coming up.
       ctx.progress.connecting.set(where, messageOf(e));
     }
     await sleep(Math.min(200, 10 * 2 ** attempt), signal);
   }
-  ctx.resources.add(conn);
+  ctx.resources.own(conn);
   conn.setNoDelay(true);
   ctx.progress.connecting.delete(where);
   const hello = new Uint8Array(HELLO_BYTES);
@@ -503,18 +532,18 @@ class Progress {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal.aborted) return reject(signal.reason);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal!.reason);
+      reject(signal.reason);
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 
