@@ -11,6 +11,7 @@ export const BENCHES: Record<string, string> = {
   dataplane: "dataplane_bench.ts",
   inference: "inference_bench.ts",
   vttif: "vttif_bench.ts",
+  patterns: "patterns_bench.ts",
 };
 
 if (import.meta.main) {

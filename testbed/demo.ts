@@ -1,16 +1,18 @@
 /**
- * `deno task demo` (root): builds a namespace lab, starts a proxy and three hosts with the
- * real CLI, shows that VMs on different hosts and the user's LAN share one Ethernet segment,
- * measures a transfer, prints the proxy's view (`agent status`, `agent rules list`), and
- * cleans up. Progress is printed as it goes.
+ * `deno task demo` (root): the short version of the cluster experiment, on one machine.
  *
- * The adaptive part (VTTIF inference, fast-path links, the Patterns speedup) joins this demo
- * as those issues land.
+ * It builds a namespace lab (a proxy and four hosts with one VM each, the proxy's uplink
+ * shaped so that the star is the bottleneck), runs Patterns all-to-all over the star alone,
+ * then again with adaptation on from a cold start, and shows what happened: the topology VTTIF
+ * inferred, the fast-path links the adaptation added and when, the path of every VM pair, and
+ * the speedup over the star. Everything is cleaned up at the end, also after a failure.
  *
  * @module
  */
 
-import { Lab, labUnavailable } from "./lab.ts";
+import { labUnavailable } from "./lab.ts";
+import { measureAuto, measureStar, scenarioLab, SCENARIOS } from "./scenarios.ts";
+import type { OverlayEvent } from "../proxy/events.ts";
 
 const t0 = performance.now();
 const step = (msg: string) =>
@@ -22,56 +24,54 @@ async function main(): Promise<number> {
     console.error(`demo: ${why}; run it as root on Linux (sudo deno task demo)`);
     return 1;
   }
-  step("building the lab: underlay bridge, proxy + LAN namespace, 3 hosts with one VM each");
-  const lab = await Lab.create({ hosts: 3 });
+  const base = SCENARIOS.cluster;
+  const scenario = { ...base, run: { ...base.run, iterations: 40 } };
+  step(`building the lab: ${scenario.description}`);
+  step(
+    "starting the proxy and four hosts (each checks the proxy's CA against its token, joins over TLS)",
+  );
+  const lab = await scenarioLab(scenario);
   try {
-    step("starting the proxy (creates its CA, certificate and join token)");
-    await lab.startProxy();
-    for (let i = 1; i <= 3; i++) {
-      step(
-        `starting host h${i}: discovers the CA, checks its hash against the token, joins over TLS`,
-      );
-      await lab.startHost(i);
-    }
-    const targets = [
-      ...lab.vms.map((v) => ({ name: v.ns.replace(`${lab.prefix}-`, ""), ip: v.ip })),
-      {
-        name: "LAN",
-        ip: lab.lanIp,
-      },
-    ];
-    step("ping matrix (VMs and the LAN behind the proxy; RTT in ms):");
-    const header = ["from \\ to", ...targets.map((t) => t.name)];
-    const rows: string[][] = [];
-    for (const vm of lab.vms) {
-      const row = [vm.ns.replace(`${lab.prefix}-`, "")];
-      for (const t of targets) {
-        if (t.ip === vm.ip) {
-          row.push("-");
-          continue;
-        }
-        const r = await lab.ping(vm.ns, t.ip, { count: 3, intervalS: 0.05 });
-        row.push(r.received === 3 ? r.avgMs.toFixed(2) : `${r.received}/3`);
+    const agent = async (...args: string[]) =>
+      (await lab.exec(lab.proxyNs, lab.agentCommand(args), false)).stdout.trimEnd();
+    const run = scenario.run;
+    step(
+      `Patterns ${run.topology} on ${lab.vms.length} VMs: ${run.iterations} iterations of ` +
+        `${run.computeMs} ms compute + ${run.messageBytes / 1024} KiB to every neighbour + barrier`,
+    );
+    step("run 1: the star only (every frame through the proxy)...");
+    const star = await measureStar(lab, scenario);
+    step(`    ${(star.runtimeMs / 1000).toFixed(2)} s`);
+
+    step("run 2: adaptation on, from a cold start (no links, traffic history forgotten)...");
+    const auto = await measureAuto(lab, scenario);
+    step(`    ${(auto.runtimeMs / 1000).toFixed(2)} s`);
+
+    step("what VTTIF inferred (agent topology):");
+    console.log(indent((await agent("topology")).split("\n\n")[0]));
+    step("what the adaptation did (events, seconds after the application started):");
+    const events = JSON.parse(await agent("events", "--json")) as OverlayEvent[];
+    for (const e of events.filter((e) => e.at >= auto.startedAt)) {
+      const at = ((e.at - auto.startedAt) / 1000).toFixed(2).padStart(6);
+      if (e.type === "topology") {
+        console.log(`    ${at} s  topology: ${e.fromSummary} -> ${e.toSummary}`);
       }
-      rows.push(row);
+      if (e.type === "link" && e.phase === "up") console.log(`    ${at} s  fast path ${e.pair} up`);
+      if (e.type === "reaction" && e.kind !== "migration") {
+        console.log(`    ${at} s  rules active on every host (${e.ms} ms after the change)`);
+      }
     }
-    const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i].length)));
-    for (const r of [header, ...rows]) {
-      console.log("    " + r.map((c, i) => c.padEnd(widths[i])).join("  "));
-    }
-
-    step("iperf3 TCP from VM h1v1 to VM h2v1 through the proxy (3 s)...");
-    const [vm1, vm2] = lab.vms;
-    const server = lab.exec(vm2.ns, ["timeout", "20", "iperf3", "-s", "-1", "-J"]);
-    await new Promise((r) => setTimeout(r, 300));
-    const c = await lab.exec(vm1.ns, ["timeout", "15", "iperf3", "-J", "-c", vm2.ip, "-t", "3"]);
-    await server;
-    const bps = JSON.parse(c.stdout || "{}")?.end?.sum_received?.bits_per_second ?? 0;
-    step(`    ${(bps / 1e9).toFixed(2)} Gbit/s over TLS, superframes on`);
-
-    step("the proxy's view (agent status):");
-    const status = await lab.exec(lab.proxyNs, lab.agentCommand(["status"]));
-    console.log(status.stdout.replace(/^/gm, "    "));
+    step("paths of the VM pairs now (agent paths):");
+    console.log(indent(await agent("paths")));
+    const speedup = star.runtimeMs / auto.runtimeMs;
+    step(
+      `result: star ${(star.runtimeMs / 1000).toFixed(2)} s, adaptive ${
+        (auto.runtimeMs / 1000).toFixed(2)
+      } s: ` +
+        `${speedup.toFixed(2)}x faster (VTTIF reacted in ${auto.vttifMs ?? "?"} ms, VNET in ${
+          auto.vnetMs ?? "?"
+        } ms)`,
+    );
     step("done; cleaning up");
     return 0;
   } catch (e) {
@@ -80,6 +80,10 @@ async function main(): Promise<number> {
   } finally {
     await lab.close();
   }
+}
+
+function indent(text: string): string {
+  return text.replace(/^/gm, "    ");
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -30,6 +30,8 @@ export const COMMAND_USAGE = [
   "agent status [--json]",
   "agent topology [--json|--dot]",
   "agent links [--json]",
+  "agent vms [--json]                     (each VM's host, and since when it is there)",
+  "agent events [--json]                  (recent host, link, topology, VM events)",
   "agent paths [--json]                   (per VM pair: star or direct, and why)",
   "agent adapt [--json]",
   "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on",
@@ -112,6 +114,29 @@ export async function runCommand(
       reply = await call("PUT", "/api/adapt", adaptChange(rest));
       if (reply.status === 200 && !inv.json) {
         printAdapt(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "events" || cmd === "vms") {
+      reply = await call("GET", `/api/${cmd}`);
+      if (reply.status === 200 && !inv.json) {
+        const rows = reply.body as unknown as Record<string, unknown>[];
+        if (cmd === "events") {
+          for (const e of rows) {
+            const { type, at, ...rest } = e;
+            out(`${new Date(Number(at)).toISOString()}  ${type}  ${JSON.stringify(rest)}`);
+          }
+        } else {
+          out(table(
+            ["vm", "host", "first seen", "last seen", "there since"],
+            rows.map((v) => [
+              String(v.mac),
+              String(v.host),
+              new Date(Number(v.firstSeen)).toISOString(),
+              new Date(Number(v.lastSeen)).toISOString(),
+              new Date(Number(v.since)).toISOString(),
+            ]),
+          ));
+        }
         return 0;
       }
     } else if (cmd === "paths" || cmd === "links") {

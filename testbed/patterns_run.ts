@@ -1,0 +1,75 @@
+/**
+ * Runs Patterns (testbed/patterns.ts) in every VM of a lab at once and collects the result:
+ * the application's runtime is the slowest rank's, as for any BSP program.
+ *
+ * @module
+ */
+
+import type { Lab } from "./lab.ts";
+
+const PATTERNS = new URL("./patterns.ts", import.meta.url).pathname;
+
+/** One Patterns run's parameters. */
+export interface PatternsRun {
+  topology: string;
+  messageBytes: number;
+  computeMs: number;
+  iterations: number;
+  /** TCP port the ranks use (change it between runs to avoid TIME_WAIT collisions). */
+  port?: number;
+  timeoutS?: number;
+}
+
+/** What one rank printed. */
+export interface RankResult {
+  rank: number;
+  totalMs: number;
+  iterationMs: number[];
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** The run's outcome. */
+export interface PatternsOutcome {
+  /** The slowest rank's total, ms. */
+  runtimeMs: number;
+  ranks: RankResult[];
+}
+
+/** Runs Patterns on every VM of `lab`; throws with the ranks' errors when any fails. */
+export async function runPatterns(lab: Lab, run: PatternsRun): Promise<PatternsOutcome> {
+  const hosts = lab.vms.map((v) => v.ip).join(",");
+  const results = await Promise.all(lab.vms.map((vm, rank) =>
+    lab.exec(vm.ns, [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      PATTERNS,
+      "--rank",
+      String(rank),
+      "--hosts",
+      hosts,
+      "--topology",
+      run.topology,
+      "--message-bytes",
+      String(run.messageBytes),
+      "--compute-ms",
+      String(run.computeMs),
+      "--iterations",
+      String(run.iterations),
+      "--port",
+      String(run.port ?? 7900),
+      "--timeout-s",
+      String(run.timeoutS ?? 300),
+    ])
+  ));
+  const failed = results.map((r, i) => [i, r] as const).filter(([, r]) => r.code !== 0);
+  if (failed.length) {
+    throw new Error(
+      `Cannot run Patterns: rank(s) ${failed.map(([i]) => i).join(", ")} failed:\n` +
+        failed.map(([i, r]) => `rank ${i}: ${r.stderr.trim().slice(-500)}`).join("\n"),
+    );
+  }
+  const ranks = results.map((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as RankResult);
+  return { runtimeMs: Math.max(...ranks.map((r) => r.totalMs)), ranks };
+}

@@ -1,0 +1,222 @@
+/**
+ * The seed's adaptation experiments on the namespace lab: Patterns runs with the star only,
+ * with k fast-path links forced, with automatic adaptation from a cold start, and with a full
+ * mesh. Shared by `bench:patterns`, `deno task demo` and the CI lab test.
+ *
+ *     cluster  4 hosts x 1 VM, all-to-all; the proxy's uplink is shaped: the star is the
+ *              bottleneck
+ *     man      4 hosts in two clusters (h1,h2 | h3,h4); the second cluster's uplinks are
+ *              shaped like a MAN link; bus topology
+ *     wan      4 hosts, all-to-all, the proxy far away: its uplink shaped harder. This kernel
+ *              has no netem, so latency is not emulated: the scenario measures bandwidth only
+ *
+ * @module
+ */
+
+import { Lab } from "./lab.ts";
+import { type PatternsOutcome, type PatternsRun, runPatterns } from "./patterns_run.ts";
+import { topology, waitTopology } from "./phases.ts";
+
+/** A scenario: the lab's shape and the application. */
+export interface Scenario {
+  name: string;
+  description: string;
+  hosts: number;
+  /** Shaping in Mbit/s of underlay egress: namespace -> rate. */
+  shape: (lab: Lab) => [string, number][];
+  run: PatternsRun;
+  /** Host pairs a full mesh of the topology needs. */
+  maxLinks: number;
+  /** What the output must say about what is not emulated. */
+  note?: string;
+}
+
+/** Faster VTTIF so that the automatic run reacts within about a second. */
+export const FAST_VTTIF = [
+  "--update-interval",
+  "250ms",
+  "--smoothing",
+  "500ms",
+  "--hysteresis",
+  "500ms",
+];
+
+/** The scenarios by name. */
+export const SCENARIOS: Record<string, Scenario> = {
+  cluster: {
+    name: "cluster",
+    description:
+      "4 hosts x 1 VM, all-to-all, the proxy's uplink shaped to 500 Mbit/s (star bottleneck)",
+    hosts: 4,
+    shape: (lab) => [[lab.proxyNs, 500]],
+    run: { topology: "all-to-all", messageBytes: 1 << 20, computeMs: 5, iterations: 120 },
+    maxLinks: 6,
+  },
+  man: {
+    name: "man",
+    description:
+      "two clusters (h1,h2 | h3,h4) joined by a 300 Mbit/s MAN link, bus topology; proxy in the first",
+    hosts: 4,
+    shape: (lab) => [[lab.hostNs(3), 300], [lab.hostNs(4), 300], [lab.proxyNs, 500]],
+    run: { topology: "bus", messageBytes: 1 << 20, computeMs: 5, iterations: 120 },
+    maxLinks: 3,
+  },
+  wan: {
+    name: "wan",
+    description: "4 hosts, all-to-all, the proxy behind a 200 Mbit/s WAN uplink",
+    hosts: 4,
+    shape: (lab) => [[lab.proxyNs, 200]],
+    run: { topology: "all-to-all", messageBytes: 512 * 1024, computeMs: 5, iterations: 80 },
+    maxLinks: 6,
+    note: "bandwidth only: this kernel has no netem, so WAN latency is not emulated",
+  },
+};
+
+/** One measured mode. */
+export interface ModeResult {
+  /** `star`, `k=N`, `auto`, `mesh`. */
+  mode: string;
+  /** Fast paths up during the run. */
+  links: number;
+  runtimeMs: number;
+  /** VTTIF reaction (auto only): application start -> change declared, ms. */
+  vttifMs?: number;
+  /** VNET reaction (auto only): change declared -> rules active, ms. */
+  vnetMs?: number;
+  outcome: PatternsOutcome;
+}
+
+/** A lab for `scenario`, agents started, shaping applied, adaptation off. */
+export async function scenarioLab(scenario: Scenario): Promise<Lab> {
+  const lab = await Lab.create({
+    hosts: scenario.hosts,
+    lan: false,
+    proxyArgs: [...FAST_VTTIF, "--no-adapt"],
+    hostArgs: FAST_VTTIF,
+  });
+  try {
+    await lab.startAll();
+    for (const [ns, rate] of scenario.shape(lab)) await lab.shape(ns, rate);
+  } catch (e) {
+    await lab.close();
+    throw e;
+  }
+  return lab;
+}
+
+/** `agent <args>` against the lab's proxy; parses JSON output. */
+// deno-lint-ignore no-explicit-any
+async function cli(lab: Lab, ...args: string[]): Promise<any> {
+  const r = await lab.exec(lab.proxyNs, lab.agentCommand([...args, "--json"]), false);
+  return JSON.parse(r.stdout);
+}
+
+async function fastPathsUp(lab: Lab): Promise<number> {
+  return (await cli(lab, "links")).fastPaths.filter((f: { phase: string }) => f.phase === "up")
+    .length;
+}
+
+/** Waits until no traffic is left in the inferred topology, so the next run starts cold. */
+async function quiet(lab: Lab): Promise<void> {
+  await waitTopology(lab, (t) => t.classification.kind === "none", 60_000);
+}
+
+let port = 7910;
+
+/** Runs Patterns once with the current overlay. */
+function once(lab: Lab, scenario: Scenario): Promise<PatternsOutcome> {
+  return runPatterns(lab, { ...scenario.run, port: port++ });
+}
+
+/** The star only: adaptation off. */
+export async function measureStar(lab: Lab, scenario: Scenario): Promise<ModeResult> {
+  await cli(lab, "adapt", "set", "off");
+  const out = await once(lab, scenario);
+  return { mode: "star", links: 0, runtimeMs: out.runtimeMs, outcome: out };
+}
+
+/**
+ * `k` links forced (null: as many as the topology needs, the full mesh), the overlay warmed
+ * up on a short run of the application first so that the links are in place from the start.
+ */
+export async function measureForced(
+  lab: Lab,
+  scenario: Scenario,
+  k: number | null,
+  warmIterations = 10,
+): Promise<ModeResult> {
+  const label = k === null ? "mesh" : `k=${k}`;
+  await cli(lab, "adapt", "set", k === null ? "k=auto" : `k=${k}`);
+  await cli(lab, "adapt", "set", "on");
+  await once(lab, { ...scenario, run: { ...scenario.run, iterations: warmIterations } });
+  const want = k === null ? scenario.maxLinks : Math.min(k, scenario.maxLinks);
+  const until = Date.now() + 20_000;
+  while ((await fastPathsUp(lab)) < want && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const links = await fastPathsUp(lab);
+  const out = await once(lab, scenario);
+  return { mode: label, links, runtimeMs: out.runtimeMs, outcome: out };
+}
+
+/** Automatic adaptation from a cold start: no links, no traffic history. */
+export async function measureAuto(
+  lab: Lab,
+  scenario: Scenario,
+): Promise<ModeResult & { startedAt: number }> {
+  await cli(lab, "adapt", "set", "off");
+  await quiet(lab);
+  const until = Date.now() + 20_000;
+  while ((await fastPathsUp(lab)) > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await cli(lab, "adapt", "set", "k=auto");
+  await cli(lab, "adapt", "set", "on");
+  const startedAt = Date.now();
+  const out = await once(lab, scenario);
+  const t = await topology(lab);
+  const change = t.events.find((e) => e.detectedAt >= startedAt);
+  const adapt = await cli(lab, "adapt");
+  const reaction = adapt.reactions.find((r: { detectedAt: number }) =>
+    change && r.detectedAt === change.detectedAt
+  );
+  return {
+    mode: "auto",
+    links: await fastPathsUp(lab),
+    runtimeMs: out.runtimeMs,
+    vttifMs: change ? change.detectedAt - startedAt : undefined,
+    vnetMs: reaction?.ms,
+    outcome: out,
+    startedAt,
+  };
+}
+
+/**
+ * Measures the modes in order, reporting progress through `progress`: the star, `k` links
+ * forced for each k in `ks`, the full mesh, and automatic adaptation from a cold start.
+ */
+export async function measureModes(
+  lab: Lab,
+  scenario: Scenario,
+  options: { ks: number[]; progress?: (msg: string) => void },
+): Promise<ModeResult[]> {
+  const say = options.progress ?? (() => {});
+  const results: ModeResult[] = [];
+  const report = (r: ModeResult) => {
+    results.push(r);
+    say(`  ${r.mode}: ${r.links} fast paths, ${(r.runtimeMs / 1000).toFixed(2)} s`);
+  };
+  say("star only (adaptation off)...");
+  report(await measureStar(lab, scenario));
+  for (const k of [...options.ks, null]) {
+    say(
+      `${
+        k === null ? "full mesh" : `k=${k}`
+      }: warming the overlay up on the application, then measuring...`,
+    );
+    report(await measureForced(lab, scenario, k));
+  }
+  say("automatic adaptation from a cold start (links removed, traffic forgotten)...");
+  report(await measureAuto(lab, scenario));
+  return results;
+}
