@@ -134,5 +134,13 @@ export function renderMetrics(ctx: ApiContext): string {
     {},
     reactions.length,
   ]]);
+  const moves = ctx.adapt.moves;
+  x.family("vnet_vm_moves_total", "counter", "VM migrations followed.", [[{}, moves.length]]);
+  x.family(
+    "vnet_vm_move_seconds",
+    "gauge",
+    "Last migration: first frame on the new host -> forwarding updated on every host.",
+    moves.length ? [[{}, moves[moves.length - 1].ms / 1000]] : [],
+  );
   return x.text();
 }

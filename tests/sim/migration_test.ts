@@ -91,6 +91,10 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     assertEquals(hosts[0].switch.macs.get(M), undefined, "h0 forgot the VM");
     const vms = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/api/vms`)).json();
     assertEquals(vms.find((v: { mac: string }) => v.mac === formatMac(M)).host, "h1");
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/metrics`)).text();
+    assert(/^vnet_vm_moves_total 1$/m.test(metrics), "the move is counted in /metrics");
+    const moved = proxy.events.recent().find((e) => e.type === "vm" && e.change === "moved");
+    assertEquals(moved?.to, "host:h1", "the move is an event");
 
     // h0 now claims M while it is alive on h1: refused, and M keeps receiving on h1.
     const spoofed = proxy.switch.drops.spoofed;
