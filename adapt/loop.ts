@@ -133,6 +133,7 @@ export class AdaptLoop {
         const other = splitPair(pair).find((h) => h !== host)!;
         this.#send(other, { type: "peer-close", peer: host, reason: `${host} left the overlay` });
         this.#log.info("Fast path {pair} dropped: {host} left", { pair, host });
+        this.onEvent?.({ type: "link", pair, phase: "closed", reason: `${host} left the overlay` });
         void st;
       }
     }

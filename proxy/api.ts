@@ -15,6 +15,7 @@
  *     GET    /api/rules                       the proxy's rules and each host's
  *     POST   /api/rules   {host?, src, dst, target, reason?}
  *     DELETE /api/rules?host=&src=&dst=
+ *     GET    /, /app.js, /vendor/...          the live page (see page.ts)
  *
  * @module
  */
@@ -31,6 +32,7 @@ import type { EventHub } from "./events.ts";
 import { renderMetrics } from "./metrics.ts";
 import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
+import { pageHandler } from "./page.ts";
 
 /** What the API reads and steers. */
 export interface ApiContext {
@@ -133,6 +135,10 @@ export function apiHandler(
           );
         }
         return problem(405, `Cannot ${req.method} /api/rules: use GET, POST or DELETE`);
+      }
+      if (req.method === "GET") {
+        const page = pageHandler(req);
+        if (page) return page;
       }
       return problem(404, `Cannot find ${url.pathname}: see /api/status and /api/rules`);
     } catch (e) {

@@ -24,6 +24,9 @@ if (import.meta.main) {
       ...AGENT_PERMISSIONS,
       "--include",
       "deno.json",
+      // The live page's files are read at run time (proxy/page.ts).
+      "--include",
+      "proxy/page",
       "--output",
       "dist/agent",
       "main.ts",
