@@ -12,6 +12,7 @@ export const BENCHES: Record<string, string> = {
   inference: "inference_bench.ts",
   vttif: "vttif_bench.ts",
   patterns: "patterns_bench.ts",
+  migration: "migration_bench.ts",
 };
 
 if (import.meta.main) {

@@ -224,6 +224,7 @@ function adaptView(ctx: ApiContext) {
     links: [...a.pairs.values()].map((p) => ({ pair: p.pair, phase: p.phase, since: p.since })),
     decisions: a.lastPlan?.decisions ?? [],
     reactions: a.reactions,
+    moves: a.moves,
   };
 }
 
