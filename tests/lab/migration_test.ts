@@ -31,15 +31,15 @@ Deno.test({
       // VM 1 and VM 3 talk both ways: a fast path h1-h3 carries it.
       await Phase.start(lab, "pair", (i) => (i === 0 ? [2] : i === 2 ? [0] : []), { kbps: 4000 });
       const until = Date.now() + 20_000;
-      while (Date.now() < until) {
+      let linked = false;
+      while (!linked && Date.now() < until) {
         const links = await cli("links");
-        if (
-          links.fastPaths.some((f: { hosts: string[]; phase: string }) =>
-            f.hosts.join() === "h1,h3" && f.phase === "up"
-          )
-        ) break;
-        await new Promise((r) => setTimeout(r, 200));
+        linked = links.fastPaths.some((f: { hosts: string[]; phase: string }) =>
+          f.hosts.join() === "h1,h3" && f.phase === "up"
+        );
+        if (!linked) await new Promise((r) => setTimeout(r, 200));
       }
+      assert(linked, "a fast path h1-h3 carries VM 1's traffic before the move");
       assert(await lab.waitPing(vm3.ns, vm1.ip, 5000), "VM 3 reaches VM 1 before the move");
 
       const m = await measureMove(lab, { vm: 0, toHost: 2, observer: 2 });
