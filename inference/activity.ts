@@ -65,6 +65,11 @@ export class ActivityTracker {
     }
   }
 
+  /** Forgets every pair `drop` selects (VMs evicted from the matrix). */
+  forget(drop: (key: number) => boolean): void {
+    for (const k of this.#score.keys()) if (drop(k)) this.#score.delete(k);
+  }
+
   /** The activity of an undirected pair key, in [0, 1]. */
   activity(undirected: number): number {
     return this.#score.get(undirected) ?? 0;

@@ -13,11 +13,17 @@
 /** Largest number of VMs a {@linkcode VmIndex} numbers (pair keys stay exact doubles). */
 export const MAX_VM_IDS = 1 << 20;
 
-/** MAC (text, lower case) <-> small integer id. */
+/** MAC (text, lower case) <-> small integer id, bounded. */
 export class VmIndex {
   readonly #ids = new Map<string, number>();
   readonly #macs: string[] = [];
   readonly #free: number[] = [];
+  readonly #max: number;
+
+  /** @param maxVms VMs numbered at most; beyond, {@linkcode idOf} refuses new ones. */
+  constructor(maxVms: number = MAX_VM_IDS) {
+    this.#max = Math.min(maxVms, MAX_VM_IDS);
+  }
 
   /** Number of VMs known. */
   get size(): number {
@@ -28,8 +34,8 @@ export class VmIndex {
   idOf(mac: string): number {
     let id = this.#ids.get(mac);
     if (id === undefined) {
+      if (this.#ids.size >= this.#max) return -1;
       id = this.#free.pop() ?? this.#macs.length;
-      if (id >= MAX_VM_IDS) return -1;
       this.#ids.set(mac, id);
       this.#macs[id] = mac;
     }
@@ -44,6 +50,19 @@ export class VmIndex {
   /** The MAC of `id`. */
   macOf(id: number): string {
     return this.#macs[id];
+  }
+
+  /** Forgets every VM whose id `keep` rejects; returns how many. */
+  retain(keep: (id: number) => boolean): number {
+    let n = 0;
+    for (const [mac, id] of this.#ids) {
+      if (!keep(id)) {
+        this.#ids.delete(mac);
+        this.#free.push(id);
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Forgets `mac`; its id may be reused. */

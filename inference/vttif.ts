@@ -12,7 +12,7 @@ import { ChangeDetector, type TopologyChange } from "./change.ts";
 import type { Classification } from "./classify.ts";
 import { Smoother } from "./smoothing.ts";
 import { buildTopology, type TopologyGraph } from "./topology.ts";
-import { type PairCount, pairOf, TrafficMatrix } from "./traffic_matrix.ts";
+import { type PairCount, pairOf, TrafficMatrix, VmIndex } from "./traffic_matrix.ts";
 
 /** VTTIF parameters (see the README for the defaults and what they trade). */
 export interface VttifOptions {
@@ -20,6 +20,8 @@ export interface VttifOptions {
   smoothingMs: number;
   /** Edges below this fraction of the heaviest are pruned. */
   threshold: number;
+  /** VMs the matrix tracks at most (idle ones are evicted); default 2^20. */
+  maxVms?: number;
   /** A new graph must persist this long to be declared. */
   hysteresisMs: number;
 }
@@ -54,7 +56,8 @@ export interface TickResult {
  * ```
  */
 export class Vttif {
-  readonly matrix = new TrafficMatrix();
+  readonly matrix: TrafficMatrix;
+  #evicted = 0;
   readonly #smoother: Smoother;
   readonly #detector: ChangeDetector;
   readonly #threshold: number;
@@ -63,6 +66,7 @@ export class Vttif {
   #ticks = 0;
 
   constructor(options: VttifOptions) {
+    this.matrix = new TrafficMatrix(new VmIndex(options.maxVms));
     this.#smoother = new Smoother({ timeConstantMs: options.smoothingMs });
     this.#detector = new ChangeDetector({ hysteresisMs: options.hysteresisMs });
     this.#threshold = options.threshold;
@@ -72,6 +76,33 @@ export class Vttif {
   /** Ticks run so far. */
   get ticks(): number {
     return this.#ticks;
+  }
+
+  /** VMs evicted for being idle so far. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  /**
+   * Frees the ids of VMs that no smoothed pair mentions any more (silent long enough to have
+   * decayed away), so that a bounded index serves an overlay whose VMs come and go.
+   */
+  #evictIdle(): void {
+    const live = new Set<number>();
+    for (const k of this.#smoother.rates.keys()) {
+      const [s, d] = pairOf(k);
+      live.add(s);
+      live.add(d);
+    }
+    if (live.size === this.matrix.vms.size) return;
+    const gone = new Set<number>();
+    this.#evicted += this.matrix.vms.retain((id) => live.has(id) || (gone.add(id), false));
+    if (gone.size) {
+      this.#activity.forget((k) => {
+        const [s, d] = pairOf(k);
+        return gone.has(s) || gone.has(d);
+      });
+    }
   }
 
   /** Adds a host's report (counts since its previous report). */
@@ -86,6 +117,7 @@ export class Vttif {
     this.#ticks++;
     const sample = this.matrix.drain(dtMs / 1000);
     this.#smoother.update(sample, dtMs);
+    this.#evictIdle();
     // "Active" means a pair carried at least the threshold's share of the current heaviest
     // edge in this very tick.
     const heaviest = this.#detector.current.graph.maxBytesPerSec;

@@ -44,9 +44,6 @@ export const DEFAULT_PROXY_PORT = 7800;
 /** Default address of the control API: loopback only. */
 export const DEFAULT_API = { hostname: "127.0.0.1", port: 7801 };
 
-/** Handshakes allowed in flight at once; more connections are closed at once and counted. */
-export const MAX_PENDING_HANDSHAKES = 64;
-
 /** What a running proxy exposes. */
 export interface ProxyHandle {
   readonly switch: Switch;
@@ -118,6 +115,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     smoothingMs: config.smoothing,
     threshold: config.threshold,
     hysteresisMs: config.hysteresis,
+    maxVms: config.maxVms,
     maxPairs: MAX_COUNTED_PAIRS,
   });
   sw.observer = vttif.local;
@@ -215,6 +213,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const refusals: Record<string, number> = {};
   const count = (why: string) => refusals[why] = (refusals[why] ?? 0) + 1;
   let pending = 0;
+  const pendingFrom = new Map<string, number>();
   const settings = {
     updateIntervalMs: config.updateInterval,
     keepaliveMs: config.keepalive,
@@ -249,6 +248,9 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       return;
     } finally {
       pending--;
+      const left = (pendingFrom.get(remote.hostname) ?? 1) - 1;
+      if (left > 0) pendingFrom.set(remote.hostname, left);
+      else pendingFrom.delete(remote.hostname);
     }
     if (host === null) {
       count("discovery");
@@ -329,14 +331,23 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const acceptLoop = async () => {
     try {
       for await (const conn of listener) {
-        if (pending >= MAX_PENDING_HANDSHAKES) {
-          count("too many handshakes");
+        // Bounded: handshakes in flight overall and per source address, so that a slow or
+        // flooding client cannot starve the hosts that join properly.
+        const source = (conn.remoteAddr as Deno.NetAddr).hostname;
+        const fromSource = pendingFrom.get(source) ?? 0;
+        if (pending >= config.maxHandshakes || fromSource >= config.maxHandshakesPerSource) {
+          count(
+            pending >= config.maxHandshakes
+              ? "too many handshakes"
+              : "too many handshakes from one source",
+          );
           try {
             conn.close();
           } catch { /* closed */ }
           continue;
         }
         pending++;
+        pendingFrom.set(source, fromSource + 1);
         serve(conn).catch((e) =>
           log.error("Host connection failed: {error}", { error: String(e) })
         );

@@ -69,6 +69,7 @@ export class VttifService {
       smoothingMs: options.smoothingMs,
       threshold: options.threshold,
       hysteresisMs: options.hysteresisMs,
+      maxVms: options.maxVms,
     };
     this.vttif = new Vttif(this.#options);
     this.local = new TrafficCounter({ maxPairs: options.maxPairs });

@@ -194,6 +194,27 @@ export const SETTINGS = {
     meta: "DURATION",
     doc: "A peer that has not finished its handshake by then is disconnected.",
   }),
+  maxHandshakes: setting({
+    kind: int(1, 100_000),
+    default: 64,
+    group: "data plane",
+    meta: "N",
+    doc: "Proxy: handshakes in flight at once; further connections are closed and counted.",
+  }),
+  maxHandshakesPerSource: setting({
+    kind: int(1, 100_000),
+    default: 8,
+    group: "data plane",
+    meta: "N",
+    doc: "Proxy: handshakes in flight from one source address.",
+  }),
+  maxVms: setting({
+    kind: int(2, 1_000_000),
+    default: 65_536,
+    group: "vttif",
+    meta: "N",
+    doc: "Proxy: VMs the traffic matrix tracks; idle ones are evicted, new ones beyond are not counted.",
+  }),
   reconnectMax: setting({
     kind: duration(100, 3_600_000),
     default: 10_000,

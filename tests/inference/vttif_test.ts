@@ -130,3 +130,27 @@ Deno.test("classify: disconnected, arbitrary and near-miss grids are not misname
   assertEquals(classify(graph(twoSquares)).kind, "arbitrary");
   assertEquals(classify(graph(mesh(2, 5))).evidence.dims, [2, 5]);
 });
+
+Deno.test("vttif: the matrix is bounded; idle VMs are evicted so new ones can be counted", () => {
+  const v = new Vttif({ smoothingMs: 500, threshold: 0.1, hysteresisMs: 0, maxVms: 20 });
+  v.tick(0);
+  const random = prng(5);
+  const shifted = (pattern: Pattern, by: number): Pattern =>
+    pattern.map(([a, b]) => [a + by, b + by]);
+  // 16 VMs talk in a ring, then fall silent; 16 others start.
+  for (let t = 1; t <= 5; t++) {
+    v.addReport(reportFor(ring(16), { vms: 16, seconds: 1, bytesPerSec: 1e6, random }));
+    v.tick(t * 1000);
+  }
+  assertEquals(v.current().classification.kind, "ring");
+  for (let t = 6; t <= 40; t++) {
+    v.addReport(
+      reportFor(shifted(ring(16), 100), { vms: 200, seconds: 1, bytesPerSec: 1e6, random }),
+    );
+    v.tick(t * 1000);
+  }
+  assertEquals(v.current().classification.kind, "ring");
+  assert(v.current().graph.vms.every((m) => m >= vm(100)), "the new VMs' ring, not the old one");
+  assert(v.evicted >= 16, `idle VMs evicted: ${v.evicted}`);
+  assert(v.matrix.vms.size <= 20);
+});

@@ -128,3 +128,54 @@ Deno.test("sim: garbage, a wrong protocol version and a silent peer are refused;
     await o.close();
   }
 });
+
+Deno.test("sim: handshakes are bounded per source; silent ones time out and make room", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
+  const local = { hostname: "127.0.0.1", port: 0 };
+  const proxy = await runProxy(
+    testConfig({
+      proxy: true,
+      stateDir,
+      listen: local,
+      api: local,
+      handshakeTimeout: 400,
+      maxHandshakesPerSource: 4,
+    }),
+    { announceToken: () => {} },
+  );
+  const silent: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 7; i++) silent.push(await Deno.connect(proxy.address));
+    const end = Date.now() + 3000;
+    while ((proxy.refusals["too many handshakes from one source"] ?? 0) < 3 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assertEquals(
+      proxy.refusals["too many handshakes from one source"],
+      3,
+      JSON.stringify(proxy.refusals),
+    );
+    await new Promise((r) => setTimeout(r, 600)); // the four in flight time out
+    const dev = new MemoryDevice();
+    const host = await runHost(
+      testConfig({
+        join: proxy.address,
+        token: formatJoinToken(proxy.token),
+        name: "late",
+        ...FAST,
+      }),
+      { openDevice: () => dev },
+    );
+    await host.ready;
+    assert(proxy.hosts().has("late"));
+    await host.stop();
+  } finally {
+    for (const c of silent) {
+      try {
+        c.close();
+      } catch { /* closed by the proxy */ }
+    }
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
