@@ -213,7 +213,8 @@ export const SETTINGS = {
     default: 65_536,
     group: "vttif",
     meta: "N",
-    doc: "Proxy: VMs the traffic matrix tracks; idle ones are evicted, new ones beyond are not counted.",
+    doc:
+      "Proxy: VMs the traffic matrix tracks; idle ones are evicted, new ones beyond are not counted.",
   }),
   reconnectMax: setting({
     kind: duration(100, 3_600_000),
