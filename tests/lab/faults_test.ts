@@ -1,0 +1,114 @@
+/**
+ * Root-only, short versions of the faults the overlay must survive: the proxy is killed and
+ * restarted under a running TCP transfer, and a host crashes and comes back. Recovery is
+ * asserted (traffic flows again, TCP inside the VMs survives, the matrix is rebuilt), not time.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { waitTopology } from "../../testbed/phases.ts";
+
+const why = labUnavailable();
+const FAST = [
+  "--keepalive",
+  "200ms",
+  "--dead-after",
+  "1s",
+  "--reconnect-max",
+  "1s",
+  "--update-interval",
+  "250ms",
+  "--smoothing",
+  "500ms",
+  "--hysteresis",
+  "500ms",
+];
+
+Deno.test({
+  name: why ? `lab faults (skipped: ${why})` : "lab faults: proxy restart under load, host crash",
+  ignore: why !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    // The star only: every frame crosses the proxy that is about to die.
+    const lab = await Lab.create({ hosts: 2, proxyArgs: [...FAST, "--no-adapt"], hostArgs: FAST });
+    try {
+      await lab.startAll();
+      const [vm1, vm2] = lab.vms;
+      await lab.waitPing(vm1.ns, vm2.ip);
+
+      await t.step(
+        "proxy killed and restarted: hosts rejoin, a TCP transfer inside the VMs survives",
+        async () => {
+          const server = lab.exec(vm2.ns, ["timeout", "40", "iperf3", "-s", "-1", "-J"]);
+          await new Promise((r) => setTimeout(r, 300));
+          const client = lab.exec(vm1.ns, [
+            "timeout",
+            "35",
+            "iperf3",
+            "-J",
+            "-c",
+            vm2.ip,
+            "-t",
+            "10",
+          ]);
+          await new Promise((r) => setTimeout(r, 2000));
+          const proxy = lab.processes.find((p) => p.name === "proxy")!;
+          proxy.child.kill("SIGKILL");
+          await proxy.status;
+          await new Promise((r) => setTimeout(r, 1000));
+          await lab.startProxy();
+          for (const h of ["h1", "h2"]) {
+            const p = lab.processes.find((x) => x.name === h)!;
+            await lab.waitForLog(p, /Joined proxy/, 15_000, 1);
+          }
+          const c = await client;
+          await server;
+          const result = JSON.parse(c.stdout || "{}");
+          assertEquals(c.code, 0, `iperf3 client: ${c.stdout.slice(-500)} ${c.stderr}`);
+          assert(result.end?.sum_received?.bytes > 0, "data moved");
+          assert(!result.error, `iperf3 reports: ${result.error}`);
+          assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
+          assertEquals(
+            (await lab.ping(vm2.ns, lab.lanIp, { count: 3 })).received,
+            3,
+            "the LAN too",
+          );
+        },
+      );
+
+      await t.step("the traffic matrix is rebuilt after the restart", async () => {
+        const ping = lab.exec(vm1.ns, [
+          "ping",
+          "-q",
+          "-i",
+          "0.01",
+          "-s",
+          "1400",
+          "-c",
+          "400",
+          vm2.ip,
+        ]);
+        const topo = await waitTopology(lab, (x) => x.classification.kind === "bus", 10_000);
+        await ping;
+        assertEquals(topo.classification.kind, "bus");
+      });
+
+      await t.step("a host crashes and comes back: traffic flows again", async () => {
+        const h2 = lab.processes.find((p) => p.name === "h2")!;
+        h2.child.kill("SIGKILL");
+        await h2.status;
+        const gone = await lab.exec(lab.hostNs(2), ["ip", "link", "show", "vnet0"]);
+        assert(gone.code !== 0, "a killed agent's TAP goes with it");
+        await lab.startHost(2);
+        assert(
+          await lab.waitPing(vm1.ns, vm2.ip, 10_000),
+          "VM 1 reaches VM 2 after the host restart",
+        );
+      });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
