@@ -1,0 +1,145 @@
+/**
+ * `deno task bench:soak` (root; not in CI): the overlay under a long mixed load with faults.
+ *
+ * Four hosts, adaptation on. For `--seconds` (default 600): VM 1 pings VM 2 every 10 ms the
+ * whole time; in cycles, iperf3 between VMs, Patterns switching between ring and all-to-all
+ * (topology changes), a fast-path link killed (ss -K), and once, in the middle, the proxy
+ * killed and restarted. Reported: pings lost outside the injected outages (a fault's window
+ * is from its injection to 2 s after), how long hosts took to rejoin the restarted proxy, and
+ * every agent's RSS at the start and the end.
+ *
+ *     usage: deno run --allow-all bench/soak_bench.ts [--seconds 600]
+ *
+ * @module
+ */
+
+import { Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { runPatterns } from "../testbed/patterns_run.ts";
+import { FAST_VTTIF } from "../testbed/scenarios.ts";
+
+const FAULT_GRACE_MS = 2000;
+
+async function rssMiB(p: LabProcess): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${p.child.pid}/status`).catch(() => "");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+if (import.meta.main) {
+  const why = labUnavailable();
+  if (why) {
+    console.error(`bench:soak: ${why}`);
+    Deno.exit(1);
+  }
+  const i = Deno.args.indexOf("--seconds");
+  const seconds = i >= 0 ? Number(Deno.args[i + 1]) : 600;
+  const args = [
+    ...FAST_VTTIF,
+    "--keepalive",
+    "200ms",
+    "--dead-after",
+    "1s",
+    "--reconnect-max",
+    "1s",
+  ];
+  const lab = await Lab.create({ hosts: 4, lan: false, proxyArgs: args, hostArgs: args });
+  const faults: { what: string; at: number }[] = [];
+  const rejoinMs: number[] = [];
+  let rssStart: Record<string, number> = {};
+  let rssEnd: Record<string, number> = {};
+  let pingLog = "";
+  try {
+    await lab.startAll();
+    const agents = () => lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
+    const [vm1, vm2, vm3, vm4] = lab.vms;
+    await lab.waitPing(vm1.ns, vm2.ip);
+    rssStart = Object.fromEntries(
+      await Promise.all(agents().map(async (p) => [p.name, await rssMiB(p)])),
+    );
+    const pinger = await lab.spawn("soak-ping", vm1.ns, ["ping", "-n", "-D", "-i", "0.01", vm2.ip]);
+    const end = Date.now() + seconds * 1000;
+    let restarted = false;
+    let cycle = 0;
+    let port = 8100;
+    while (Date.now() < end) {
+      cycle++;
+      console.error(`cycle ${cycle}: iperf3, Patterns ring and all-to-all, a fast-path kill`);
+      const server = lab.exec(vm4.ns, ["timeout", "30", "iperf3", "-s", "-1"]);
+      await new Promise((r) => setTimeout(r, 300));
+      await lab.exec(vm3.ns, ["timeout", "25", "iperf3", "-c", vm4.ip, "-t", "5"]);
+      await server;
+      for (const topology of ["ring", "all-to-all"]) {
+        await runPatterns(lab, {
+          topology,
+          messageBytes: 256 * 1024,
+          computeMs: 5,
+          iterations: 30,
+          port: port++,
+        })
+          .catch((e) =>
+            console.error(`  patterns ${topology}: ${(e as Error).message.split("\n")[0]}`)
+          );
+      }
+      faults.push({ what: "fast-path kill", at: Date.now() });
+      await lab.exec(lab.hostNs(1), ["ss", "-K", "dst", lab.hostIp(2)]);
+      if (!restarted && Date.now() > end - seconds * 500) {
+        restarted = true;
+        console.error("  proxy restart");
+        const proxy = lab.processes.find((p) => p.name === "proxy" && p.child.pid)!;
+        const killedAt = Date.now();
+        faults.push({ what: "proxy restart", at: killedAt });
+        proxy.child.kill("SIGKILL");
+        await proxy.status;
+        await new Promise((r) => setTimeout(r, 1000));
+        await lab.startProxy();
+        for (let h = 1; h <= 4; h++) {
+          const p = lab.processes.findLast((x) => x.name === `h${h}`)!;
+          const line = await lab.waitForLog(p, /^.*Joined proxy.*$/m, 20_000, 1);
+          const at = Date.parse(line.slice(0, 23).replace(" ", "T") + "Z");
+          rejoinMs.push(at - killedAt);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    rssEnd = Object.fromEntries(
+      await Promise.all(agents().map(async (p) => [p.name, await rssMiB(p)])),
+    );
+    await lab.stop(pinger, 1000);
+    pingLog = await Deno.readTextFile(pinger.logPath);
+  } finally {
+    await lab.close();
+  }
+  const replies = [...pingLog.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+)/gm)].map((m) => ({
+    at: Number(m[1]) * 1000,
+    seq: Number(m[2]),
+  }));
+  // A missing seq was sent about 10 ms after the previous reply's time.
+  let lostInFaults = 0;
+  let lostOutside = 0;
+  for (let k = 1; k < replies.length; k++) {
+    const gap = replies[k].seq - replies[k - 1].seq - 1;
+    if (gap <= 0) continue;
+    const sentAt = replies[k - 1].at + 10;
+    const inFault = faults.some((f) => sentAt >= f.at - 100 && sentAt <= f.at + FAULT_GRACE_MS);
+    if (inFault) lostInFaults += gap;
+    else lostOutside += gap;
+  }
+  const sent = replies.length ? replies.at(-1)!.seq - replies[0].seq + 1 : 0;
+  console.log(`| measure | value |`);
+  console.log(`|---|---|`);
+  console.log(`| duration | ${seconds} s, ${faults.length} faults injected |`);
+  console.log(`| pings (VM 1 -> VM 2, every 10 ms) | ${sent} sent, ${replies.length} answered |`);
+  console.log(`| lost inside fault windows (injection + ${FAULT_GRACE_MS} ms) | ${lostInFaults} |`);
+  console.log(`| lost outside fault windows | ${lostOutside} |`);
+  console.log(
+    `| hosts rejoining after the proxy restart | ${
+      rejoinMs.map((m) => `${m} ms`).join(", ") || "-"
+    } |`,
+  );
+  for (const name of Object.keys(rssStart)) {
+    console.log(
+      `| RSS ${name} start -> end | ${rssStart[name].toFixed(0)} -> ${
+        (rssEnd[name] ?? NaN).toFixed(0)
+      } MiB |`,
+    );
+  }
+}
