@@ -3,53 +3,24 @@
  * links, their traffic leaves the star, and a cut link falls back to the star.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { testConfig } from "../support/config.ts";
+import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
-import { runProxy } from "../../proxy/proxy.ts";
 import { dialPeer } from "../../agent/fastpath/handshake.ts";
 import { BROADCAST_MAC } from "../../agent/switch/ethernet.ts";
 
-async function until(cond: () => boolean, what: string, ms = 8000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back to the star", async () => {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-adapt-" });
   const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300 };
-  const local = { hostname: "127.0.0.1", port: 0 };
-  const proxy = await runProxy(
-    testConfig({ proxy: true, stateDir, listen: local, api: local, ...fast }),
-    { announceToken: () => {} },
-  );
   const n = 4;
-  const devs = Array.from(
-    { length: n },
-    (_, i) => new MemoryDevice({ name: `d${i}`, writtenCapacity: 1_000_000 }),
-  );
-  const hosts = await Promise.all(devs.map((d, i) =>
-    runHost(
-      testConfig({
-        join: proxy.address,
-        token: formatJoinToken(proxy.token),
-        name: `h${i}`,
-        listen: local,
-        api: i === 0 ? local : null,
-        ...fast,
-      }),
-      { openDevice: () => d },
-    )
-  ));
+  const sim = await startOverlay({
+    hosts: n,
+    common: { ...fast, listen: LOOPBACK },
+    host: (i) => ({ api: i === 0 ? LOOPBACK : null }),
+    device: { writtenCapacity: 1_000_000 },
+  });
+  const { proxy, hosts, devices: devs } = sim;
   let sending = true;
   let traffic: Promise<void> = Promise.resolve();
   try {
-    await Promise.all(hosts.map((h) => h.ready));
     // Each VM announces itself once so the proxy learns where it lives.
     devs.forEach((d, i) => d.inject(frame(BROADCAST_MAC, vmMac(i + 1))));
     traffic = (async () => {
@@ -119,8 +90,6 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
   } finally {
     sending = false;
     await traffic;
-    await Promise.all(hosts.map((h) => h.stop()));
-    await proxy.stop();
-    await Deno.remove(stateDir, { recursive: true });
+    await sim.close();
   }
 });

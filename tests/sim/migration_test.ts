@@ -4,45 +4,19 @@
  * host that then claims its MAC is refused while the VM keeps working.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { testConfig } from "../support/config.ts";
+import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
-import { runProxy } from "../../proxy/proxy.ts";
+import type { MemoryDevice } from "../../agent/device/memory_device.ts";
 import { BROADCAST_MAC, dstMac, formatMac } from "../../agent/switch/ethernet.ts";
 
-async function until(cond: () => boolean, what: string, ms = 8000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM is refused", async () => {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-move-" });
   const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300, moveQuiet: 100 };
-  const local = { hostname: "127.0.0.1", port: 0 };
-  const proxy = await runProxy(
-    testConfig({ proxy: true, stateDir, listen: local, api: local, ...fast }),
-    { announceToken: () => {} },
-  );
-  const devs = [0, 1, 2].map((i) =>
-    new MemoryDevice({ name: `d${i}`, writtenCapacity: 1_000_000 })
-  );
-  const hosts = await Promise.all(devs.map((d, i) =>
-    runHost(
-      testConfig({
-        join: proxy.address,
-        token: formatJoinToken(proxy.token),
-        name: `h${i}`,
-        listen: local,
-        ...fast,
-      }),
-      { openDevice: () => d },
-    )
-  ));
+  const sim = await startOverlay({
+    hosts: 3,
+    common: { ...fast, listen: LOOPBACK },
+    device: { writtenCapacity: 1_000_000 },
+  });
+  const { proxy, hosts, devices: devs } = sim;
   const M = vmMac(1); // the VM that moves, first on h0, then on h1
   const X = vmMac(3); // its peer on h2
   let sending = true;
@@ -50,7 +24,6 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
   const received = (d: MemoryDevice, mac: number) =>
     d.written.filter((p) => dstMac(p) === mac).length;
   try {
-    await Promise.all(hosts.map((h) => h.ready));
     devs[0].inject(frame(BROADCAST_MAC, M));
     devs[2].inject(frame(BROADCAST_MAC, X));
     traffic = (async () => {
@@ -106,8 +79,6 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
   } finally {
     sending = false;
     await traffic;
-    await Promise.all(hosts.map((h) => h.stop()));
-    await proxy.stop();
-    await Deno.remove(stateDir, { recursive: true });
+    await sim.close();
   }
 });

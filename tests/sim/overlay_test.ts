@@ -6,7 +6,8 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { testConfig } from "../support/config.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { type HostHandle, runHost } from "../../agent/host.ts";
+import { runHost } from "../../agent/host.ts";
+import { type SimOverlay, startOverlay, until } from "../support/sim.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
 import { runProxy } from "../../proxy/proxy.ts";
 import { BROADCAST_MAC, dstMac, srcMac } from "../../agent/switch/ethernet.ts";
@@ -15,50 +16,8 @@ import { PROXY_TLS_NAME } from "../../agent/join/join.ts";
 
 const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
 
-async function overlay(hosts: number) {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
-  const proxy = await runProxy(
-    testConfig({
-      proxy: true,
-      stateDir,
-      listen: { hostname: "127.0.0.1", port: 0 },
-      api: { hostname: "127.0.0.1", port: 0 },
-      ...FAST,
-    }),
-    { announceToken: () => {} },
-  );
-  const devices: MemoryDevice[] = [];
-  const handles: HostHandle[] = [];
-  for (let i = 0; i < hosts; i++) {
-    const dev = new MemoryDevice({ name: `vm-net-${i}` });
-    devices.push(dev);
-    handles.push(
-      await runHost(
-        testConfig({
-          join: proxy.address,
-          token: formatJoinToken(proxy.token),
-          name: `h${i}`,
-          ...FAST,
-        }),
-        { openDevice: () => dev },
-      ),
-    );
-  }
-  await Promise.all(handles.map((h) => h.ready));
-  const close = async () => {
-    await Promise.all(handles.map((h) => h.stop()));
-    await proxy.stop();
-    await Deno.remove(stateDir, { recursive: true });
-  };
-  return { proxy, devices, hosts: handles, close };
-}
-
-async function until(cond: () => boolean, what: string, ms = 3000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function overlay(hosts: number): Promise<SimOverlay> {
+  return startOverlay({ hosts, common: FAST });
 }
 
 const seen = (d: MemoryDevice) =>

@@ -1,49 +1,16 @@
 /** VTTIF end to end in one process: hosts count, report, and the proxy infers a ring. */
 import { assert, assertEquals } from "../support/assert.ts";
-import { testConfig } from "../support/config.ts";
+import { startOverlay } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
-import { runProxy } from "../../proxy/proxy.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 
 Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by the API", async () => {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-vttif-" });
   const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300 };
-  const proxy = await runProxy(
-    testConfig({
-      proxy: true,
-      stateDir,
-      listen: { hostname: "127.0.0.1", port: 0 },
-      api: { hostname: "127.0.0.1", port: 0 },
-      ...fast,
-    }),
-    { announceToken: () => {} },
-  );
   const n = 5;
-  const devs = Array.from(
-    { length: n },
-    (_, i) => new MemoryDevice({ name: `d${i}`, writtenCapacity: 100_000 }),
-  );
-  const hosts = await Promise.all(
-    devs.map((d, i) =>
-      runHost(
-        testConfig({
-          join: proxy.address,
-          token: formatJoinToken(proxy.token),
-          name: `h${i}`,
-          ...fast,
-        }),
-        {
-          openDevice: () => d,
-        },
-      )
-    ),
-  );
+  const sim = await startOverlay({ hosts: n, common: fast, device: { writtenCapacity: 100_000 } });
+  const { proxy, devices: devs } = sim;
   let sending = true;
   try {
-    await Promise.all(hosts.map((h) => h.ready));
     const traffic = (async () => {
       while (sending) {
         for (let i = 0; i < n; i++) {
@@ -80,8 +47,6 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
     assert(dot.includes(`"${formatMac(vmMac(1))}" -- "${formatMac(vmMac(2))}"`), dot);
   } finally {
     sending = false;
-    await Promise.all(hosts.map((h) => h.stop()));
-    await proxy.stop();
-    await Deno.remove(stateDir, { recursive: true });
+    await sim.close();
   }
 });
