@@ -14,7 +14,7 @@
  * @module
  */
 
-import { Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { FAST_VTTIF, Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
 
 /** One measured path. */
 export interface PathResult {
@@ -112,15 +112,7 @@ async function main() {
     lan: false,
     hostArgs: offload ? [] : ["--no-offload"],
     // Adaptation starts off, so the first overlay row really goes through the proxy.
-    proxyArgs: [
-      "--no-adapt",
-      "--update-interval",
-      "250ms",
-      "--smoothing",
-      "500ms",
-      "--hysteresis",
-      "500ms",
-    ],
+    proxyArgs: ["--no-adapt", ...FAST_VTTIF],
   });
   const rows: PathResult[] = [];
   try {

@@ -12,7 +12,7 @@
 
 import { Lab, labUnavailable } from "../testbed/lab.ts";
 import { measureMove, type MoveMeasurement } from "../testbed/migrate.ts";
-import { FAST_VTTIF } from "../testbed/scenarios.ts";
+import { FAST_VTTIF } from "../testbed/lab.ts";
 
 if (import.meta.main) {
   const why = labUnavailable();

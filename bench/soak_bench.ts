@@ -13,9 +13,8 @@
  * @module
  */
 
-import { Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { FAST_FAILOVER, FAST_VTTIF, Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
 import { runPatterns } from "../testbed/patterns_run.ts";
-import { FAST_VTTIF } from "../testbed/scenarios.ts";
 
 const FAULT_GRACE_MS = 2000;
 
@@ -32,15 +31,7 @@ if (import.meta.main) {
   }
   const i = Deno.args.indexOf("--seconds");
   const seconds = i >= 0 ? Number(Deno.args[i + 1]) : 600;
-  const args = [
-    ...FAST_VTTIF,
-    "--keepalive",
-    "200ms",
-    "--dead-after",
-    "1s",
-    "--reconnect-max",
-    "1s",
-  ];
+  const args = [...FAST_VTTIF, ...FAST_FAILOVER];
   const lab = await Lab.create({ hosts: 4, lan: false, proxyArgs: args, hostArgs: args });
   const faults: { what: string; at: number }[] = [];
   const rejoinMs: number[] = [];

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Lab, labUnavailable } from "../testbed/lab.ts";
+import { FAST_VTTIF, Lab, labUnavailable } from "../testbed/lab.ts";
 import { allPeers, Phase, ringPeers, waitTopology } from "../testbed/phases.ts";
 
 interface Setting {
@@ -25,7 +25,7 @@ const SETTINGS: Setting[] = [
   { name: "default (update 1 s, smoothing 5 s, hysteresis 3 s)", args: [], hysteresisMs: 3000 },
   {
     name: "fast (update 250 ms, smoothing 500 ms, hysteresis 500 ms)",
-    args: ["--update-interval", "250ms", "--smoothing", "500ms", "--hysteresis", "500ms"],
+    args: [...FAST_VTTIF],
     hysteresisMs: 500,
   },
 ];

@@ -13,7 +13,9 @@
  * @module
  */
 
-import { Lab } from "./lab.ts";
+import { FAST_VTTIF, Lab } from "./lab.ts";
+
+export { FAST_VTTIF };
 import { type PatternsOutcome, type PatternsRun, runPatterns } from "./patterns_run.ts";
 import { topology, waitTopology } from "./phases.ts";
 
@@ -30,16 +32,6 @@ export interface Scenario {
   /** What the output must say about what is not emulated. */
   note?: string;
 }
-
-/** Faster VTTIF so that the automatic run reacts within about a second. */
-export const FAST_VTTIF = [
-  "--update-interval",
-  "250ms",
-  "--smoothing",
-  "500ms",
-  "--hysteresis",
-  "500ms",
-];
 
 /** The scenarios by name. */
 export const SCENARIOS: Record<string, Scenario> = {

@@ -4,11 +4,11 @@
  * direct link whose TCP connection is killed falls back to the star without losing the VMs.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { FAST_VTTIF, Lab, labUnavailable } from "../../testbed/lab.ts";
 import { allPeers, Phase, ringPeers, waitTopology } from "../../testbed/phases.ts";
 
 const why = labUnavailable();
-const FAST = ["--update-interval", "250ms", "--smoothing", "500ms", "--hysteresis", "500ms"];
+const FAST = FAST_VTTIF;
 
 Deno.test({
   name: why

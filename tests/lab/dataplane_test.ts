@@ -3,7 +3,7 @@
  * agents started with the real CLI. Without root they are skipped with the reason.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { FAST_FAILOVER, Lab, labUnavailable } from "../../testbed/lab.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -11,7 +11,7 @@ const why = labUnavailable();
 const ignore = why !== null;
 const name = (n: string) => (why ? `${n} (skipped: ${why})` : n);
 /** Faster failure detection so the fault tests stay short. */
-const FAST = ["--keepalive", "200ms", "--dead-after", "1s", "--reconnect-max", "1s"];
+const FAST = [...FAST_FAILOVER];
 
 async function iperf(lab: Lab, from: number, to: number, seconds = 2): Promise<number> {
   const server = lab.exec(lab.vms[to].ns, ["timeout", "20", "iperf3", "-s", "-1", "-J"]);

@@ -4,24 +4,11 @@
  * asserted (traffic flows again, TCP inside the VMs survives, the matrix is rebuilt), not time.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { FAST_FAILOVER, FAST_VTTIF, Lab, labUnavailable } from "../../testbed/lab.ts";
 import { waitTopology } from "../../testbed/phases.ts";
 
 const why = labUnavailable();
-const FAST = [
-  "--keepalive",
-  "200ms",
-  "--dead-after",
-  "1s",
-  "--reconnect-max",
-  "1s",
-  "--update-interval",
-  "250ms",
-  "--smoothing",
-  "500ms",
-  "--hysteresis",
-  "500ms",
-];
+const FAST = [...FAST_FAILOVER, ...FAST_VTTIF];
 
 Deno.test({
   name: why ? `lab faults (skipped: ${why})` : "lab faults: proxy restart under load, host crash",

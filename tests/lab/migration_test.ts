@@ -4,13 +4,13 @@
  * it again within a second; host 1 then claiming VM 1's MAC is refused while VM 1 keeps working.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { FAST_VTTIF, Lab, labUnavailable } from "../../testbed/lab.ts";
 import { measureMove } from "../../testbed/migrate.ts";
 import { Phase } from "../../testbed/phases.ts";
 
 const why = labUnavailable();
 const ROOT = new URL("../../", import.meta.url).pathname;
-const FAST = ["--update-interval", "250ms", "--smoothing", "500ms", "--hysteresis", "500ms"];
+const FAST = FAST_VTTIF;
 
 Deno.test({
   name: why

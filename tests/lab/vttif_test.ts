@@ -3,11 +3,11 @@
  * `agent topology --json` reports each pattern, and the phase change is one event.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
+import { FAST_VTTIF, Lab, labUnavailable } from "../../testbed/lab.ts";
 import { allPeers, Phase, ringPeers, waitTopology } from "../../testbed/phases.ts";
 
 const why = labUnavailable();
-const FAST = ["--update-interval", "250ms", "--smoothing", "500ms", "--hysteresis", "500ms"];
+const FAST = FAST_VTTIF;
 
 Deno.test({
   name: why
