@@ -49,6 +49,8 @@ export interface PairState {
   ends: Set<string>;
   /** When the phase began (ms). */
   since: number;
+  /** Found running when this proxy started (reported by the hosts), not set up by it. */
+  adopted?: boolean;
   /** The rule set (per host) that no longer has this pair's rules, for draining. */
   drainSeq?: Map<string, number>;
 }
@@ -86,9 +88,21 @@ export class AdaptLoop {
   /** Told of every fast-path phase change and every measured reaction. */
   onEvent: ((e: { type: "link" | "reaction"; [k: string]: unknown }) => void) | null = null;
 
-  constructor(overlay: Overlay, settings: AdaptSettings) {
+  readonly #warmUntil: number;
+
+  /**
+   * @param options.warmupMs after the loop starts, links it adopts from the hosts are not
+   *   removed for this long: a restarted proxy knows no traffic yet, and working links should
+   *   not be torn down before VTTIF has had the time to see whether they are still wanted.
+   */
+  constructor(
+    overlay: Overlay,
+    settings: AdaptSettings,
+    options: { warmupMs?: number; now?: number } = {},
+  ) {
     this.#overlay = overlay;
     this.settings = settings;
+    this.#warmUntil = (options.now ?? Date.now()) + (options.warmupMs ?? 0);
   }
 
   /** The last plan computed (for the API's per-pair reasons). */
@@ -152,7 +166,7 @@ export class AdaptLoop {
         if (!st) {
           // A link we did not ask for in this lifetime (the proxy restarted): adopt it; the
           // plan decides whether it stays.
-          st = { pair, phase: "connecting", ends: new Set(), since: now };
+          st = { pair, phase: "connecting", ends: new Set(), since: now, adopted: true };
           this.pairs.set(pair, st);
         }
         st.ends.add(host);
@@ -227,6 +241,8 @@ export class AdaptLoop {
     for (const pair of p.toRemove) {
       const st = this.pairs.get(pair);
       if (!st || st.phase === "draining") continue;
+      // An adopted link survives the warm-up: the traffic that earned it is not known yet.
+      if (st.adopted && now < this.#warmUntil && this.settings.enabled) continue;
       this.#log.info("Removing fast path {pair}: {reason}", {
         pair,
         reason: decision.get(pair)?.reason ?? "no traffic between these hosts any more",

@@ -123,21 +123,28 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
 
   // Adaptation: fast paths where the topology asks for them (adapt/).
   const listenAddresses = new Map<string, string>();
-  const adapt = new AdaptLoop({
-    hosts: () => hosts,
-    listenAddress: (h) => listenAddresses.get(h) ?? null,
-    vmHosts: () => {
-      const out = new Map<string, string>();
-      const now = Date.now();
-      for (const [mac, e] of sw.macs.entries()) {
-        if (e.port.startsWith("host:") && now - e.lastSeen <= config.macAge) {
-          out.set(formatMac(mac), e.port.slice(5));
+  const adapt = new AdaptLoop(
+    {
+      hosts: () => hosts,
+      listenAddress: (h) => listenAddresses.get(h) ?? null,
+      vmHosts: () => {
+        const out = new Map<string, string>();
+        const now = Date.now();
+        for (const [mac, e] of sw.macs.entries()) {
+          if (e.port.startsWith("host:") && now - e.lastSeen <= config.macAge) {
+            out.set(formatMac(mac), e.port.slice(5));
+          }
         }
-      }
-      return out;
+        return out;
+      },
+      topology: () => vttif.vttif.current().graph,
     },
-    topology: () => vttif.vttif.current().graph,
-  }, adaptSettingsOf(config));
+    adaptSettingsOf(config),
+    {
+      // Long enough for VTTIF to see the traffic again: a few reports, smoothing, hysteresis.
+      warmupMs: 3 * config.updateInterval + config.smoothing + config.hysteresis,
+    },
+  );
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
   const events = new EventHub();
   // One log line per refused claimant and MAC per 10 s: a spoofer must not flood the log.
