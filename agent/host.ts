@@ -18,7 +18,7 @@ import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
 import { CaMismatch, discoverCa } from "./join/discovery.ts";
 import { generateHostKey } from "./join/host_key.ts";
-import { joinProxy, JoinRefused } from "./join/join.ts";
+import { joinProxy, JoinRefused, RejoinRefused } from "./join/join.ts";
 import { parseJoinToken } from "./join/token.ts";
 import { Link } from "./link/link.ts";
 import { applyRules } from "./control/apply.ts";
@@ -106,6 +106,8 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
 
   const linkLoop = async () => {
     let caPem: string | null = null;
+    // Once admitted, the host comes back with its own credential, not the join token.
+    let rejoinSecret: Uint8Array | null = null;
     for (let attempt = 0; !signal.aborted;) {
       try {
         const ca: string = caPem ??
@@ -113,11 +115,15 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
         caPem = ca;
         const { handshake, welcome } = await joinProxy(proxyAddr, {
           token,
+          rejoinSecret,
           caPem: ca,
           hello: { name, offload: device.offload, listen: null },
           spkiB64: key.spkiB64,
           timeoutMs: config.handshakeTimeout,
         });
+        if (welcome.rejoin) {
+          rejoinSecret = Uint8Array.fromBase64(welcome.rejoin, { alphabet: "base64url" });
+        }
         // The proxy decides how often hosts report, so that all reports share one clock.
         const interval = welcome.settings.updateIntervalMs;
         reportEveryMs = typeof interval === "number" && interval >= 50 && interval <= 3_600_000
@@ -203,6 +209,11 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
           log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
         }
       } catch (e) {
+        if (e instanceof RejoinRefused) {
+          log.warn("{error}; joining with the token instead", { error: e.message });
+          rejoinSecret = null;
+          continue;
+        }
         if (e instanceof JoinRefused || e instanceof CaMismatch) {
           fatal = e.message;
           log.error("{error}", { error: e.message });

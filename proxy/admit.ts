@@ -15,6 +15,7 @@ import { answerDiscover } from "../agent/join/discovery.ts";
 import { checkHostName } from "../agent/join/host_key.ts";
 import { newChallenge, verifyJoinProof } from "../agent/join/proof.ts";
 import type { JoinToken } from "../agent/join/token.ts";
+import type { HostCredentials } from "./host_credentials.ts";
 import type { Conn } from "../agent/link/link.ts";
 import { field, Handshake } from "../agent/link/handshake.ts";
 import { MessageType, ProtocolError } from "../agent/link/wire.ts";
@@ -22,6 +23,10 @@ import { MessageType, ProtocolError } from "../agent/link/wire.ts";
 /** What the admission needs from the proxy. */
 export interface AdmitContext {
   token: JoinToken;
+  /** When the join token stops admitting new hosts (ms since epoch), or null: never. */
+  tokenExpiresAt?: number | null;
+  /** Rejoin credentials of hosts admitted before (see host_credentials.ts). */
+  credentials?: HostCredentials;
   caPem: string;
   issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
   /** Settings sent to every host in its WELCOME. */
@@ -67,11 +72,25 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   } catch (e) {
     return await refuse(`invalid host name: ${(e as Error).message}`);
   }
-  const tokenId = field(hello, "tokenId", 64);
-  if (tokenId !== ctx.token.id) {
-    return await refuse(
-      `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`,
-    );
+  // A host that joined before proves its own rejoin secret; a new one the join token's.
+  const rejoinSecret = hello.rejoin === true ? ctx.credentials?.get(name) ?? null : null;
+  if (hello.rejoin === true && rejoinSecret === null) {
+    return await refuse(`unknown rejoin credential for ${name}: join with the join token`);
+  }
+  if (rejoinSecret === null) {
+    const tokenId = field(hello, "tokenId", 64);
+    if (tokenId !== ctx.token.id) {
+      return await refuse(
+        `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`,
+      );
+    }
+    if (ctx.tokenExpiresAt != null && Date.now() > ctx.tokenExpiresAt) {
+      return await refuse(
+        `join token ${ctx.token.id} expired at ${new Date(ctx.tokenExpiresAt).toISOString()}: ` +
+          "ask the operator for a new one (delete join.token and restart the proxy); " +
+          "hosts that joined before keep their own credentials",
+      );
+    }
   }
   const features = typeof hello.features === "object" && hello.features !== null
     ? hello.features as Record<string, unknown>
@@ -82,14 +101,27 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const auth = Handshake.json(await hs.expect(MessageType.AUTH));
   const proof = field(auth, "proof", 128);
   const spkiB64 = field(auth, "publicKey", 1024);
-  const ok = await verifyJoinProof(ctx.token.secret, challenge, name, spkiB64, proof);
-  if (!ok) return await refuse("wrong join token secret: use the token in the proxy's join.token");
+  const ok = await verifyJoinProof(
+    rejoinSecret ?? ctx.token.secret,
+    challenge,
+    name,
+    spkiB64,
+    proof,
+  );
+  if (!ok) {
+    return await refuse(
+      rejoinSecret
+        ? `wrong rejoin credential for ${name}: join with the join token`
+        : "wrong join token secret: use the token in the proxy's join.token",
+    );
+  }
   let certificate: string;
   try {
     certificate = await ctx.issueHostCertificate(name, spkiB64);
   } catch (e) {
     return await refuse(`cannot issue a certificate: ${(e as Error).message}`);
   }
-  await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings });
+  const rejoin = ctx.credentials ? await ctx.credentials.issue(name) : undefined;
+  await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
   return { name, handshake: hs, offload: features.offload === true, listen };
 }

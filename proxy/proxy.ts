@@ -25,6 +25,7 @@ import { setTcpNoDelay } from "../ffi/socket.ts";
 import { Switch } from "../agent/switch/switch.ts";
 import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
+import { HostCredentials } from "./host_credentials.ts";
 import { VttifService } from "./vttif_service.ts";
 import { AdaptLoop } from "../adapt/loop.ts";
 import { EventHub } from "./events.ts";
@@ -94,6 +95,10 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const tokenPath = `${config.stateDir}/${JOIN_TOKEN_FILE}`;
   const existed = await Deno.stat(tokenPath).then(() => true, () => false);
   const token = await loadOrCreateJoinToken(config.stateDir, pki.caHash);
+  const credentials = await HostCredentials.load(config.stateDir);
+  // The token's age is its file's: a new token is a new file.
+  const tokenMadeAt = (await Deno.stat(tokenPath)).mtime?.getTime() ?? Date.now();
+  const tokenExpiresAt = config.tokenTtl > 0 ? tokenMadeAt + config.tokenTtl : null;
   if (!existed) {
     const announce = deps.announceToken ??
       ((t: string, p: string) => console.log(`Join token (also in ${p}, mode 0600):\n${t}`));
@@ -242,6 +247,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
         token,
         caPem: pki.caPem,
         issueHostCertificate: (n, k) => pki.issueHostCertificate(n, k),
+        tokenExpiresAt,
+        credentials,
         settings,
         timeoutMs: config.handshakeTimeout,
       });

@@ -101,6 +101,14 @@ export const SETTINGS = {
     meta: "FILE",
     doc: "Host: read the join token from FILE (e.g. a copy of the proxy's join.token).",
   }),
+  tokenTtl: setting({
+    kind: duration(0, 10 * 365 * 86_400_000),
+    default: 0,
+    group: "trust",
+    meta: "DURATION",
+    doc: "Proxy: the join token admits new hosts for this long after it was made (0: for ever); " +
+      "hosts that joined keep their own rejoin credential (state-dir/hosts.json).",
+  }),
   tap: setting({
     kind: optional(text("an interface name of at most 15 characters", IFNAME)),
     default: null as string | null,

@@ -36,6 +36,8 @@ export interface Welcome {
   certificatePem: string;
   /** Settings the proxy wants hosts to use (e.g. `updateIntervalMs`). */
   settings: Record<string, unknown>;
+  /** This host's rejoin secret (base64url), to come back without the join token. */
+  rejoin: string | null;
 }
 
 /**
@@ -52,8 +54,11 @@ export async function joinProxy(
     hello: HostHello;
     spkiB64: string;
     timeoutMs: number;
+    /** This host's rejoin secret from an earlier WELCOME, proven instead of the token's. */
+    rejoinSecret?: Uint8Array | null;
   },
 ): Promise<{ handshake: Handshake; welcome: Welcome }> {
+  const rejoining = options.rejoinSecret != null;
   const tcp = await Deno.connect({ hostname: address.hostname, port: address.port });
   let conn: Deno.TlsConn | Deno.TcpConn = tcp;
   try {
@@ -68,19 +73,22 @@ export async function joinProxy(
       tokenId: options.token.id,
       features: { offload: options.hello.offload },
       listen: options.hello.listen,
+      rejoin: rejoining,
     });
     const hello = await hs.expect(MessageType.HELLO, MessageType.GOODBYE);
-    if (hello.type === MessageType.GOODBYE) throw refused(address, Handshake.json(hello));
+    if (hello.type === MessageType.GOODBYE) {
+      throw refused(address, Handshake.json(hello), rejoining);
+    }
     const challenge = field(Handshake.json(hello), "challenge", 128);
     const proof = await joinProof(
-      options.token.secret,
+      options.rejoinSecret ?? options.token.secret,
       challenge,
       options.hello.name,
       options.spkiB64,
     );
     await hs.send(MessageType.AUTH, { proof, publicKey: options.spkiB64 });
     const w = await hs.expect(MessageType.WELCOME, MessageType.GOODBYE);
-    if (w.type === MessageType.GOODBYE) throw refused(address, Handshake.json(w));
+    if (w.type === MessageType.GOODBYE) throw refused(address, Handshake.json(w), rejoining);
     const welcome = Handshake.json(w);
     const settings = welcome.settings;
     return {
@@ -90,6 +98,9 @@ export async function joinProxy(
         settings: typeof settings === "object" && settings !== null
           ? settings as Record<string, unknown>
           : {},
+        rejoin: typeof welcome.rejoin === "string" && welcome.rejoin.length <= 64
+          ? welcome.rejoin
+          : null,
       },
     };
   } catch (e) {
@@ -109,7 +120,13 @@ export async function joinProxy(
   }
 }
 
-function refused(address: Address, goodbye: Record<string, unknown>): JoinRefused {
+function refused(address: Address, goodbye: Record<string, unknown>, rejoining: boolean): Error {
   const reason = typeof goodbye.reason === "string" ? goodbye.reason.slice(0, 300) : "no reason";
-  return new JoinRefused(`Cannot join ${formatAddress(address)}: the proxy refused: ${reason}`);
+  const message = `Cannot join ${formatAddress(address)}: the proxy refused: ${reason}`;
+  return rejoining ? new RejoinRefused(message) : new JoinRefused(message);
+}
+
+/** The proxy no longer knows this host's rejoin credential: join again with the token. */
+export class RejoinRefused extends Error {
+  override name = "RejoinRefused";
 }

@@ -44,8 +44,11 @@ export class Handshake {
     this.#deadline = performance.now() + timeoutMs;
   }
 
+  #started = false;
+
   /** Writes the preamble and, optionally, a first message, in one write. */
   async start(type?: MessageTypeValue, body?: unknown): Promise<void> {
+    this.#started = true;
     const payload = type === undefined ? null : encodeBody(body);
     const out = new Uint8Array(PREAMBLE_LEN + (payload ? HEADER_LEN + payload.length : 0));
     writePreamble(out, 0);
@@ -56,8 +59,12 @@ export class Handshake {
     await this.#write(out);
   }
 
-  /** Sends one message; `body` is JSON-encoded unless it is bytes or a string. */
+  /**
+   * Sends one message; `body` is JSON-encoded unless it is bytes or a string. The preamble goes
+   * first if this side has not sent it yet (a refusal can come before anything else).
+   */
   async send(type: MessageTypeValue, body?: unknown): Promise<void> {
+    if (!this.#started) return await this.start(type, body);
     const payload = encodeBody(body);
     const out = new Uint8Array(HEADER_LEN + payload.length);
     writeHeader(out, 0, type, payload.length);

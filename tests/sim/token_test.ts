@@ -1,0 +1,38 @@
+/**
+ * Token expiry: after `token-ttl` the join token admits no new host, but a host that joined
+ * before comes back with its own rejoin credential.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { startOverlay, until } from "../support/sim.ts";
+import { testConfig } from "../support/config.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+
+Deno.test("sim token: an expired token admits no new host; joined hosts rejoin with their credential", async () => {
+  const sim = await startOverlay({
+    hosts: 1,
+    common: { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 },
+    proxy: { tokenTtl: 1500 },
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 1700));
+    const late = await runHost(
+      testConfig({
+        join: sim.proxy.address,
+        token: formatJoinToken(sim.proxy.token),
+        name: "late",
+      }),
+      { openDevice: () => new MemoryDevice() },
+    );
+    await late.done;
+    assert(/join token \w+ expired at/.test(late.fatal() ?? ""), late.fatal() ?? "admitted");
+
+    sim.proxy.hosts().get("h0")!.close("test cuts the link");
+    await until(() => sim.hosts[0].joins() === 2, "h0 back with its credential", 5000);
+    assertEquals(sim.hosts[0].fatal(), null);
+    assert(sim.proxy.hosts().has("h0"));
+  } finally {
+    await sim.close();
+  }
+});
