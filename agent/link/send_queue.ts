@@ -65,13 +65,9 @@ export class SendQueue {
     }
     this.#capacity = options.capacityBytes;
     const initial = Math.min(options.initialBytes ?? 256 * 1024, 2 * this.#capacity);
-    this.#initial = initial;
     this.#fill = new Uint8Array(initial);
     this.#spare = new Uint8Array(initial);
   }
-
-  readonly #initial: number;
-  #lastBatch = 0;
 
   /** Bytes waiting (not yet handed out by {@linkcode take}). */
   get queuedBytes(): number {
@@ -118,7 +114,6 @@ export class SendQueue {
   take(): Uint8Array | null {
     if (this.#inFlight || this.#used === 0) return null;
     const out = this.#fill.subarray(0, this.#used);
-    this.#lastBatch = this.#used;
     [this.#fill, this.#spare] = [this.#spare, this.#fill];
     this.#used = 0;
     this.#inFlight = true;
@@ -129,16 +124,6 @@ export class SendQueue {
   /** Marks the batch from {@linkcode take} as written; its buffer is reused. */
   release(): void {
     this.#inFlight = false;
-    // After a burst the buffers may have grown to the bound; once batches are small again,
-    // give the memory back (one allocation per burst, none while the load lasts).
-    if (this.#spare.length > this.#initial && this.#lastBatch <= this.#initial / 4) {
-      this.#spare = new Uint8Array(this.#initial);
-    }
-  }
-
-  /** Bytes the two buffers hold now (for memory accounting and tests). */
-  get bufferBytes(): number {
-    return this.#fill.length + this.#spare.length;
   }
 
   /** Drops everything queued (link closing). */

@@ -41,17 +41,3 @@ Deno.test("send queue: bounded; frames dropped and counted, control has headroom
   assertEquals(q.pushMessage(MessageType.CONTROL, new Uint8Array(100_000)), false);
   assertEquals(q.stats.controlDrops, 1);
 });
-
-Deno.test("send queue: buffers grown by a burst shrink back once batches are small again", () => {
-  const q = new SendQueue({ capacityBytes: 4 << 20 });
-  const small = q.bufferBytes;
-  for (let i = 0; i < 50; i++) q.pushFrame(new Uint8Array(60_000)); // a burst of superframes
-  q.take();
-  q.release();
-  for (let round = 0; round < 3; round++) {
-    q.pushFrame(new Uint8Array(100));
-    q.take();
-    q.release();
-  }
-  assertEquals(q.bufferBytes, small);
-});
