@@ -1,6 +1,7 @@
 /**
  * Data-plane benchmark: throughput and latency between two VMs on different hosts, through the
- * overlay, beside the raw underlay measured in the same run on the same lab (root only).
+ * overlay, beside the raw underlay, kernel VXLAN and tinc 1.0 (switch mode, UDP and TCPOnly)
+ * measured in the same run on the same lab (root only).
  *
  *     raw underlay   host 1 ns ──underlay bridge── host 2 ns            (no overlay at all)
  *     via proxy      VM 1 ─ TAP ─ agent h1 ═TLS═ proxy ═TLS═ agent h2 ─ TAP ─ VM 2
@@ -15,6 +16,7 @@
  */
 
 import { FAST_VTTIF, Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { hasTinc, startTinc, startVxlan } from "../testbed/baselines.ts";
 
 /** One measured path. */
 export interface PathResult {
@@ -83,16 +85,20 @@ function fmt(n: number | null, digits = 2): string {
 /** Renders results as a markdown table with ratios to the first row. */
 export function renderTable(rows: PathResult[]): string {
   const base = rows[0];
+  // tinc's best single-stream mode is the yardstick of the speed targets.
+  const tincs = rows.filter((r) => r.path.startsWith("tinc"));
+  const tinc = tincs.length ? tincs.reduce((a, b) => (b.gbps1 > a.gbps1 ? b : a)) : null;
   const lines = [
-    "| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | x raw (1 stream) | RTT median ms | RTT p99 ms | agent CPU s/GB | agent RSS MiB |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| path | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | x raw (1 stream) | x best tinc (1 stream) | RTT median ms | RTT p99 ms | CPU s/GB | RSS MiB |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     lines.push(
       `| ${r.path} | ${fmt(r.gbps1)} | ${fmt(r.gbps4)} | ${fmt(r.gbps1 / base.gbps1, 3)} | ` +
-        `${fmt(r.rttMedianMs, 3)} | ${fmt(r.rttP99Ms, 3)} | ${fmt(r.cpuSecPerGB)} | ${
-          fmt(r.rssMiB, 0)
-        } |`,
+        `${tinc ? fmt(r.gbps1 / tinc.gbps1, 2) : "-"} | ${fmt(r.rttMedianMs, 3)} | ${
+          fmt(r.rttP99Ms, 3)
+        } | ` +
+        `${fmt(r.cpuSecPerGB)} | ${fmt(r.rssMiB, 0)} |`,
     );
   }
   return lines.join("\n");
@@ -130,16 +136,14 @@ async function main() {
       rssMiB: null,
     });
 
-    await lab.startAll();
     const [vm1, vm2] = lab.vms;
-    await lab.waitPing(vm1.ns, vm2.ip);
-    const agents = lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
-    const measureOverlay = async (path: string) => {
-      const cpuBefore = await Promise.all(agents.map(usage));
+    /** iperf3 1 and 4 streams and ping between the VMs; CPU and RSS of `procs`. */
+    const measure = async (path: string, procs: LabProcess[]) => {
+      const cpuBefore = await Promise.all(procs.map(usage));
       console.error(`bench: ${path}...`);
       const o1 = await iperf(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 1);
       const o4 = await iperf(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 4);
-      const cpuAfter = await Promise.all(agents.map(usage));
+      const cpuAfter = await Promise.all(procs.map(usage));
       const or = await rtt(lab, vm1.ns, vm2.ip);
       const cpu = cpuAfter.reduce((s, u, i) => s + u.cpuSec - cpuBefore[i].cpuSec, 0);
       const gb = (o1.bytes + o4.bytes) / 1e9;
@@ -149,10 +153,37 @@ async function main() {
         gbps4: o4.gbps,
         rttMedianMs: or.median,
         rttP99Ms: or.p99,
-        cpuSecPerGB: gb > 0 ? cpu / gb : null,
-        rssMiB: Math.max(...cpuAfter.map((u) => u.rssMiB)),
+        cpuSecPerGB: procs.length && gb > 0 ? cpu / gb : null,
+        rssMiB: procs.length ? Math.max(...cpuAfter.map((u) => u.rssMiB)) : null,
       });
     };
+
+    // The others, on the same lab before the agents start.
+    const stopVxlan = await startVxlan(lab);
+    await lab.waitPing(vm1.ns, vm2.ip);
+    await measure("kernel VXLAN (no encryption)", []);
+    await stopVxlan();
+    if (await hasTinc()) {
+      for (const tcpOnly of [false, true]) {
+        const tinc = await startTinc(lab, { tcpOnly });
+        if (await lab.waitPing(vm1.ns, vm2.ip, 15_000)) {
+          await measure(
+            `tinc 1.0 switch mode, ${tcpOnly ? "TCPOnly" : "UDP"} (default cipher)`,
+            tinc.daemons,
+          );
+        } else {
+          console.error("bench: tinc did not connect; its row is left out");
+        }
+        await tinc.stop();
+      }
+    } else {
+      console.error("bench: tinc is not installed (apt-get install tinc); its rows are left out");
+    }
+
+    await lab.startAll();
+    await lab.waitPing(vm1.ns, vm2.ip);
+    const agents = lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
+    const measureOverlay = (path: string) => measure(path, agents);
     const mode = `TLS, superframes ${offload ? "on" : "off"}`;
     await measureOverlay(`via proxy (${mode})`);
 

@@ -1,0 +1,124 @@
+/**
+ * Other ways to join two hosts' VM bridges, measured beside vnet in the same lab run: kernel
+ * VXLAN (the fast, unencrypted reference) and tinc 1.0 in switch mode (Debian's package; the
+ * comparable user-space L2 VPN), over UDP by default or TCP only.
+ *
+ * Each starts between hosts 1 and 2 of a lab whose agents are not running, and is removed by
+ * the function it returns.
+ *
+ * @module
+ */
+
+import type { Lab, LabProcess } from "./lab.ts";
+
+async function ipIn(lab: Lab, ns: string, args: string[]): Promise<void> {
+  const r = await lab.exec(ns, ["ip", ...args]);
+  if (r.code !== 0) throw new Error(`Cannot run ip ${args.join(" ")} in ${ns}: ${r.stderr.trim()}`);
+}
+
+/** Kernel VXLAN between hosts 1 and 2, enslaved to their VM bridges. */
+export async function startVxlan(lab: Lab): Promise<() => Promise<void>> {
+  for (const [h, peer] of [[1, 2], [2, 1]]) {
+    const ns = lab.hostNs(h);
+    await ipIn(lab, ns, [
+      "link",
+      "add",
+      "vx0",
+      "type",
+      "vxlan",
+      "id",
+      "42",
+      "remote",
+      lab.hostIp(peer),
+      "dstport",
+      "4789",
+      "dev",
+      "eth0",
+    ]);
+    await ipIn(lab, ns, ["link", "set", "vx0", "master", "br-vm", "up"]);
+  }
+  return async () => {
+    for (const h of [1, 2]) await lab.exec(lab.hostNs(h), ["ip", "link", "del", "vx0"]);
+  };
+}
+
+/** True when Debian's tinc (1.0, `tincd`) is installed. */
+export async function hasTinc(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("tincd", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output()).success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * tinc 1.0 in switch mode between hosts 1 and 2 (keys generated for the run), its TAP on each
+ * VM bridge. `tcpOnly` carries everything over the TCP meta connection. Returns the daemons
+ * (for CPU and memory) and the stop function.
+ */
+export async function startTinc(
+  lab: Lab,
+  options: { tcpOnly: boolean },
+): Promise<{ daemons: LabProcess[]; stop: () => Promise<void> }> {
+  const dirs: string[] = [];
+  for (const h of [1, 2]) {
+    const dir = `${lab.dir}/tinc-h${h}`;
+    dirs.push(dir);
+    await Deno.mkdir(`${dir}/hosts`, { recursive: true });
+    await Deno.writeTextFile(
+      `${dir}/tinc.conf`,
+      [
+        `Name = h${h}`,
+        "Mode = switch",
+        "DeviceType = tap",
+        `Interface = tinc${h}`,
+        h === 1 ? "ConnectTo = h2" : "",
+        "",
+      ]
+        .join("\n"),
+    );
+    await Deno.writeTextFile(
+      `${dir}/hosts/h${h}`,
+      [`Address = ${lab.hostIp(h)}`, "Port = 655", options.tcpOnly ? "TCPOnly = yes" : "", ""].join(
+        "\n",
+      ),
+    );
+    await Deno.writeTextFile(
+      `${dir}/tinc-up`,
+      `#!/bin/sh\nip link set "$INTERFACE" master br-vm\nip link set "$INTERFACE" up\n`,
+      { mode: 0o755 },
+    );
+    const keygen = await new Deno.Command("tincd", {
+      args: ["-c", dir, "-K", "2048"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!keygen.success) throw new Error(`Cannot generate tinc keys in ${dir}`);
+  }
+  // Each side knows the other's host file (address and public key).
+  for (const [a, b] of [[1, 2], [2, 1]]) {
+    await Deno.copyFile(`${dirs[b - 1]}/hosts/h${b}`, `${dirs[a - 1]}/hosts/h${b}`);
+  }
+  const daemons: LabProcess[] = [];
+  for (const h of [1, 2]) {
+    daemons.push(
+      await lab.spawn(`tinc-h${h}-${options.tcpOnly ? "tcp" : "udp"}`, lab.hostNs(h), [
+        "tincd",
+        "-c",
+        dirs[h - 1],
+        "-D",
+        "--pidfile",
+        `${dirs[h - 1]}/pid`,
+      ]),
+    );
+  }
+  return {
+    daemons,
+    stop: async () => {
+      for (const d of daemons) await lab.stop(d, 2000);
+      for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
