@@ -26,6 +26,7 @@ export function hostStatus(h: HostView) {
   return {
     role: "host",
     name: h.name,
+    memory: Deno.memoryUsage(),
     uplink: up ? { up: true, ...up.stats() } : { up: false },
     fastPaths: h.fastPaths.peers().map((peer) => ({ peer, ...h.fastPaths.link(peer)!.stats() })),
     ports: Object.fromEntries(h.switch.counters()),

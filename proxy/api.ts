@@ -154,6 +154,7 @@ function status(ctx: ApiContext) {
   return {
     role: "proxy",
     version: ctx.version,
+    memory: Deno.memoryUsage(),
     uptimeMs: Date.now() - ctx.startedAt,
     hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
     ports: counters,
