@@ -36,12 +36,12 @@ export function applyRules(sw: Switch, msg: RuleInstruction): string {
       const removed = sw.rules.removeWhere((r) =>
         r.owner === msg.owner && wanted.get(r.id)?.target !== r.target
       );
-      const existing = new Set(
-        sw.rules.list().filter((r) => r.owner === msg.owner).map((r) => r.id),
-      );
+      // Rules this owner keeps, and other owners' rules (an operator's) for the same match,
+      // which win: they are never overwritten.
+      const taken = new Set(sw.rules.list().map((r) => r.id));
       let added = 0;
       for (const [id, r] of wanted) {
-        if (existing.has(id)) continue;
+        if (taken.has(id)) continue;
         sw.rules.add({
           src: macOfWire(r.src),
           dst: macOfWire(r.dst),
@@ -51,7 +51,7 @@ export function applyRules(sw: Switch, msg: RuleInstruction): string {
         });
         added++;
       }
-      return `${msg.owner} rules #${msg.seq}: ${added} added, ${removed.length} removed, ${wanted.size} in force`;
+      return `${msg.owner} rules #${msg.seq}: ${added} added, ${removed.length} removed`;
     }
   }
 }
