@@ -141,14 +141,13 @@ export class AdaptLoop {
   onHostDown(host: string, now: number): void {
     this.#sent.delete(host);
     this.#applied.delete(host);
-    for (const [pair, st] of this.pairs) {
+    for (const pair of this.pairs.keys()) {
       if (splitPair(pair).includes(host)) {
         this.pairs.delete(pair);
         const other = splitPair(pair).find((h) => h !== host)!;
         this.#send(other, { type: "peer-close", peer: host, reason: `${host} left the overlay` });
         this.#log.info("Fast path {pair} dropped: {host} left", { pair, host });
         this.onEvent?.({ type: "link", pair, phase: "closed", reason: `${host} left the overlay` });
-        void st;
       }
     }
     this.reconcile(now);

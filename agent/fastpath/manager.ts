@@ -17,6 +17,7 @@ import { type Address, formatAddress, parseAddress } from "../config/types.ts";
 import type { ControlMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
+import { ProtocolError } from "../link/wire.ts";
 import { logger } from "../log.ts";
 import type { Switch } from "../switch/switch.ts";
 import { acceptPeer, dialPeer } from "./handshake.ts";
@@ -189,7 +190,7 @@ export class FastPathManager {
       {
         onFrame: (packet) => this.#sw.forward(packet, name, Date.now()),
         onControl: () => {
-          throw new Error("Cannot accept control messages on a fast path");
+          throw new ProtocolError("Cannot accept control messages on a fast path");
         },
         onClose: (reason, l) => {
           if (this.#links.get(peer) !== l) return;
