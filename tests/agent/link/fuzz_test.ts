@@ -5,6 +5,7 @@
  */
 import { assert } from "../../support/assert.ts";
 import { MemoryConn } from "../../support/memory_conn.ts";
+import { encodeStream } from "../../support/wire.ts";
 import { prng } from "../../support/topologies.ts";
 import {
   HEADER_LEN,
@@ -21,11 +22,8 @@ import { createJoinToken } from "../../../agent/join/token.ts";
 import { HandshakeTimeout } from "../../../agent/link/handshake.ts";
 
 function validStream(random: () => number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const pre = new Uint8Array(PREAMBLE_LEN);
-  writePreamble(pre, 0);
-  parts.push(pre);
   const types = Object.values(MessageType);
+  const messages: [number, Uint8Array][] = [];
   for (let i = Math.floor(random() * 6); i > 0; i--) {
     const type = types[Math.floor(random() * types.length)];
     const len = type === MessageType.FRAME
@@ -33,18 +31,9 @@ function validStream(random: () => number): Uint8Array {
       : type === MessageType.DISCOVER
       ? 0
       : Math.floor(random() * 60);
-    const m = new Uint8Array(HEADER_LEN + len);
-    writeHeader(m, 0, type, len);
-    for (let j = HEADER_LEN; j < m.length; j++) m[j] = random() * 256;
-    parts.push(m);
+    messages.push([type, Uint8Array.from({ length: len }, () => random() * 256)]);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return encodeStream(...messages);
 }
 
 function mutate(bytes: Uint8Array, random: () => number): Uint8Array {

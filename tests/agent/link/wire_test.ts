@@ -1,26 +1,14 @@
 import { assertEquals, assertThrows } from "../../support/assert.ts";
+import { encodeStream } from "../../support/wire.ts";
 import {
-  HEADER_LEN,
   MAX_FRAME_BODY,
   MessageType,
-  PREAMBLE_LEN,
   ProtocolError,
   StreamReader,
   writeHeader,
-  writePreamble,
 } from "../../../agent/link/wire.ts";
 
-function stream(...messages: [number, Uint8Array][]): Uint8Array {
-  const total = PREAMBLE_LEN + messages.reduce((n, [, b]) => n + HEADER_LEN + b.length, 0);
-  const out = new Uint8Array(total);
-  let at = writePreamble(out, 0);
-  for (const [type, body] of messages) {
-    writeHeader(out, at, type, body.length);
-    out.set(body, at + HEADER_LEN);
-    at += HEADER_LEN + body.length;
-  }
-  return out;
-}
+const stream = encodeStream;
 
 function feed(r: StreamReader, bytes: Uint8Array, chunk: number) {
   const got: { type: number; body: number[] }[] = [];
