@@ -17,6 +17,7 @@
  * @module
  */
 
+import { fold, sum16 } from "./checksum.ts";
 import { VNET_HDR_LEN } from "./device.ts";
 import {
   VNET_F_NEEDS_CSUM,
@@ -31,17 +32,6 @@ const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 const TCP = 6;
 const UDP = 17;
-
-function fold(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return sum;
-}
-
-function sumWords(b: Uint8Array, from: number, to: number): number {
-  let s = 0;
-  for (let i = from; i < to; i += 2) s += (b[i] << 8) | b[i + 1];
-  return s;
-}
 
 /**
  * Rewrites the 10-byte header (and the L4 checksum field) of `packet` so that a captured TCP
@@ -88,7 +78,7 @@ export function markCapturedOffloads(packet: Uint8Array, mtu: number): boolean {
     proto = packet[l3 + 9];
     l4 = l3 + ihl;
     l4Len = total - ihl;
-    pseudo = sumWords(packet, l3 + 12, l3 + 20) + proto + l4Len;
+    pseudo = sum16(packet, l3 + 12, l3 + 20) + proto + l4Len;
     gsoType = VNET_GSO_TCPV4;
   } else if (etherType === ETHERTYPE_IPV6) {
     if (len < l3 + 40 || packet[l3] >> 4 !== 6) return false;
@@ -96,7 +86,7 @@ export function markCapturedOffloads(packet: Uint8Array, mtu: number): boolean {
     l4 = l3 + 40;
     l4Len = (packet[l3 + 4] << 8) | packet[l3 + 5];
     if (l4 + l4Len > len) return false;
-    pseudo = sumWords(packet, l3 + 8, l3 + 40) + proto + l4Len;
+    pseudo = sum16(packet, l3 + 8, l3 + 40) + proto + l4Len;
     gsoType = VNET_GSO_TCPV6;
   } else {
     return false;

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../../support/assert.ts";
 import { markCapturedOffloads } from "../../../agent/device/capture_offload.ts";
-import { internetChecksum, toPlainFrames } from "../../../agent/device/segment.ts";
+import { toPlainFrames } from "../../../agent/device/segment.ts";
+import { internetChecksum } from "../../../agent/device/checksum.ts";
 import { readVnetHeader } from "../../../agent/device/vnet_header.ts";
 
 /** An IPv4/TCP packet (header zeroed) with `payload` bytes and a correct checksum. */

@@ -1,4 +1,5 @@
-import { internetChecksum, toPlainFrames } from "../../../agent/device/segment.ts";
+import { toPlainFrames } from "../../../agent/device/segment.ts";
+import { internetChecksum } from "../../../agent/device/checksum.ts";
 import {
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
