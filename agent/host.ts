@@ -117,7 +117,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
           token,
           rejoinSecret,
           caPem: ca,
-          hello: { name, offload: device.offload, listen: null },
+          hello: { name, offload: device.offload },
           spkiB64: key.spkiB64,
           timeoutMs: config.handshakeTimeout,
         });

@@ -39,8 +39,6 @@ export interface AdmittedHost {
   name: string;
   handshake: Handshake;
   offload: boolean;
-  /** Where the host accepts fast-path links, as it announced it (unchecked text), or null. */
-  listen: string | null;
 }
 
 /** The peer was refused; `reason` was sent to it and is safe to log. */
@@ -95,7 +93,6 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const features = typeof hello.features === "object" && hello.features !== null
     ? hello.features as Record<string, unknown>
     : {};
-  const listen = typeof hello.listen === "string" ? hello.listen.slice(0, 100) : null;
   const challenge = newChallenge();
   await hs.start(MessageType.HELLO, { role: "proxy", name: "proxy", challenge });
   const auth = Handshake.json(await hs.expect(MessageType.AUTH));
@@ -123,5 +120,5 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   }
   const rejoin = ctx.credentials ? await ctx.credentials.issue(name) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
-  return { name, handshake: hs, offload: features.offload === true, listen };
+  return { name, handshake: hs, offload: features.offload === true };
 }

@@ -26,8 +26,6 @@ export interface HostHello {
   name: string;
   /** The host's device takes superframes. */
   offload: boolean;
-  /** Where the host accepts fast-path links, or null. */
-  listen: string | null;
 }
 
 /** What the proxy hands an admitted host. */
@@ -72,7 +70,6 @@ export async function joinProxy(
       name: options.hello.name,
       tokenId: options.token.id,
       features: { offload: options.hello.offload },
-      listen: options.hello.listen,
       rejoin: rejoining,
     });
     const hello = await hs.expect(MessageType.HELLO, MessageType.GOODBYE);
