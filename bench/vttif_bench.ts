@@ -56,9 +56,7 @@ async function measure(
         // VNET: from that change event to fast paths up and rules active on every host.
         const until = Date.now() + 30_000;
         while (Date.now() < until) {
-          const adapt = JSON.parse(
-            (await lab.exec(lab.proxyNs, lab.agentCommand(["adapt", "--json"]), false)).stdout,
-          );
+          const adapt = await lab.agentJson("adapt");
           const r = adapt.reactions.find((x: { detectedAt: number }) =>
             x.detectedAt === event.detectedAt
           );

@@ -321,6 +321,17 @@ export class Lab {
     return [Deno.execPath(), "run", ...AGENT_PERMISSIONS, `${ROOT}main.ts`, ...args];
   }
 
+  /**
+   * Runs `agent ARGS --json` against the proxy (inside its namespace) and parses the answer;
+   * throws with the CLI's message when it fails.
+   */
+  // deno-lint-ignore no-explicit-any
+  async agentJson(...args: string[]): Promise<any> {
+    const r = await this.exec(this.proxyNs, this.agentCommand([...args, "--json"]));
+    if (r.code !== 0) throw new Error(`Cannot run agent ${args.join(" ")}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
   /** Starts the proxy and waits until it listens. */
   async startProxy(extra: string[] = []): Promise<LabProcess> {
     const args = [

@@ -101,9 +101,13 @@ export async function measureMove(
   } finally {
     await lab.stop(pinger, 1000);
   }
-  const events = JSON.parse(
-    (await lab.exec(lab.proxyNs, lab.agentCommand(["events", "--json"]), false)).stdout,
-  ) as { type: string; change?: string; mac?: string; at: number; to?: string }[];
+  const events = await lab.agentJson("events") as {
+    type: string;
+    change?: string;
+    mac?: string;
+    at: number;
+    to?: string;
+  }[];
   const move = events.findLast((e) =>
     e.type === "vm" && e.change === "moved" && e.mac === target.mac &&
     e.to === `host:h${options.toHost}`
@@ -118,9 +122,7 @@ export async function measureMove(
   if (!after) throw new Error(`Cannot measure the move of VM ${options.vm}: no reply after it`);
   const later = replies.filter((r) => r.at >= after.at);
   const lostAfterRecovery = later.length ? later.at(-1)!.seq - after.seq + 1 - later.length : 0;
-  const adapt = JSON.parse(
-    (await lab.exec(lab.proxyNs, lab.agentCommand(["adapt", "--json"]), false)).stdout,
-  ) as { moves: { mac: string; ms: number }[] };
+  const adapt = await lab.agentJson("adapt") as { moves: { mac: string; ms: number }[] };
   return {
     movedAt: move.at,
     firstReplyAt: after.at,

@@ -67,9 +67,8 @@ export class Phase {
 }
 
 /** The proxy's topology (`agent topology --json`). */
-export async function topology(lab: Lab): Promise<TopologySnapshot> {
-  const r = await lab.exec(lab.proxyNs, lab.agentCommand(["topology", "--json"]), false);
-  return JSON.parse(r.stdout);
+export function topology(lab: Lab): Promise<TopologySnapshot> {
+  return lab.agentJson("topology");
 }
 
 /**

@@ -96,15 +96,8 @@ export async function scenarioLab(scenario: Scenario): Promise<Lab> {
   return lab;
 }
 
-/** `agent <args>` against the lab's proxy; parses JSON output. */
-// deno-lint-ignore no-explicit-any
-async function cli(lab: Lab, ...args: string[]): Promise<any> {
-  const r = await lab.exec(lab.proxyNs, lab.agentCommand([...args, "--json"]), false);
-  return JSON.parse(r.stdout);
-}
-
 async function fastPathsUp(lab: Lab): Promise<number> {
-  return (await cli(lab, "links")).fastPaths.filter((f: { phase: string }) => f.phase === "up")
+  return (await lab.agentJson("links")).fastPaths.filter((f: { phase: string }) => f.phase === "up")
     .length;
 }
 
@@ -122,7 +115,7 @@ function once(lab: Lab, scenario: Scenario): Promise<PatternsOutcome> {
 
 /** The star only: adaptation off. */
 export async function measureStar(lab: Lab, scenario: Scenario): Promise<ModeResult> {
-  await cli(lab, "adapt", "set", "off");
+  await lab.agentJson("adapt", "set", "off");
   const out = await once(lab, scenario);
   return { mode: "star", links: 0, runtimeMs: out.runtimeMs, outcome: out };
 }
@@ -138,8 +131,8 @@ export async function measureForced(
   warmIterations = 10,
 ): Promise<ModeResult> {
   const label = k === null ? "mesh" : `k=${k}`;
-  await cli(lab, "adapt", "set", k === null ? "k=auto" : `k=${k}`);
-  await cli(lab, "adapt", "set", "on");
+  await lab.agentJson("adapt", "set", k === null ? "k=auto" : `k=${k}`);
+  await lab.agentJson("adapt", "set", "on");
   await once(lab, { ...scenario, run: { ...scenario.run, iterations: warmIterations } });
   const want = k === null ? scenario.maxLinks : Math.min(k, scenario.maxLinks);
   const until = Date.now() + 20_000;
@@ -156,19 +149,19 @@ export async function measureAuto(
   lab: Lab,
   scenario: Scenario,
 ): Promise<ModeResult & { startedAt: number }> {
-  await cli(lab, "adapt", "set", "off");
+  await lab.agentJson("adapt", "set", "off");
   await quiet(lab);
   const until = Date.now() + 20_000;
   while ((await fastPathsUp(lab)) > 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 200));
   }
-  await cli(lab, "adapt", "set", "k=auto");
-  await cli(lab, "adapt", "set", "on");
+  await lab.agentJson("adapt", "set", "k=auto");
+  await lab.agentJson("adapt", "set", "on");
   const startedAt = Date.now();
   const out = await once(lab, scenario);
   const t = await topology(lab);
   const change = t.events.find((e) => e.detectedAt >= startedAt);
-  const adapt = await cli(lab, "adapt");
+  const adapt = await lab.agentJson("adapt");
   const reaction = adapt.reactions.find((r: { detectedAt: number }) =>
     change && r.detectedAt === change.detectedAt
   );

@@ -21,10 +21,7 @@ Deno.test({
     const lab = await Lab.create({ hosts: 4, lan: false, proxyArgs: FAST, hostArgs: FAST });
     try {
       await lab.startAll();
-      const cli = async (...args: string[]) =>
-        JSON.parse(
-          (await lab.exec(lab.proxyNs, lab.agentCommand([...args, "--json"]), false)).stdout,
-        );
+      const cli = (...args: string[]) => lab.agentJson(...args);
       const fastUp = async () =>
         (await cli("links")).fastPaths.filter((f: { phase: string }) => f.phase === "up").length;
       const waitFor = async (cond: () => Promise<boolean>, what: string, ms = 20_000) => {

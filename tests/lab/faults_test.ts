@@ -111,10 +111,7 @@ Deno.test({
     const lab = await Lab.create({ hosts: 3, lan: false, proxyArgs: FAST, hostArgs: FAST });
     try {
       await lab.startAll();
-      const cli = async (...args: string[]) =>
-        JSON.parse(
-          (await lab.exec(lab.proxyNs, lab.agentCommand([...args, "--json"]), false)).stdout,
-        );
+      const cli = (...args: string[]) => lab.agentJson(...args);
       const up = async () =>
         (await cli("links")).fastPaths.filter((f: { phase: string }) => f.phase === "up").length;
       await Phase.start(lab, "all", allPeers, { kbps: 2000, seconds: 60 });

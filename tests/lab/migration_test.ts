@@ -24,10 +24,7 @@ Deno.test({
     try {
       await lab.startAll();
       const [vm1, , vm3] = lab.vms;
-      const cli = async (...args: string[]) =>
-        JSON.parse(
-          (await lab.exec(lab.proxyNs, lab.agentCommand([...args, "--json"]), false)).stdout,
-        );
+      const cli = (...args: string[]) => lab.agentJson(...args);
       // VM 1 and VM 3 talk both ways: a fast path h1-h3 carries it.
       await Phase.start(lab, "pair", (i) => (i === 0 ? [2] : i === 2 ? [0] : []), { kbps: 4000 });
       const until = Date.now() + 20_000;
