@@ -11,21 +11,9 @@ Deno.test({
   async fn() {
     const ns = await Netns.create("pcap");
     try {
-      const [a, b] = [uniqueIfName("a"), uniqueIfName("b")];
-      await ns.ip("link", "add", a, "type", "veth", "peer", "name", b);
-      await ns.ip("link", "set", a, "up");
-      await ns.ip("link", "set", b, "up");
+      const [a, b] = await ns.vethPair();
       // libpcap captures in the caller's namespace: the captures run in a child inside `ns`.
-      const out = await ns.exec(
-        Deno.execPath(),
-        "run",
-        "--allow-ffi",
-        "--allow-env=VNET_LIBPCAP",
-        PROBE,
-        a,
-        b,
-      );
-      const report = JSON.parse(out);
+      const report = await ns.probe(PROBE, a, b);
       // Frames injected at B are captured at A, and the filter kept only the right EtherType.
       assert.deepEqual(report.seenAtA, ["b2a-0", "b2a-1", "b2a-2"]);
       // Frames injected at A arrive at B ...

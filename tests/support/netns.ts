@@ -86,6 +86,29 @@ export class Netns {
     }).spawn();
   }
 
+  /** Creates a veth pair inside the namespace, both ends up; returns their names. */
+  async vethPair(): Promise<[string, string]> {
+    const [a, b] = [uniqueIfName("a"), uniqueIfName("b")];
+    await this.ip("link", "add", a, "type", "veth", "peer", "name", b);
+    await this.ip("link", "set", a, "up");
+    await this.ip("link", "set", b, "up");
+    return [a, b];
+  }
+
+  /** Runs a probe script (Deno, FFI allowed) inside the namespace; returns its JSON report. */
+  // deno-lint-ignore no-explicit-any
+  async probe(script: string, ...args: string[]): Promise<any> {
+    const out = await this.exec(
+      Deno.execPath(),
+      "run",
+      "--allow-ffi",
+      "--allow-env=VNET_LIBPCAP",
+      script,
+      ...args,
+    );
+    return JSON.parse(out);
+  }
+
   /** Moves an interface of the current namespace into this one. */
   async adopt(ifName: string): Promise<void> {
     await run(["ip", "link", "set", ifName, "netns", this.name]);

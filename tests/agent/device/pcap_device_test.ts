@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IS_ROOT, Netns, ROOT_ONLY, uniqueIfName } from "../../support/netns.ts";
+import { IS_ROOT, Netns, ROOT_ONLY } from "../../support/netns.ts";
 
 const PROBE = new URL("./pcap_device_probe.ts", import.meta.url).pathname;
 
@@ -10,20 +10,8 @@ Deno.test({
   async fn() {
     const ns = await Netns.create("pcapdev");
     try {
-      const [a, b] = [uniqueIfName("a"), uniqueIfName("b")];
-      await ns.ip("link", "add", a, "type", "veth", "peer", "name", b);
-      await ns.ip("link", "set", a, "up");
-      await ns.ip("link", "set", b, "up");
-      const out = await ns.exec(
-        Deno.execPath(),
-        "run",
-        "--allow-ffi",
-        "--allow-env=VNET_LIBPCAP",
-        PROBE,
-        a,
-        b,
-      );
-      const report = JSON.parse(out);
+      const [a, b] = await ns.vethPair();
+      const report = await ns.probe(PROBE, a, b);
       assert.deepEqual(report.readBack, {
         count: 1,
         length: 70,
