@@ -2,72 +2,59 @@
  * Root-only: the control API bound to the proxy's underlay address (not loopback) demands the
  * bearer token from the state directory; the CLI, given the state dir, sends it.
  */
+import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
-import { Lab, labUnavailable } from "../../testbed/lab.ts";
 
-const why = labUnavailable();
-
-Deno.test({
-  name: why
-    ? `lab api: token off loopback (skipped: ${why})`
-    : "lab api: off loopback the API needs the token",
-  ignore: why !== null,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = await Lab.create({ hosts: 1, lan: false, proxyArgs: ["--api", "10.77.0.1:7801"] });
-    try {
-      await lab.startAll();
-      const fetchFrom = (ns: string, headers: string[] = []) =>
-        lab.exec(ns, [
-          "curl",
-          "-s",
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
-          ...headers,
-          "http://10.77.0.1:7801/api/status",
-        ]);
-      assertEquals((await fetchFrom(lab.hostNs(1))).stdout, "401", "no token, no answer");
-      const token = (await Deno.readTextFile(`${lab.stateDir}/api.token`)).trim();
-      assertEquals((await Deno.stat(`${lab.stateDir}/api.token`)).mode! & 0o777, 0o600);
-      assertEquals(
-        (await fetchFrom(lab.hostNs(1), ["-H", `Authorization: Bearer ${token}`])).stdout,
-        "200",
-      );
-      const cli = await lab.exec(
-        lab.hostNs(1),
-        lab.agentCommand([
-          "status",
-          "--json",
-          "--api",
-          "10.77.0.1:7801",
-          "--state-dir",
-          lab.stateDir,
-        ]),
-      );
-      assertEquals(cli.code, 0, cli.stderr);
-      assertEquals(JSON.parse(cli.stdout).hosts.length, 1);
-      const page = await lab.exec(lab.hostNs(1), [
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "http://10.77.0.1:7801/",
-      ]);
-      assertEquals(page.stdout, "401", "the page is behind the token too");
-      const down = await lab.exec(
-        lab.hostNs(1),
-        lab.agentCommand(["status", "--api", "10.77.0.1:7999"]),
-      );
-      assert(down.code !== 0 && /is `agent --proxy` running/i.test(down.stderr), down.stderr);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
-    } finally {
-      await lab.close();
-    }
-  },
+labTest("lab api: off loopback the API needs the token", {
+  hosts: 1,
+  lan: false,
+  proxyArgs: ["--api", "10.77.0.1:7801"],
+}, async (lab) => {
+  await lab.startAll();
+  const fetchFrom = (ns: string, headers: string[] = []) =>
+    lab.exec(ns, [
+      "curl",
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      ...headers,
+      "http://10.77.0.1:7801/api/status",
+    ]);
+  assertEquals((await fetchFrom(lab.hostNs(1))).stdout, "401", "no token, no answer");
+  const token = (await Deno.readTextFile(`${lab.stateDir}/api.token`)).trim();
+  assertEquals((await Deno.stat(`${lab.stateDir}/api.token`)).mode! & 0o777, 0o600);
+  assertEquals(
+    (await fetchFrom(lab.hostNs(1), ["-H", `Authorization: Bearer ${token}`])).stdout,
+    "200",
+  );
+  const cli = await lab.exec(
+    lab.hostNs(1),
+    lab.agentCommand([
+      "status",
+      "--json",
+      "--api",
+      "10.77.0.1:7801",
+      "--state-dir",
+      lab.stateDir,
+    ]),
+  );
+  assertEquals(cli.code, 0, cli.stderr);
+  assertEquals(JSON.parse(cli.stdout).hosts.length, 1);
+  const page = await lab.exec(lab.hostNs(1), [
+    "curl",
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    "http://10.77.0.1:7801/",
+  ]);
+  assertEquals(page.stdout, "401", "the page is behind the token too");
+  const down = await lab.exec(
+    lab.hostNs(1),
+    lab.agentCommand(["status", "--api", "10.77.0.1:7999"]),
+  );
+  assert(down.code !== 0 && /is `agent --proxy` running/i.test(down.stderr), down.stderr);
 });

@@ -3,6 +3,7 @@
  * restarted under a running TCP transfer, and a host crashes and comes back. Recovery is
  * asserted (traffic flows again, TCP inside the VMs survives, the matrix is rebuilt), not time.
  */
+import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { FAST_FAILOVER, FAST_VTTIF, Lab, labUnavailable } from "../../testbed/lab.ts";
 import { allPeers, Phase, waitTopology } from "../../testbed/phases.ts";
@@ -100,43 +101,33 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: why
-    ? `lab faults: fast paths outlive a proxy restart (skipped: ${why})`
-    : "lab faults: fast paths outlive a proxy restart and are adopted",
-  ignore: why !== null,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = await Lab.create({ hosts: 3, lan: false, proxyArgs: FAST, hostArgs: FAST });
-    try {
-      await lab.startAll();
-      const cli = (...args: string[]) => lab.agentJson(...args);
-      const up = async () =>
-        (await cli("links")).fastPaths.filter((f: { phase: string }) => f.phase === "up").length;
-      await Phase.start(lab, "all", allPeers, { kbps: 2000, seconds: 60 });
-      const until = Date.now() + 20_000;
-      while ((await up()) < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
-      assertEquals(await up(), 3, "three fast paths before the restart");
-      const proxy = lab.processes.find((p) => p.name === "proxy")!;
-      proxy.child.kill("SIGKILL");
-      await proxy.status;
-      // With the proxy gone, VMs keep talking over the fast paths.
-      const during = await lab.ping(lab.vms[0].ns, lab.vms[1].ip, { count: 5, intervalS: 0.1 });
-      assertEquals(during.received, 5, "fast paths carry traffic while the proxy is down");
-      await lab.startProxy();
-      const end = Date.now() + 20_000;
-      while ((await up()) < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-      assertEquals(await up(), 3, "the restarted proxy adopted the three links");
-      for (const h of ["h1", "h2", "h3"]) {
-        const log = await Deno.readTextFile(lab.processes.find((p) => p.name === h)!.logPath);
-        const opened = log.match(/Fast path to \S+ is up/g)?.length ?? 0;
-        assertEquals(opened, 2, `${h} opened its two links once, and kept them`);
-      }
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n${await lab.logs()}`);
-    } finally {
-      await lab.close();
-    }
-  },
+labTest("lab faults: fast paths outlive a proxy restart and are adopted", {
+  hosts: 3,
+  lan: false,
+  proxyArgs: FAST,
+  hostArgs: FAST,
+}, async (lab) => {
+  await lab.startAll();
+  const cli = (...args: string[]) => lab.agentJson(...args);
+  const up = async () =>
+    (await cli("links")).fastPaths.filter((f: { phase: string }) => f.phase === "up").length;
+  await Phase.start(lab, "all", allPeers, { kbps: 2000, seconds: 60 });
+  const until = Date.now() + 20_000;
+  while ((await up()) < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  assertEquals(await up(), 3, "three fast paths before the restart");
+  const proxy = lab.processes.find((p) => p.name === "proxy")!;
+  proxy.child.kill("SIGKILL");
+  await proxy.status;
+  // With the proxy gone, VMs keep talking over the fast paths.
+  const during = await lab.ping(lab.vms[0].ns, lab.vms[1].ip, { count: 5, intervalS: 0.1 });
+  assertEquals(during.received, 5, "fast paths carry traffic while the proxy is down");
+  await lab.startProxy();
+  const end = Date.now() + 20_000;
+  while ((await up()) < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  assertEquals(await up(), 3, "the restarted proxy adopted the three links");
+  for (const h of ["h1", "h2", "h3"]) {
+    const log = await Deno.readTextFile(lab.processes.find((p) => p.name === h)!.logPath);
+    const opened = log.match(/Fast path to \S+ is up/g)?.length ?? 0;
+    assertEquals(opened, 2, `${h} opened its two links once, and kept them`);
+  }
 });
