@@ -149,6 +149,14 @@ const LIBC_SYMBOLS = {
     parameters: ["i32"], // int errnum
     result: "pointer", // char * (static; copied out at once)
   },
+  readlink: {
+    parameters: [
+      "buffer", // const char *pathname (NUL-terminated)
+      "buffer", // char *buf
+      "usize", // size_t bufsiz
+    ],
+    result: "isize", // ssize_t bytes placed in buf (no NUL), -1 on error
+  },
   if_nametoindex: {
     parameters: ["buffer"], // const char *ifname
     result: "u32", // unsigned int, 0 on error

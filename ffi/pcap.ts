@@ -9,7 +9,8 @@
  */
 
 import { PcapError } from "./errors.ts";
-import { cString, FdWaiter, readCString } from "./libc.ts";
+import { cString, readCString } from "./libc.ts";
+import { ReadyWaiter } from "./event_loop_poller.ts";
 
 /** Library paths tried in order when `VNET_LIBPCAP` is not set. */
 export const LIBPCAP_CANDIDATES: readonly string[] = [
@@ -203,7 +204,7 @@ export class PcapHandle {
   #handle: Deno.PointerObject | null;
   readonly #iface: string;
   readonly #warning: string | undefined;
-  readonly #waiter: FdWaiter;
+  readonly #waiter: ReadyWaiter;
   /** Where pcap_next_ex stores its two result pointers: [header, data]. */
   readonly #results = new BigUint64Array(2);
   readonly #headerOut = this.#results.subarray(0, 1);
@@ -223,7 +224,7 @@ export class PcapHandle {
     this.#handle = handle;
     this.#iface = iface;
     this.#warning = warning;
-    this.#waiter = new FdWaiter(fd);
+    this.#waiter = new ReadyWaiter(fd);
   }
 
   /**

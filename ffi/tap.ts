@@ -11,7 +11,6 @@ import {
   AF_INET,
   cString,
   errno,
-  FdWaiter,
   IFNAMSIZ,
   lastError,
   libc,
@@ -23,6 +22,7 @@ import {
   SOCK_DGRAM,
   writeInterfaceName,
 } from "./libc.ts";
+import { ReadyWaiter } from "./event_loop_poller.ts";
 
 // <linux/if_tun.h>
 const IFF_TAP = 0x0002;
@@ -105,7 +105,7 @@ export class Tap {
   /** One struct ifreq reused by every interface ioctl; held here while the kernel uses it. */
   readonly #ifr = new Uint8Array(IFREQ_BYTES);
   readonly #ifrView = new DataView(this.#ifr.buffer);
-  readonly #waiter: FdWaiter;
+  readonly #waiter: ReadyWaiter;
 
   private constructor(fd: number, ctl: number, name: string, options: TapOptions) {
     this.#fd = fd;
@@ -113,7 +113,7 @@ export class Tap {
     this.#name = name;
     this.#vnetHdr = options.vnetHdr;
     this.#offload = options.offload;
-    this.#waiter = new FdWaiter(fd);
+    this.#waiter = new ReadyWaiter(fd);
   }
 
   /**
@@ -185,6 +185,11 @@ export class Tap {
   /** True when the TAP takes and gives checksum-offloaded and TSO superframes. */
   get offload(): boolean {
     return this.#offload;
+  }
+
+  /** The descriptor (-1 after close). */
+  get fd(): number {
+    return this.#fd;
   }
 
   /** True after {@linkcode close}. */

@@ -152,6 +152,14 @@ export const SETTINGS = {
     group: "data plane",
     doc: "Let the TAP give and take TCP superframes (TSO/checksum offload, up to 64 KB).",
   }),
+  deviceWait: setting({
+    kind: oneOf("event-loop", "thread"),
+    default: "event-loop",
+    group: "data plane",
+    meta: "HOW",
+    doc: "How an idle device is waited for: event-loop (the frame wakes the agent's own " +
+      "thread; lowest latency) or thread (a poll on a worker thread; portable fallback).",
+  }),
   queueBytes: setting({
     kind: int(70_000, 1 << 30),
     default: 4 * 1024 * 1024,

@@ -8,6 +8,7 @@
 import type { Config } from "../config/schema.ts";
 import { parseMac, writeMac } from "../switch/ethernet.ts";
 import { addToBridge } from "../../ffi/bridge.ts";
+import { setDeviceWait } from "../../ffi/event_loop_poller.ts";
 import type { Device } from "./device.ts";
 import { PcapDevice } from "./pcap_device.ts";
 import { TapDevice } from "./tap_device.ts";
@@ -17,6 +18,7 @@ export const DEFAULT_TAP_NAME = "vnet0";
 
 /** Opens the device of `config` (`--pcap IFACE`, else `--tap NAME`, default vnet0). */
 export function openConfiguredDevice(config: Config): Device {
+  setDeviceWait(config.deviceWait);
   if (config.pcap) return PcapDevice.open({ iface: config.pcap, mtu: config.mtu });
   let mac: Uint8Array | undefined;
   if (config.mac) {

@@ -44,5 +44,8 @@ export async function pumpDevice(
     }
     const now = Date.now();
     for (let i = 0; i < n; i++) sw.forward(batch.packet(i), port, now);
+    // The links' flushes are queued microtasks: let them write before the next read attempt,
+    // which most often finds the device empty and would only delay them.
+    await null;
   }
 }
