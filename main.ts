@@ -11,6 +11,7 @@ import { ConfigError, loadInvocation } from "./agent/config/load.ts";
 import { openConfiguredDevice } from "./agent/device/open.ts";
 import { runHost } from "./agent/host.ts";
 import { setupLogging } from "./agent/log.ts";
+import { keepNativeMemoryLow } from "./agent/native_memory.ts";
 import { runProxy } from "./proxy/proxy.ts";
 import { VERSION } from "./agent/version.ts";
 
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  const stopTrimming = keepNativeMemoryLow();
   try {
     let done: Promise<void>;
     let failed: () => string | null = () => null;
@@ -76,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
+    stopTrimming();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

@@ -157,6 +157,16 @@ const LIBC_SYMBOLS = {
     ],
     result: "isize", // ssize_t bytes placed in buf (no NUL), -1 on error
   },
+  /** mallopt(3): tune glibc malloc (e.g. M_ARENA_MAX). */
+  mallopt: {
+    parameters: ["i32", "i32"], // int param, int value
+    result: "i32", // int: 1 on success, 0 on error
+  },
+  /** malloc_trim(3): give free heap memory of every arena back to the kernel. */
+  malloc_trim: {
+    parameters: ["usize"], // size_t pad
+    result: "i32", // int: 1 if memory was released
+  },
   if_nametoindex: {
     parameters: ["buffer"], // const char *ifname
     result: "u32", // unsigned int, 0 on error

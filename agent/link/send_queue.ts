@@ -6,6 +6,10 @@
  * latency), a busy link coalesces every frame that arrived during the last write (fewest
  * syscalls and TLS records). Two buffers swap roles, so encoding never waits on the socket.
  *
+ * The buffers start small and double when a burst needs it; once a link has carried only
+ * small batches for {@linkcode SHRINK_AFTER_MS} (its bulk traffic ended, or moved to a fast
+ * path), they go back to their first size, so a busy past does not pin megabytes per link.
+ *
  * Frames are dropped (and counted) when the queue holds `capacityBytes`; control messages
  * may use a further `capacityBytes` of headroom so that a flood of frames cannot starve the
  * control channel, and are dropped (counted apart) beyond that.
@@ -14,6 +18,9 @@
  */
 
 import { HEADER_LEN, MessageType, writeHeader } from "./wire.ts";
+
+/** How long only small batches must leave before grown buffers are given back. */
+export const SHRINK_AFTER_MS = 5_000;
 
 /** Counters of a {@linkcode SendQueue}; they only grow. */
 export interface SendQueueStats {
@@ -45,6 +52,10 @@ export interface SendQueueStats {
  */
 export class SendQueue {
   readonly #capacity: number;
+  readonly #initial: number;
+  readonly #now: () => number;
+  /** Last time a batch needed more than the initial size. */
+  #lastBig: number;
   #fill: Uint8Array;
   #spare: Uint8Array;
   #used = 0;
@@ -57,16 +68,25 @@ export class SendQueue {
     batches: 0,
   };
 
-  constructor(options: { capacityBytes: number; initialBytes?: number }) {
+  constructor(
+    options: { capacityBytes: number; initialBytes?: number; now?: () => number },
+  ) {
     if (!(options.capacityBytes >= 70_000)) {
       throw new RangeError(
         `Cannot create send queue: capacityBytes must be at least 70000 (one superframe), got ${options.capacityBytes}`,
       );
     }
     this.#capacity = options.capacityBytes;
-    const initial = Math.min(options.initialBytes ?? 256 * 1024, 2 * this.#capacity);
-    this.#fill = new Uint8Array(initial);
-    this.#spare = new Uint8Array(initial);
+    this.#initial = Math.min(options.initialBytes ?? 256 * 1024, 2 * this.#capacity);
+    this.#now = options.now ?? (() => performance.now());
+    this.#lastBig = this.#now();
+    this.#fill = new Uint8Array(this.#initial);
+    this.#spare = new Uint8Array(this.#initial);
+  }
+
+  /** Bytes held by the two buffers (what the queue costs in memory now). */
+  get bufferBytes(): number {
+    return this.#fill.length + this.#spare.length;
   }
 
   /** Bytes waiting (not yet handed out by {@linkcode take}). */
@@ -115,6 +135,7 @@ export class SendQueue {
     if (this.#inFlight || this.#used === 0) return null;
     const out = this.#fill.subarray(0, this.#used);
     [this.#fill, this.#spare] = [this.#spare, this.#fill];
+    this.#maybeShrink(this.#used);
     this.#used = 0;
     this.#inFlight = true;
     this.stats.batches++;
@@ -129,6 +150,16 @@ export class SendQueue {
   /** Drops everything queued (link closing). */
   clear(): void {
     this.#used = 0;
+  }
+
+  /** Gives the new fill buffer (the batch's buffer stays in flight) back its first size. */
+  #maybeShrink(batchBytes: number): void {
+    const now = this.#now();
+    if (batchBytes > this.#initial) {
+      this.#lastBig = now;
+    } else if (this.#fill.length > this.#initial && now - this.#lastBig >= SHRINK_AFTER_MS) {
+      this.#fill = new Uint8Array(this.#initial);
+    }
   }
 
   #reserve(need: number): number {

@@ -41,3 +41,34 @@ Deno.test("send queue: bounded; frames dropped and counted, control has headroom
   assertEquals(q.pushMessage(MessageType.CONTROL, new Uint8Array(100_000)), false);
   assertEquals(q.stats.controlDrops, 1);
 });
+
+Deno.test("send queue: grown buffers go back to their first size after a quiet spell", () => {
+  let now = 0;
+  const q = new SendQueue({ capacityBytes: 1 << 20, initialBytes: 4096, now: () => now });
+  const frame = new Uint8Array(1000);
+  const drain = () => {
+    const batch = q.take();
+    q.release();
+    return batch?.length ?? 0;
+  };
+  for (let i = 0; i < 100; i++) assert(q.pushFrame(frame));
+  assertEquals(drain(), 100 * 1004, "a 100 KB burst leaves in one batch");
+  assert(q.bufferBytes > 100_000, `grown: ${q.bufferBytes}`);
+  // Small batches, but the burst was recent: the buffers are kept for the next one.
+  for (let t = 0; t < 4; t++) {
+    now += 1000;
+    q.pushFrame(frame);
+    drain();
+  }
+  assert(q.bufferBytes > 100_000, "kept while bursts may come back");
+  // Quiet for SHRINK_AFTER_MS: both buffers shrink, one per batch.
+  now += 2000;
+  for (let i = 0; i < 2; i++) {
+    q.pushFrame(frame);
+    assertEquals(drain(), 1004);
+  }
+  assertEquals(q.bufferBytes, 2 * 4096);
+  // And grow again when needed, with nothing lost.
+  for (let i = 0; i < 50; i++) assert(q.pushFrame(frame));
+  assertEquals(drain(), 50 * 1004);
+});
