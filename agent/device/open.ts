@@ -8,7 +8,8 @@
 import type { Config } from "../config/schema.ts";
 import { parseMac, writeMac } from "../switch/ethernet.ts";
 import { addToBridge } from "../../ffi/bridge.ts";
-import { setDeviceWait } from "../../ffi/event_loop_poller.ts";
+import { EventLoopPoller, setDeviceWait } from "../../ffi/event_loop_poller.ts";
+import { logger } from "../log.ts";
 import type { Device } from "./device.ts";
 import { PcapDevice } from "./pcap_device.ts";
 import { TapDevice } from "./tap_device.ts";
@@ -19,6 +20,16 @@ export const DEFAULT_TAP_NAME = "vnet0";
 /** Opens the device of `config` (`--pcap IFACE`, else `--tap NAME`, default vnet0). */
 export function openConfiguredDevice(config: Config): Device {
   setDeviceWait(config.deviceWait);
+  if (config.deviceWait === "event-loop") {
+    // Started now so that a fallback is reported once, at start-up, with its reason.
+    EventLoopPoller.get().then((poller) => {
+      if (poller !== null) return;
+      logger("device").warn(
+        "Waiting for the device on a worker thread (slower): {reason}",
+        { reason: EventLoopPoller.unavailable },
+      );
+    });
+  }
   if (config.pcap) return PcapDevice.open({ iface: config.pcap, mtu: config.mtu });
   let mac: Uint8Array | undefined;
   if (config.mac) {

@@ -51,6 +51,10 @@ Deno.test({
         const r = await lab.ping(vm1.ns, vm2.ip, { count: 5 });
         assertEquals(r.received, 5, r.output);
       });
+      await t.step("every agent waits for its TAP on the event loop's thread", async () => {
+        const logs = await lab.logs();
+        assert(!/on a worker thread/.test(logs), logs);
+      });
       await t.step("ping a VM to the LAN namespace behind the proxy", async () => {
         const r = await lab.ping(vm2.ns, lab.lanIp, { count: 3 });
         assertEquals(r.received, 3, r.output);
@@ -184,7 +188,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const lab = await Lab.create({ hosts: 2, attach: "pcap" });
+    // Hosts wait on a worker thread (the fallback), the proxy on its event loop: both ways.
+    const lab = await Lab.create({
+      hosts: 2,
+      attach: "pcap",
+      hostArgs: ["--device-wait", "thread"],
+    });
     try {
       await lab.startAll();
       const r = await lab.ping(lab.vms[0].ns, lab.vms[1].ip, { count: 5 });
