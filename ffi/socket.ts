@@ -55,31 +55,6 @@ export function findTcpSocket(local: Endpoint, remote: Endpoint): number {
   return -1;
 }
 
-const AF_UNIX = 1;
-const decoder = new TextDecoder();
-
-/**
- * Finds the descriptor of the connected Unix stream socket whose own address is `path` (the
- * accepting side of a connection to a listener bound there; the listener itself has no peer),
- * or -1.
- */
-export function findAcceptedUnixSocket(path: string): number {
-  const addr = new Uint8Array(128);
-  const len = new Uint32Array(1);
-  const lenBytes = new Uint8Array(len.buffer);
-  for (let fd = 3; fd < MAX_FD_SCAN; fd++) {
-    len[0] = addr.length;
-    if (libc().getsockname(fd, addr, lenBytes) !== 0) continue;
-    if ((addr[0] | (addr[1] << 8)) !== AF_UNIX) continue;
-    const name = addr.subarray(2, Math.min(len[0], addr.length));
-    const end = name.indexOf(0);
-    if (decoder.decode(end < 0 ? name : name.subarray(0, end)) !== path) continue;
-    len[0] = addr.length;
-    if (libc().getpeername(fd, addr, lenBytes) === 0) return fd;
-  }
-  return -1;
-}
-
 /**
  * Turns Nagle's algorithm off on the TCP connection between `local` and `remote`; returns
  * false when the socket could not be found (the connection closed meanwhile).

@@ -6,6 +6,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import { dialPeer } from "../../agent/fastpath/handshake.ts";
+import { libc } from "../../ffi/libc.ts";
 import { BROADCAST_MAC } from "../../agent/switch/ethernet.ts";
 
 Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back to the star", async () => {
@@ -45,6 +46,10 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     assertEquals(linkEvents.length, 6, "every link coming up is an event");
     const reaction = proxy.adapt.reactions[0];
     assert(reaction.ms >= 0 && reaction.ms < 5000, `VNET reaction ${reaction.ms} ms`);
+
+    // Both ends of every fast path have Nagle off (Deno accepts with it on).
+    const accepted = hosts.flatMap((h) => acceptedNoDelay(h.fastPaths.address!.port));
+    assertEquals(accepted, [true, true, true, true, true, true], "accepting ends");
 
     // Traffic now crosses the fast paths, not the proxy.
     const starBefore = proxy.switch.counters().get("host:h0")!.rxFrames;
@@ -93,3 +98,25 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     await sim.close();
   }
 });
+
+/** TCP_NODELAY of each accepted connection whose local port is `port` (scanning our fds). */
+function acceptedNoDelay(port: number): boolean[] {
+  const addr = new Uint8Array(128);
+  const len = new Uint32Array(1);
+  const lenBytes = new Uint8Array(len.buffer);
+  const value = new Int32Array(1);
+  const out: boolean[] = [];
+  for (let fd = 3; fd < 4096; fd++) {
+    len[0] = addr.length;
+    if (libc().getsockname(fd, addr, lenBytes) !== 0 || ((addr[2] << 8) | addr[3]) !== port) {
+      continue;
+    }
+    len[0] = addr.length;
+    if (libc().getpeername(fd, addr, lenBytes) !== 0) continue; // the listener itself
+    len[0] = 4;
+    const IPPROTO_TCP = 6, TCP_NODELAY = 1;
+    libc().getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(value.buffer), lenBytes);
+    out.push(value[0] !== 0);
+  }
+  return out;
+}
