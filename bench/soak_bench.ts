@@ -23,6 +23,19 @@ async function rssMiB(p: LabProcess): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** Anonymous (heap, buffers) RSS: what a leak grows; the rest is the mapped Deno binary. */
+async function anonMiB(p: LabProcess): Promise<number> {
+  const text = await Deno.readTextFile(`/proc/${p.child.pid}/smaps_rollup`).catch(() => "");
+  return Number(/^Anonymous:\s+(\d+)/m.exec(text)?.[1] ?? 0) / 1024;
+}
+
+/** One RSS sample of every agent. */
+interface Sample {
+  atS: number;
+  rss: Record<string, number>;
+  anon: Record<string, number>;
+}
+
 if (import.meta.main) {
   const why = labUnavailable();
   if (why) {
@@ -35,17 +48,31 @@ if (import.meta.main) {
   const lab = await Lab.create({ hosts: 4, lan: false, proxyArgs: args, hostArgs: args });
   const faults: { what: string; at: number }[] = [];
   const rejoinMs: number[] = [];
-  let rssStart: Record<string, number> = {};
-  let rssEnd: Record<string, number> = {};
+  const samples: Sample[] = [];
+  const t0 = Date.now();
   let pingLog = "";
   try {
     await lab.startAll();
     const agents = () => lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
     const [vm1, vm2, vm3, vm4] = lab.vms;
     await lab.waitPing(vm1.ns, vm2.ip);
-    rssStart = Object.fromEntries(
-      await Promise.all(agents().map(async (p) => [p.name, await rssMiB(p)])),
-    );
+    const sample = async () => {
+      const live = agents().filter((p) => p.child.pid);
+      const rss = Object.fromEntries(
+        await Promise.all(live.map(async (p) => [p.name, await rssMiB(p)])),
+      );
+      const anon = Object.fromEntries(
+        await Promise.all(live.map(async (p) => [p.name, await anonMiB(p)])),
+      );
+      samples.push({ atS: (Date.now() - t0) / 1000, rss, anon });
+      console.error(
+        "  RSS (anonymous) MiB: " +
+          Object.keys(rss).map((n) => `${n} ${rss[n].toFixed(0)} (${anon[n].toFixed(0)})`).join(
+            ", ",
+          ),
+      );
+    };
+    await sample();
     const pinger = await lab.spawn("soak-ping", vm1.ns, ["ping", "-n", "-D", "-i", "0.01", vm2.ip]);
     const end = Date.now() + seconds * 1000;
     let restarted = false;
@@ -90,10 +117,8 @@ if (import.meta.main) {
         }
       }
       await new Promise((r) => setTimeout(r, 2000));
+      await sample();
     }
-    rssEnd = Object.fromEntries(
-      await Promise.all(agents().map(async (p) => [p.name, await rssMiB(p)])),
-    );
     await lab.stop(pinger, 1000);
     pingLog = await Deno.readTextFile(pinger.logPath);
   } finally {
@@ -126,11 +151,19 @@ if (import.meta.main) {
       rejoinMs.map((m) => `${m} ms`).join(", ") || "-"
     } |`,
   );
-  for (const name of Object.keys(rssStart)) {
+  // Flat means: after warming up (the first half), RSS stops climbing. Start, middle and end,
+  // and the largest value of the second half, per agent (the proxy restarts in the middle).
+  const first = samples[0];
+  const middle = samples[Math.floor(samples.length / 2)];
+  const last = samples.at(-1)!;
+  const secondHalf = samples.slice(Math.floor(samples.length / 2));
+  const f = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(0));
+  for (const name of Object.keys(first.rss)) {
+    const peak = Math.max(...secondHalf.map((x) => x.rss[name] ?? 0));
     console.log(
-      `| RSS ${name} start -> end | ${rssStart[name].toFixed(0)} -> ${
-        (rssEnd[name] ?? NaN).toFixed(0)
-      } MiB |`,
+      `| RSS ${name} start -> middle -> end (second-half peak), anonymous at the end | ` +
+        `${f(first.rss[name])} -> ${f(middle.rss[name])} -> ${f(last.rss[name])} (${f(peak)}), ` +
+        `${f(last.anon[name])} MiB |`,
     );
   }
 }
