@@ -6,6 +6,7 @@
  * @module
  */
 
+import { deviceWaitMode } from "../ffi/event_loop_poller.ts";
 import type { Address } from "./config/types.ts";
 import type { FastPathManager } from "./fastpath/manager.ts";
 import type { Link } from "./link/link.ts";
@@ -27,6 +28,7 @@ export function hostStatus(h: HostView) {
     role: "host",
     name: h.name,
     memory: Deno.memoryUsage(),
+    deviceWait: deviceWaitMode(),
     uplink: up ? { up: true, ...up.stats() } : { up: false },
     fastPaths: h.fastPaths.peers().map((peer) => ({ peer, ...h.fastPaths.link(peer)!.stats() })),
     ports: Object.fromEntries(h.switch.counters()),

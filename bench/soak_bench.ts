@@ -29,11 +29,32 @@ async function anonMiB(p: LabProcess): Promise<number> {
   return Number(/^Anonymous:\s+(\d+)/m.exec(text)?.[1] ?? 0) / 1024;
 }
 
+const HOST_API_PORT = 7900;
+
+/** V8 heap and external (ArrayBuffer) MiB of host `i`, from its status endpoint. */
+async function jsMemory(lab: Lab, i: number): Promise<{ heap: number; external: number }> {
+  const r = await lab.exec(lab.hostNs(i), [
+    "curl",
+    "-s",
+    "-m",
+    "2",
+    `http://127.0.0.1:${HOST_API_PORT}/api/status`,
+  ]);
+  try {
+    const m = JSON.parse(r.stdout).memory;
+    return { heap: m.heapTotal / 1048576, external: m.external / 1048576 };
+  } catch {
+    return { heap: NaN, external: NaN };
+  }
+}
+
 /** One RSS sample of every agent. */
 interface Sample {
   atS: number;
   rss: Record<string, number>;
   anon: Record<string, number>;
+  /** Hosts only. */
+  js: Record<string, { heap: number; external: number }>;
 }
 
 if (import.meta.main) {
@@ -45,7 +66,14 @@ if (import.meta.main) {
   const i = Deno.args.indexOf("--seconds");
   const seconds = i >= 0 ? Number(Deno.args[i + 1]) : 600;
   const args = [...FAST_VTTIF, ...FAST_FAILOVER];
-  const lab = await Lab.create({ hosts: 4, lan: false, proxyArgs: args, hostArgs: args });
+  // Each host serves its status on loopback in its namespace: the V8 heap and external
+  // (ArrayBuffer) sizes tell JS growth from native growth.
+  const lab = await Lab.create({
+    hosts: 4,
+    lan: false,
+    proxyArgs: args,
+    hostArgs: [...args, "--api", `127.0.0.1:${HOST_API_PORT}`],
+  });
   const faults: { what: string; at: number }[] = [];
   const rejoinMs: number[] = [];
   const samples: Sample[] = [];
@@ -64,12 +92,16 @@ if (import.meta.main) {
       const anon = Object.fromEntries(
         await Promise.all(live.map(async (p) => [p.name, await anonMiB(p)])),
       );
-      samples.push({ atS: (Date.now() - t0) / 1000, rss, anon });
+      const js: Sample["js"] = {};
+      for (let h = 1; h <= 4; h++) js[`h${h}`] = await jsMemory(lab, h);
+      samples.push({ atS: (Date.now() - t0) / 1000, rss, anon, js });
+      const jsText = (n: string) =>
+        js[n] ? `, heap ${js[n].heap.toFixed(0)}, external ${js[n].external.toFixed(0)}` : "";
       console.error(
-        "  RSS (anonymous) MiB: " +
-          Object.keys(rss).map((n) => `${n} ${rss[n].toFixed(0)} (${anon[n].toFixed(0)})`).join(
-            ", ",
-          ),
+        "  MiB: " +
+          Object.keys(rss).map((n) =>
+            `${n} ${rss[n].toFixed(0)} (anonymous ${anon[n].toFixed(0)}${jsText(n)})`
+          ).join("; "),
       );
     };
     await sample();
@@ -161,9 +193,9 @@ if (import.meta.main) {
   for (const name of Object.keys(first.rss)) {
     const peak = Math.max(...secondHalf.map((x) => x.rss[name] ?? 0));
     console.log(
-      `| RSS ${name} start -> middle -> end (second-half peak), anonymous at the end | ` +
-        `${f(first.rss[name])} -> ${f(middle.rss[name])} -> ${f(last.rss[name])} (${f(peak)}), ` +
-        `${f(last.anon[name])} MiB |`,
+      `| RSS ${name} start -> middle -> end (second-half peak); at the end: anonymous, V8 heap, external | ` +
+        `${f(first.rss[name])} -> ${f(middle.rss[name])} -> ${f(last.rss[name])} (${f(peak)}); ` +
+        `${f(last.anon[name])}, ${f(last.js[name]?.heap)}, ${f(last.js[name]?.external)} MiB |`,
     );
   }
 }

@@ -207,14 +207,19 @@ export class EventLoopPoller {
       this.#pollfds = new Uint8Array(bytes * 2);
       this.#pollView = new DataView(this.#pollfds.buffer);
     }
-    const view = this.#pollView;
-    let at = 0;
-    for (const fd of [this.#epollFd, ...this.#waiters.keys()]) {
-      view.setInt32(at, fd, true);
-      view.setInt16(at + 4, POLLIN, true);
-      view.setInt16(at + 6, 0, true);
+    this.#put(0, this.#epollFd);
+    let at = 8;
+    for (const fd of this.#waiters.keys()) {
+      this.#put(at, fd);
       at += 8;
     }
+  }
+
+  /** Writes one struct pollfd { int fd; short events = POLLIN; short revents = 0; }. */
+  #put(at: number, fd: number): void {
+    this.#pollView.setInt32(at, fd, true);
+    this.#pollView.setInt16(at + 4, POLLIN, true);
+    this.#pollView.setInt16(at + 6, 0, true);
   }
 
   /**
@@ -299,6 +304,15 @@ export class ReadyWaiter {
 }
 
 let useEventLoopPoller = true;
+
+/**
+ * How devices are waited for right now, for status pages: `event-loop`, `thread`, or
+ * `thread (fallback: <reason>)` when the event-loop poller could not start.
+ */
+export function deviceWaitMode(): string {
+  if (!useEventLoopPoller) return "thread";
+  return unavailableReason ? `thread (fallback: ${unavailableReason})` : "event-loop";
+}
 
 /**
  * Chooses how devices wait: on the event loop's thread (the default) or with a poll on a

@@ -42,6 +42,7 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
       .json();
     assertEquals(own.fastPaths.map((f: { peer: string }) => f.peer).sort(), ["h1", "h2", "h3"]);
     assertEquals(own.uplink.up, true);
+    assertEquals(own.deviceWait, "event-loop");
     const linkEvents = proxy.events.recent().filter((e) => e.type === "link" && e.phase === "up");
     assertEquals(linkEvents.length, 6, "every link coming up is an event");
     const reaction = proxy.adapt.reactions[0];
