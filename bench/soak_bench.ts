@@ -32,7 +32,10 @@ async function anonMiB(p: LabProcess): Promise<number> {
 const HOST_API_PORT = 7900;
 
 /** V8 heap and external (ArrayBuffer) MiB of host `i`, from its status endpoint. */
-async function jsMemory(lab: Lab, i: number): Promise<{ heap: number; external: number }> {
+async function jsMemory(
+  lab: Lab,
+  i: number,
+): Promise<{ heap: number; used: number; external: number }> {
   const r = await lab.exec(lab.hostNs(i), [
     "curl",
     "-s",
@@ -42,9 +45,13 @@ async function jsMemory(lab: Lab, i: number): Promise<{ heap: number; external: 
   ]);
   try {
     const m = JSON.parse(r.stdout).memory;
-    return { heap: m.heapTotal / 1048576, external: m.external / 1048576 };
+    return {
+      heap: m.heapTotal / 1048576,
+      used: m.heapUsed / 1048576,
+      external: m.external / 1048576,
+    };
   } catch {
-    return { heap: NaN, external: NaN };
+    return { heap: NaN, used: NaN, external: NaN };
   }
 }
 
@@ -54,7 +61,7 @@ interface Sample {
   rss: Record<string, number>;
   anon: Record<string, number>;
   /** Hosts only. */
-  js: Record<string, { heap: number; external: number }>;
+  js: Record<string, { heap: number; used: number; external: number }>;
 }
 
 if (import.meta.main) {
@@ -96,7 +103,11 @@ if (import.meta.main) {
       for (let h = 1; h <= 4; h++) js[`h${h}`] = await jsMemory(lab, h);
       samples.push({ atS: (Date.now() - t0) / 1000, rss, anon, js });
       const jsText = (n: string) =>
-        js[n] ? `, heap ${js[n].heap.toFixed(0)}, external ${js[n].external.toFixed(0)}` : "";
+        js[n]
+          ? `, heap ${js[n].heap.toFixed(0)} (used ${js[n].used.toFixed(0)}), external ${
+            js[n].external.toFixed(0)
+          }`
+          : "";
       console.error(
         "  MiB: " +
           Object.keys(rss).map((n) =>

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
+import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
 
 if (import.meta.main) {
   const denort = Deno.env.get("DENORT_BIN");
@@ -21,7 +21,7 @@ if (import.meta.main) {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
       "compile",
-      ...AGENT_PERMISSIONS,
+      ...AGENT_RUN_FLAGS,
       "--include",
       "deno.json",
       // The live page's files are read at run time (proxy/page.ts).

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
+import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
 
 /** Faster VTTIF for lab runs: a phase change is declared in about a second. */
 export const FAST_VTTIF: readonly string[] = [
@@ -318,7 +318,7 @@ export class Lab {
 
   /** The agent command line (deno run main.ts with the agent's permissions). */
   agentCommand(args: string[]): string[] {
-    return [Deno.execPath(), "run", ...AGENT_PERMISSIONS, `${ROOT}main.ts`, ...args];
+    return [Deno.execPath(), "run", ...AGENT_RUN_FLAGS, `${ROOT}main.ts`, ...args];
   }
 
   /**

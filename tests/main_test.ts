@@ -2,7 +2,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { keyOf, type SettingName, SETTINGS } from "../agent/config/schema.ts";
 import denoJson from "../deno.json" with { type: "json" };
-import { AGENT_PERMISSIONS } from "../agent/permissions.ts";
+import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BINARY = `${ROOT}dist/agent`;
@@ -64,9 +64,9 @@ Deno.test({
   },
 });
 
-Deno.test("deno task agent runs with exactly the permissions the agent declares", () => {
+Deno.test("deno task agent runs with exactly the flags the agent declares", () => {
   const task = denoJson.tasks.agent;
-  assertEquals(task, `deno run ${AGENT_PERMISSIONS.join(" ")} main.ts`);
+  assertEquals(task, `deno run ${AGENT_RUN_FLAGS.join(" ")} main.ts`);
 });
 
 Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanly on SIGTERM", async () => {
@@ -75,7 +75,7 @@ Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanl
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...AGENT_PERMISSIONS,
+        ...AGENT_RUN_FLAGS,
         `${ROOT}main.ts`,
         "--proxy",
         "--listen",
