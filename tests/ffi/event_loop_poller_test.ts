@@ -95,7 +95,7 @@ Deno.test("event-loop poller: one wait per descriptor; it retires when idle", as
     assert.equal(await pending, true);
     // Nothing waited for any more: the loopback pair is closed (the test's resource
     // sanitizer would fail otherwise) and the next user gets a fresh poller.
-    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 200 && !poller.retired; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(poller.retired, true);
     const next = await EventLoopPoller.get();
     assert.ok(next && next !== poller && !next.retired);
