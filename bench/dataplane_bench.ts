@@ -17,7 +17,8 @@
  * @module
  */
 
-import { FAST_VTTIF, Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { FAST_VTTIF, Lab, type LabProcess } from "../testbed/lab.ts";
+import { numberFlag, requireLab } from "./cli.ts";
 import { hasTinc, startTinc, startVxlan } from "../testbed/baselines.ts";
 
 /** One measured path. */
@@ -107,13 +108,8 @@ export function renderTable(rows: PathResult[]): string {
 }
 
 async function main() {
-  const why = labUnavailable();
-  if (why) {
-    console.error(`bench:dataplane: ${why}`);
-    Deno.exit(1);
-  }
-  const secIdx = Deno.args.indexOf("--seconds");
-  const seconds = secIdx >= 0 ? Number(Deno.args[secIdx + 1]) : 5;
+  requireLab("dataplane");
+  const seconds = numberFlag("--seconds", 5);
   const offload = !Deno.args.includes("--no-offload");
   const rttOnly = Deno.args.includes("--rtt-only");
   const lab = await Lab.create({
@@ -213,12 +209,7 @@ async function main() {
 
     // The latency lever, measured in the same run: the hosts restarted with the portable
     // wait (a poll on a worker thread) instead of the event-loop poller.
-    for (let i = 1; i <= 2; i++) {
-      const old = lab.processes.find((p) => p.name === `h${i}`)!;
-      await lab.stop(old);
-      lab.processes.splice(lab.processes.indexOf(old), 1);
-      await lab.startHost(i, ["--device-wait", "thread"]);
-    }
+    for (let i = 1; i <= 2; i++) await lab.restartHost(i, ["--device-wait", "thread"]);
     await awaitFastPath();
     await measure(
       `fast path (${mode}), devices waited for on a worker thread`,

@@ -21,6 +21,7 @@
 
 import { libc, Tap } from "../ffi/mod.ts";
 import { Netns, uniqueIfName } from "../tests/support/netns.ts";
+import { numberFlag } from "./cli.ts";
 
 const FRAME_BYTES = 1514;
 const UDP_PAYLOAD = FRAME_BYTES - 14 - 20 - 8;
@@ -302,12 +303,6 @@ if (import.meta.main) {
   if (Deno.args[0] === "--sender") {
     runSender(Deno.args[1], Deno.args[2], Number(Deno.args[3]));
   } else {
-    const i = Deno.args.indexOf("--seconds");
-    const seconds = i >= 0 ? Number(Deno.args[i + 1]) : 3;
-    if (!(seconds > 0)) {
-      console.error(`--seconds: expected a positive number, got ${Deno.args[i + 1]}`);
-      Deno.exit(1);
-    }
-    Deno.exit(await main(seconds));
+    Deno.exit(await main(numberFlag("--seconds", 3)));
   }
 }

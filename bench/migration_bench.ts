@@ -10,18 +10,14 @@
  * @module
  */
 
-import { Lab, labUnavailable } from "../testbed/lab.ts";
+import { Lab } from "../testbed/lab.ts";
+import { numberFlag, requireLab } from "./cli.ts";
 import { measureMove, type MoveMeasurement } from "../testbed/migrate.ts";
 import { FAST_VTTIF } from "../testbed/lab.ts";
 
 if (import.meta.main) {
-  const why = labUnavailable();
-  if (why) {
-    console.error(`bench:migration: ${why}`);
-    Deno.exit(1);
-  }
-  const i = Deno.args.indexOf("--moves");
-  const moves = i >= 0 ? Number(Deno.args[i + 1]) : 10;
+  requireLab("migration");
+  const moves = numberFlag("--moves", 10);
   const lab = await Lab.create({
     hosts: 3,
     lan: false,

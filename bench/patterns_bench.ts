@@ -12,7 +12,7 @@
  * @module
  */
 
-import { labUnavailable } from "../testbed/lab.ts";
+import { requireLab } from "./cli.ts";
 import { measureModes, type ModeResult, scenarioLab, SCENARIOS } from "../testbed/scenarios.ts";
 import { renderChart, type Series, svgToPng } from "./plot.ts";
 
@@ -46,11 +46,7 @@ export function resultTable(results: ModeResult[]): string {
 }
 
 if (import.meta.main) {
-  const why = labUnavailable();
-  if (why) {
-    console.error(`bench:patterns: ${why}`);
-    Deno.exit(1);
-  }
+  requireLab("patterns");
   const names = Deno.args.length ? Deno.args : Object.keys(SCENARIOS);
   const sections: string[] = [];
   const series: Series[] = [];

@@ -13,7 +13,8 @@
  * @module
  */
 
-import { FAST_FAILOVER, FAST_VTTIF, Lab, type LabProcess, labUnavailable } from "../testbed/lab.ts";
+import { FAST_FAILOVER, FAST_VTTIF, Lab, type LabProcess } from "../testbed/lab.ts";
+import { numberFlag, requireLab } from "./cli.ts";
 import { runPatterns } from "../testbed/patterns_run.ts";
 
 const FAULT_GRACE_MS = 2000;
@@ -65,13 +66,8 @@ interface Sample {
 }
 
 if (import.meta.main) {
-  const why = labUnavailable();
-  if (why) {
-    console.error(`bench:soak: ${why}`);
-    Deno.exit(1);
-  }
-  const i = Deno.args.indexOf("--seconds");
-  const seconds = i >= 0 ? Number(Deno.args[i + 1]) : 600;
+  requireLab("soak");
+  const seconds = numberFlag("--seconds", 600);
   const args = [...FAST_VTTIF, ...FAST_FAILOVER];
   // Each host serves its status on loopback in its namespace: the V8 heap and external
   // (ArrayBuffer) sizes tell JS growth from native growth.

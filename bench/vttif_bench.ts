@@ -12,7 +12,8 @@
  * @module
  */
 
-import { FAST_VTTIF, Lab, labUnavailable } from "../testbed/lab.ts";
+import { FAST_VTTIF, Lab } from "../testbed/lab.ts";
+import { numberFlag, requireLab } from "./cli.ts";
 import { allPeers, Phase, ringPeers, waitTopology } from "../testbed/phases.ts";
 
 interface Setting {
@@ -78,13 +79,8 @@ async function measure(
 }
 
 if (import.meta.main) {
-  const why = labUnavailable();
-  if (why) {
-    console.error(`bench:vttif: ${why}`);
-    Deno.exit(1);
-  }
-  const i = Deno.args.indexOf("--runs");
-  const runs = i >= 0 ? Number(Deno.args[i + 1]) : 3;
+  requireLab("vttif");
+  const runs = numberFlag("--runs", 3);
   const rows: string[] = [];
   const med = (xs: number[]) => (xs.length ? xs[Math.floor(xs.length / 2)] / 1000 : NaN);
   const max = (xs: number[]) => (xs.length ? xs[xs.length - 1] / 1000 : NaN);

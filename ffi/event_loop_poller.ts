@@ -86,7 +86,7 @@ export class EventLoopPoller {
    * {@linkcode EventLoopPoller.unavailable}). Started on first use.
    */
   static get(): Promise<EventLoopPoller | null> {
-    current ??= EventLoopPoller.#start().catch((e) => {
+    current ??= EventLoopPoller.#start().then((poller) => (live = poller), (e) => {
       unavailableReason = (e as Error).message;
       return null;
     });
@@ -241,6 +241,7 @@ export class EventLoopPoller {
       return;
     }
     current = undefined;
+    if (live === this) live = null;
     this.#retired = true;
     for (const conn of [this.#wakeOut, this.#wakeIn]) {
       try {
@@ -251,6 +252,8 @@ export class EventLoopPoller {
 }
 
 let current: Promise<EventLoopPoller | null> | undefined;
+/** The started, not yet retired poller: devices wait on it without an extra await. */
+let live: EventLoopPoller | null = null;
 let unavailableReason = "";
 
 /**
@@ -292,7 +295,14 @@ export class ReadyWaiter {
   }
 
   /** True when readable before `timeoutMs` (or in error), false on timeout. */
-  async wait(timeoutMs: number): Promise<boolean> {
+  wait(timeoutMs: number): Promise<boolean> {
+    if (!useEventLoopPoller) return this.#fallback.wait(timeoutMs);
+    if (live !== null && !live.retired) return live.wait(this.#fd, timeoutMs);
+    return this.#startAndWait(timeoutMs);
+  }
+
+  /** The first wait, or one after the poller retired: start (or find) a poller first. */
+  async #startAndWait(timeoutMs: number): Promise<boolean> {
     while (useEventLoopPoller) {
       const poller = await EventLoopPoller.get();
       if (poller === null) break;

@@ -75,6 +75,23 @@ export function setTcpNoDelay(local: Endpoint, remote: Endpoint): boolean {
   return true;
 }
 
+/**
+ * Turns Nagle's algorithm off on a connection Deno accepted (it accepts with Nagle on, TLS
+ * ones included); returns why setting it failed, in one line, or null. Never throws: a listener
+ * logs the reason and serves the connection anyway.
+ */
+export function tryTcpNoDelay(
+  conn: { localAddr: Deno.Addr; remoteAddr: Deno.Addr },
+): string | null {
+  try {
+    // Not found: the connection closed meanwhile, and needs nothing.
+    setTcpNoDelay(conn.localAddr as Deno.NetAddr, conn.remoteAddr as Deno.NetAddr);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** Reads TCP_NODELAY of the connection between `local` and `remote` (null: not found). */
 export function tcpNoDelay(local: Endpoint, remote: Endpoint): boolean | null {
   const fd = findTcpSocket(local, remote);

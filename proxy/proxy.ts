@@ -21,7 +21,7 @@ import {
 } from "../agent/join/token.ts";
 import { Link } from "../agent/link/link.ts";
 import { logger } from "../agent/log.ts";
-import { setTcpNoDelay } from "../ffi/socket.ts";
+import { tryTcpNoDelay } from "../ffi/socket.ts";
 import { Switch } from "../agent/switch/switch.ts";
 import { AdmissionRefused, admit } from "./admit.ts";
 import { loadOrCreatePki } from "./pki/ca.ts";
@@ -235,11 +235,10 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const serve = async (conn: Deno.TlsConn) => {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const from = formatAddress({ hostname: remote.hostname, port: remote.port });
-    try {
-      // Deno accepts with Nagle on; frames must not wait for ACKs (see ffi/socket.ts).
-      setTcpNoDelay(conn.localAddr as Deno.NetAddr, remote);
-    } catch (e) {
-      log.warn("Cannot set TCP_NODELAY for {from}: {error}", { from, error: (e as Error).message });
+    // Frames must not wait for ACKs (see ffi/socket.ts).
+    const noDelayFailed = tryTcpNoDelay(conn);
+    if (noDelayFailed) {
+      log.warn("Cannot set TCP_NODELAY for {from}: {error}", { from, error: noDelayFailed });
     }
     let host;
     try {

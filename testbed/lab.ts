@@ -375,6 +375,19 @@ export class Lab {
     return p;
   }
 
+  /**
+   * Stops host `i`'s agent (SIGTERM) and starts it again with `extra` flags; the stopped
+   * process leaves {@linkcode processes}, so "the agents" are always the running ones.
+   */
+  async restartHost(i: number, extra: string[] = []): Promise<LabProcess> {
+    const old = this.processes.find((p) => p.name === `h${i}`);
+    if (old) {
+      await this.stop(old);
+      this.processes.splice(this.processes.indexOf(old), 1);
+    }
+    return await this.startHost(i, extra);
+  }
+
   /** Starts the proxy and every host. */
   async startAll(): Promise<void> {
     await this.startProxy();

@@ -37,18 +37,17 @@ export interface PatternsOutcome {
 }
 
 /** Runs Patterns on every VM of `lab`; throws with the ranks' errors when any fails. */
+/** `deno` arguments that start rank `rank` of a Patterns run among `hosts` (comma-separated). */
+export function patternsArgs(rank: number, hosts: string): string[] {
+  return ["run", "--allow-net", PATTERNS, "--rank", String(rank), "--hosts", hosts];
+}
+
 export async function runPatterns(lab: Lab, run: PatternsRun): Promise<PatternsOutcome> {
   const hosts = lab.vms.map((v) => v.ip).join(",");
   const results = await Promise.all(lab.vms.map((vm, rank) =>
     lab.exec(vm.ns, [
       Deno.execPath(),
-      "run",
-      "--allow-net",
-      PATTERNS,
-      "--rank",
-      String(rank),
-      "--hosts",
-      hosts,
+      ...patternsArgs(rank, hosts),
       "--topology",
       run.topology,
       "--message-bytes",

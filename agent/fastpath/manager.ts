@@ -12,7 +12,7 @@
  * @module
  */
 
-import { setTcpNoDelay } from "../../ffi/socket.ts";
+import { tryTcpNoDelay } from "../../ffi/socket.ts";
 import type { Config } from "../config/schema.ts";
 import { type Address, formatAddress, parseAddress } from "../config/types.ts";
 import type { ControlMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
@@ -155,12 +155,11 @@ export class FastPathManager {
   async #acceptLoop(listener: Deno.TlsListener): Promise<void> {
     try {
       for await (const conn of listener) {
-        try {
-          // Deno accepts with Nagle on; frames must not wait for ACKs (see ffi/socket.ts).
-          setTcpNoDelay(conn.localAddr as Deno.NetAddr, conn.remoteAddr as Deno.NetAddr);
-        } catch (e) {
+        // Frames must not wait for ACKs (see ffi/socket.ts).
+        const noDelayFailed = tryTcpNoDelay(conn);
+        if (noDelayFailed) {
           this.#log.warn("Cannot set TCP_NODELAY on a fast-path link: {error}", {
-            error: (e as Error).message,
+            error: noDelayFailed,
           });
         }
         acceptPeer(conn, {

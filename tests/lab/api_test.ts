@@ -11,7 +11,8 @@ labTest("lab api: off loopback the API needs the token", {
   proxyArgs: ["--api", "10.77.0.1:7801"],
 }, async (lab) => {
   await lab.startAll();
-  const fetchFrom = (ns: string, headers: string[] = []) =>
+  /** The HTTP status of GET `path` on the proxy's API, asked from namespace `ns`. */
+  const fetchFrom = (ns: string, headers: string[] = [], path = "/api/status") =>
     lab.exec(ns, [
       "curl",
       "-s",
@@ -20,7 +21,7 @@ labTest("lab api: off loopback the API needs the token", {
       "-w",
       "%{http_code}",
       ...headers,
-      "http://10.77.0.1:7801/api/status",
+      `http://10.77.0.1:7801${path}`,
     ]);
   assertEquals((await fetchFrom(lab.hostNs(1))).stdout, "401", "no token, no answer");
   const token = (await Deno.readTextFile(`${lab.stateDir}/api.token`)).trim();
@@ -42,15 +43,7 @@ labTest("lab api: off loopback the API needs the token", {
   );
   assertEquals(cli.code, 0, cli.stderr);
   assertEquals(JSON.parse(cli.stdout).hosts.length, 1);
-  const page = await lab.exec(lab.hostNs(1), [
-    "curl",
-    "-s",
-    "-o",
-    "/dev/null",
-    "-w",
-    "%{http_code}",
-    "http://10.77.0.1:7801/",
-  ]);
+  const page = await fetchFrom(lab.hostNs(1), [], "/");
   assertEquals(page.stdout, "401", "the page is behind the token too");
   const down = await lab.exec(
     lab.hostNs(1),

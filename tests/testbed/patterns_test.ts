@@ -14,8 +14,7 @@ import {
   type Topology,
 } from "../../testbed/patterns/topology.ts";
 import { parsePatternsArgs } from "../../testbed/patterns.ts";
-
-const PATTERNS = new URL("../../testbed/patterns.ts", import.meta.url).pathname;
+import { patternsArgs } from "../../testbed/patterns_run.ts";
 
 // ---- topology ----
 
@@ -281,13 +280,7 @@ async function runRanks(size: number, args: (rank: number) => string[]): Promise
   const children = Array.from({ length: size }, (_, rank) =>
     new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "--allow-net",
-        PATTERNS,
-        "--rank",
-        String(rank),
-        "--hosts",
-        hosts,
+        ...patternsArgs(rank, hosts),
         "--ports",
         ports,
         ...args(rank),
@@ -360,13 +353,7 @@ Deno.test("patterns processes: a rank whose peer never starts times out with exi
   const [port, absent] = freePorts(2);
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      PATTERNS,
-      "--rank",
-      "0",
-      "--hosts",
-      "127.0.0.1,127.0.0.1",
+      ...patternsArgs(0, "127.0.0.1,127.0.0.1"),
       // Rank 1's port is free and nobody listens there.
       "--ports",
       `${port},${absent}`,
