@@ -15,9 +15,17 @@
  * signal, a worker thread finishing, another thread waking the loop):
  *
  *     poll([epoll of the event loop, tap, ...], up to MAX_BLOCK_MS)
- *       a device is readable   -> resolve its wait (its reader drains it in a microtask)
- *       the event loop has news, or the time is up
+ *       a device is readable   -> resolve its wait; its reader drains it, forwards the
+ *                                 frames and waits again, in microtasks: poll again at once
+ *       the event loop has news, the time is up, or an owner went elsewhere
  *     yield one event-loop turn  -> Deno runs its I/O, timers and ops, then we poll again
+ *
+ * The first branch is the common one: a frame from a TAP is read, forwarded and written to its
+ * link's socket without a turn, because writes on Deno's sockets need none: Deno performs them,
+ * and settles their promises, within the call when the socket has room (measured; a full
+ * socket makes Deno watch it, and its readiness then shows on the epoll descriptor). So the
+ * turn is taken for Deno's news, for an owner that went to wait on something of Deno's, and at
+ * least every {@linkcode MAX_BLOCK_MS}, for its timers.
  *
  * Yielding needs a turn in which Deno polls its reactor; a timer (1 ms granularity, 2 ms in
  * practice) is too slow and a message channel never lets the reactor run. The yield writes one
@@ -41,11 +49,6 @@ import { findTcpSocket } from "./socket.ts";
 export const MAX_BLOCK_MS = 5;
 
 const O_RDONLY = 0;
-/**
- * Microtask ticks given to a woken device reader before the poller's own write (a reader
- * reaches its link writes in about 8: wait -> read -> pump -> forward -> flush).
- */
-const READER_MICROTASKS = 16;
 const decoder = new TextDecoder();
 
 /** One descriptor being waited for. */
@@ -54,6 +57,13 @@ interface Waiter {
   deadline: number;
   resolve(ready: boolean): void;
 }
+
+/**
+ * Microtask ticks a woken owner gets to come back (wait again) before the poller gives up on
+ * it and takes an event-loop turn instead. A device reader comes back in about 10 (wait ->
+ * read -> pump -> forward -> flush -> read -> wait).
+ */
+const COMEBACK_MICROTASKS = 64;
 
 /**
  * Process-wide: one blocking poll serves every device, since two loops that each blocked on
@@ -68,6 +78,10 @@ export class EventLoopPoller {
   readonly #wakeByte = new Uint8Array(1);
   readonly #wakeBuf = new Uint8Array(64);
   readonly #waiters = new Map<number, Waiter>();
+  /** Descriptors whose waits resolved ready and whose owners have not waited again yet. */
+  readonly #away = new Set<number>();
+  #lastTurn = 0;
+  #turns = 0;
   #running = false;
   #retired = false;
   // struct pollfd[]: [0] the event loop's epoll, then one per waited descriptor. Rebuilt when
@@ -91,6 +105,11 @@ export class EventLoopPoller {
       return null;
     });
     return current;
+  }
+
+  /** Event-loop turns it has taken (each costs a loopback write and read). */
+  get turns(): number {
+    return this.#turns;
   }
 
   /** True once it closed its loopback pair; {@linkcode get} then gives a new poller. */
@@ -142,6 +161,7 @@ export class EventLoopPoller {
       return Promise.reject(new Error(`Cannot wait for descriptor ${fd}: already waited for`));
     }
     const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.#away.delete(fd);
     this.#waiters.set(fd, { fd, deadline: performance.now() + timeoutMs, resolve });
     this.#layout();
     if (!this.#running) this.#run();
@@ -151,8 +171,8 @@ export class EventLoopPoller {
   async #run(): Promise<void> {
     this.#running = true;
     try {
-      // The caller's turn may have queued writes: let them go out before blocking.
-      await this.#yieldTurn(false);
+      // The caller's turn may have started Deno ops: let them run before blocking.
+      await this.#yieldTurn();
       while (this.#waiters.size > 0) {
         const now = performance.now();
         let timeout = MAX_BLOCK_MS;
@@ -162,8 +182,14 @@ export class EventLoopPoller {
           BigInt(this.#waiters.size + 1),
           Math.max(0, Math.ceil(timeout)),
         );
-        const woke = this.#settle(n);
-        await this.#yieldTurn(woke);
+        const denoNews = n > 0 && this.#pollView.getInt16(6, true) !== 0;
+        if (this.#settle(n)) {
+          // Let the woken owners do their work and wait again (all in microtasks).
+          for (let i = 0; i < COMEBACK_MICROTASKS && this.#away.size > 0; i++) await null;
+          const turnDue = performance.now() - this.#lastTurn >= MAX_BLOCK_MS;
+          if (!denoNews && !turnDue && this.#away.size === 0) continue;
+        }
+        await this.#yieldTurn();
       }
     } catch {
       // The loopback pair failed (it cannot, short of the process running out of
@@ -186,6 +212,7 @@ export class EventLoopPoller {
         const w = this.#waiters.get(view.getInt32(i * 8, true));
         if (w === undefined) continue;
         this.#waiters.delete(w.fd);
+        this.#away.add(w.fd);
         w.resolve(true);
         woke = true;
       }
@@ -222,13 +249,11 @@ export class EventLoopPoller {
     this.#pollView.setInt16(at + 6, 0, true);
   }
 
-  /**
-   * One event-loop turn in which Deno's reactor runs, without sleeping (see module doc).
-   * After a device woke, its reader first drains, forwards and queues its link writes in a
-   * chain of microtasks: let that chain finish so its frames leave before our wake-up byte.
-   */
-  async #yieldTurn(deviceWoke: boolean): Promise<void> {
-    if (deviceWoke) { for (let i = 0; i < READER_MICROTASKS; i++) await null; }
+  /** One event-loop turn in which Deno's reactor runs, without sleeping (see module doc). */
+  async #yieldTurn(): Promise<void> {
+    this.#away.clear();
+    this.#lastTurn = performance.now();
+    this.#turns++;
     await this.#wakeOut.write(this.#wakeByte);
     await this.#wakeIn.read(this.#wakeBuf);
   }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { EventLoopPoller, ReadyWaiter, setDeviceWait } from "../../ffi/event_loop_poller.ts";
+import {
+  EventLoopPoller,
+  MAX_BLOCK_MS,
+  ReadyWaiter,
+  setDeviceWait,
+} from "../../ffi/event_loop_poller.ts";
 import { libc } from "../../ffi/libc.ts";
 
 // socketpair(2) is only needed here: two connected descriptors Deno knows nothing about,
@@ -62,6 +67,45 @@ Deno.test("event-loop poller: sockets, timers and a foreign descriptor all progr
     await new Promise((r) => setTimeout(r, 20));
     send(b);
     assert.equal(await ready, true);
+  } finally {
+    libc().close(a);
+    libc().close(b);
+  }
+});
+
+Deno.test("event-loop poller: a device waited again at once costs no turn; timers still fire", async () => {
+  const [a, b] = socketPair();
+  try {
+    const poller = await EventLoopPoller.get();
+    assert.ok(poller);
+    const buf = new Uint8Array(16);
+    // A busy device: every wake-up is drained and waited for again at once, as the pump does.
+    const wakeUps = 2000;
+    const before = poller.turns;
+    const start = performance.now();
+    for (let i = 0; i < wakeUps; i++) {
+      send(b);
+      assert.equal(await poller.wait(a, 1000), true);
+      assert.equal(Number(libc().read(a, buf, 16n)), 1);
+    }
+    const elapsed = performance.now() - start;
+    const turns = poller.turns - before;
+    // Only the turns due for Deno's timers: one per MAX_BLOCK_MS at most (not one per wake).
+    assert.ok(
+      turns <= Math.ceil(elapsed / MAX_BLOCK_MS) + 2 && turns < wakeUps / 2,
+      `${turns} turns for ${wakeUps} wake-ups in ${elapsed.toFixed(0)} ms`,
+    );
+    // And a timer still fires while the device stays that busy.
+    let firedAt = 0;
+    const t0 = performance.now();
+    setTimeout(() => firedAt = performance.now(), 10);
+    while (firedAt === 0 && performance.now() - t0 < 2000) {
+      send(b);
+      await poller.wait(a, 1000);
+      libc().read(a, buf, 16n);
+    }
+    assert.ok(firedAt > 0, "the timer never fired under a busy device");
+    assert.ok(firedAt - t0 < 10 + 20 * MAX_BLOCK_MS, `timer late: ${firedAt - t0} ms`);
   } finally {
     libc().close(a);
     libc().close(b);
