@@ -72,12 +72,11 @@ async function rtt(lab: Lab, fromNs: string, toIp: string, procs: LabProcess[] =
   );
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
   // Back to back (the next ping leaves when the reply is in): no daemon sleeps between
-  // packets, so this is the processing cost alone, without the wake-ups from idle.
-  // Their CPU time per ping is the processing cost in a form that scheduling noise barely moves.
+  // packets, so this is the processing alone, without the wake-ups from idle; the daemons'
+  // CPU time per ping measures it in a form that scheduling noise barely moves.
   const before = await Promise.all(procs.map(usage));
   const flood = await lab.exec(fromNs, ["ping", "-f", "-c", String(FLOOD_PINGS), "-W", "1", toIp]);
-  const after = await Promise.all(procs.map(usage));
-  const cpuSec = after.reduce((s, u, i) => s + u.cpuSec - before[i].cpuSec, 0);
+  const cpuSec = cpuSpent(before, await Promise.all(procs.map(usage)));
   const avg = /rtt min\/avg\/max\/mdev = [\d.]+\/([\d.]+)\//.exec(flood.stdout);
   return {
     median: at(0.5),
@@ -101,6 +100,11 @@ async function usage(p: LabProcess): Promise<{ cpuSec: number; rssMiB: number }>
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   return { cpuSec: ticks / 100, rssMiB: rss };
+}
+
+/** CPU seconds the processes used between two samples of {@linkcode usage}, summed. */
+function cpuSpent(before: { cpuSec: number }[], after: { cpuSec: number }[]): number {
+  return after.reduce((sum, u, i) => sum + u.cpuSec - before[i].cpuSec, 0);
 }
 
 function fmt(n: number | null, digits = 2): string {
@@ -159,7 +163,7 @@ async function main() {
       rttMedianMs: ur.median,
       rttP99Ms: ur.p99,
       rttBusyMs: ur.busy,
-      cpuUsPerPing: NaN,
+      cpuUsPerPing: ur.cpuUsPerPing,
       cpuSecPerGB: null,
       rssMiB: null,
     });
@@ -174,7 +178,7 @@ async function main() {
       const o4 = rttOnly ? skip : await iperf(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 4);
       const cpuAfter = await Promise.all(procs.map(usage));
       const or = await rtt(lab, vm1.ns, vm2.ip, procs);
-      const cpu = cpuAfter.reduce((s, u, i) => s + u.cpuSec - cpuBefore[i].cpuSec, 0);
+      const cpu = cpuSpent(cpuBefore, cpuAfter);
       const gb = (o1.bytes + o4.bytes) / 1e9;
       rows.push({
         path,
