@@ -1,6 +1,7 @@
 /**
  * Data-plane benchmark: throughput and latency between two VMs on different hosts, through the
- * overlay, beside the raw underlay, kernel VXLAN and tinc 1.0 (switch mode, UDP and TCPOnly)
+ * overlay, beside the raw underlay, kernel VXLAN, tinc 1.0 (switch mode, UDP and TCPOnly) and
+ * the TypeScript floor (testbed/floor_relay.ts: the least any Deno data plane can cost here),
  * measured in the same run on the same lab (root only).
  *
  *     raw underlay   host 1 ns ──underlay bridge── host 2 ns            (no overlay at all)
@@ -21,7 +22,7 @@
 
 import { FAST_VTTIF, Lab, type LabProcess } from "../testbed/lab.ts";
 import { numberFlag, requireLab } from "./cli.ts";
-import { hasTinc, startTinc, startVxlan } from "../testbed/baselines.ts";
+import { hasTinc, startFloorRelay, startTinc, startVxlan } from "../testbed/baselines.ts";
 
 /** One measured path. */
 export interface PathResult {
@@ -85,6 +86,9 @@ async function rtt(lab: Lab, fromNs: string, toIp: string, procs: LabProcess[] =
     cpuUsPerPing: procs.length ? (cpuSec * 1e6) / FLOOD_PINGS : NaN,
   };
 }
+
+/** The row of the minimal synchronous relay (testbed/floor_relay.ts). */
+const FLOOR_ROW = "TypeScript floor: sync relay, plain TCP, no TLS, no switch";
 
 /** Back-to-back pings per path: enough CPU time for /proc's 10 ms ticks to resolve. */
 const FLOOD_PINGS = 5000;
@@ -213,6 +217,17 @@ async function main() {
       }
     } else {
       console.error("bench: tinc is not installed (apt-get install tinc); its rows are left out");
+    }
+    // What any TypeScript data plane costs here: the gap between it and tinc is the runtime's,
+    // the gap between it and vnet is ours.
+    const floor = await startFloorRelay(lab, { offload });
+    try {
+      if (!(await lab.waitPing(vm1.ns, vm2.ip, 15_000))) throw new Error("no ping through it");
+      await measure(FLOOR_ROW, floor.daemons);
+    } catch (e) {
+      console.error(`bench: the TypeScript floor relay failed; its row is left out: ${e}`);
+    } finally {
+      await floor.stop();
     }
 
     await lab.startAll();

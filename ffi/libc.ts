@@ -219,6 +219,8 @@ export const SOCK_CLOEXEC = 0o2000000;
 
 /** poll(2) event: data to read. */
 export const POLLIN = 0x001;
+/** poll(2) event: writing will not block. */
+export const POLLOUT = 0x004;
 
 /** Size of an interface name buffer (IFNAMSIZ), NUL included: names have at most 15 bytes. */
 export const IFNAMSIZ = 16;

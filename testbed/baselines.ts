@@ -122,3 +122,42 @@ export async function startTinc(
     },
   };
 }
+
+/**
+ * The TypeScript floor ({@link ./floor_relay.ts}) between hosts 1 and 2: a minimal synchronous
+ * relay over plain TCP, its TAP on each VM bridge, with superframes when `offload`. Returns the relays (for CPU and memory) and
+ * the stop function.
+ */
+export async function startFloorRelay(
+  lab: Lab,
+  options: { offload: boolean },
+): Promise<{ daemons: LabProcess[]; stop: () => Promise<void> }> {
+  const script = new URL("./floor_relay.ts", import.meta.url).pathname;
+  const relay = (h: number, role: string[]) =>
+    lab.spawn(`floor-h${h}`, lab.hostNs(h), [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--allow-ffi",
+      script,
+      ...role,
+      "--tap",
+      "floor0",
+      "--bridge",
+      "br-vm",
+      ...(options.offload ? [] : ["--no-offload"]),
+    ]);
+  const endpoint = `${lab.hostIp(1)}:7009`;
+  const daemons = [await relay(1, ["--listen", endpoint])];
+  const stop = async () => {
+    for (const d of daemons) await lab.stop(d, 2000);
+  };
+  try {
+    daemons.push(await relay(2, ["--connect", endpoint]));
+    for (const d of daemons) await lab.waitForLog(d, /floor relay up/, 20_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { daemons, stop };
+}
