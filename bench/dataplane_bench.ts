@@ -87,8 +87,10 @@ async function rtt(lab: Lab, fromNs: string, toIp: string, procs: LabProcess[] =
   };
 }
 
-/** The row of the minimal synchronous relay (testbed/floor_relay.ts). */
-const FLOOR_ROW = "TypeScript floor: sync relay, plain TCP, no TLS, no switch";
+/** The rows of the minimal synchronous relay (testbed/floor_relay.ts). */
+function floorRow(tls: boolean): string {
+  return `TypeScript floor: sync relay, ${tls ? "TLS by OpenSSL" : "plain TCP"}, no switch`;
+}
 
 /** Back-to-back pings per path: enough CPU time for /proc's 10 ms ticks to resolve. */
 const FLOOD_PINGS = 5000;
@@ -218,16 +220,30 @@ async function main() {
     } else {
       console.error("bench: tinc is not installed (apt-get install tinc); its rows are left out");
     }
-    // What any TypeScript data plane costs here: the gap between it and tinc is the runtime's,
-    // the gap between it and vnet is ours.
-    const floor = await startFloorRelay(lab, { offload });
-    try {
-      if (!(await lab.waitPing(vm1.ns, vm2.ip, 15_000))) throw new Error("no ping through it");
-      await measure(FLOOR_ROW, floor.daemons);
-    } catch (e) {
-      console.error(`bench: the TypeScript floor relay failed; its row is left out: ${e}`);
-    } finally {
-      await floor.stop();
+    // What any TypeScript data plane costs here: the gap between these and tinc is the
+    // runtime's, the gap between them and vnet is ours.
+    for (const tls of [false, true]) {
+      const row = floorRow(tls);
+      let floor: Awaited<ReturnType<typeof startFloorRelay>> | null = null;
+      try {
+        floor = await startFloorRelay(lab, { offload, tls });
+        if (!(await lab.waitPing(vm1.ns, vm2.ip, 15_000))) throw new Error("no ping crossed it");
+        await measure(row, floor.daemons);
+      } catch (e) {
+        // The relays' last words say why (a stick that died mid-run, a missing libssl); a relay
+        // that never came up has them at the end of the error.
+        const lines = (e as Error).message.trim().split("\n");
+        const tails = await Promise.all(
+          (floor?.daemons ?? []).map((d) => Deno.readTextFile(d.logPath).catch(() => "")),
+        );
+        const words = [...tails.map((t) => t.trim().split("\n").at(-1)), lines.at(-1)]
+          .filter((w) => w && w !== lines[0]);
+        console.error(
+          `bench: "${row}" left out: ${lines[0]}${words.length ? ` (${words.join("; ")})` : ""}`,
+        );
+      } finally {
+        await floor?.stop();
+      }
     }
 
     await lab.startAll();

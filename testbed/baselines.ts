@@ -10,6 +10,8 @@
  */
 
 import type { Lab, LabProcess } from "./lab.ts";
+import { loadOrCreatePki } from "../proxy/pki/ca.ts";
+import { PROXY_TLS_NAME } from "../agent/join/join.ts";
 
 async function ipIn(lab: Lab, ns: string, args: string[]): Promise<void> {
   const r = await lab.exec(ns, ["ip", ...args]);
@@ -125,20 +127,32 @@ export async function startTinc(
 
 /**
  * The TypeScript floor ({@link ./floor_relay.ts}) between hosts 1 and 2: a minimal synchronous
- * relay over plain TCP, its TAP on each VM bridge, with superframes when `offload`. Returns the relays (for CPU and memory) and
- * the stop function.
+ * relay, its TAP on each VM bridge, with superframes when `offload` and TLS 1.3 by OpenSSL when
+ * `tls` (certificates from the proxy's own PKI code, the client checking the server's name
+ * against the CA, as agents do). Returns the relays (for CPU and memory) and the stop function.
  */
 export async function startFloorRelay(
   lab: Lab,
-  options: { offload: boolean },
+  options: { offload: boolean; tls: boolean },
 ): Promise<{ daemons: LabProcess[]; stop: () => Promise<void> }> {
   const script = new URL("./floor_relay.ts", import.meta.url).pathname;
+  const tlsArgs: Record<"server" | "client", string[]> = { server: [], client: [] };
+  if (options.tls) {
+    const dir = `${lab.dir}/floor-pki`;
+    const pki = await loadOrCreatePki(dir);
+    await Deno.writeTextFile(`${dir}/ca.pem`, pki.caPem);
+    await Deno.writeTextFile(`${dir}/server.pem`, pki.proxyCertPem);
+    await Deno.writeTextFile(`${dir}/server.key`, pki.proxyKeyPem, { mode: 0o600 });
+    tlsArgs.server = ["--tls-cert", `${dir}/server.pem`, "--tls-key", `${dir}/server.key`];
+    tlsArgs.client = ["--tls-ca", `${dir}/ca.pem`, "--tls-name", PROXY_TLS_NAME];
+  }
   const relay = (h: number, role: string[]) =>
     lab.spawn(`floor-h${h}`, lab.hostNs(h), [
       Deno.execPath(),
       "run",
       "--allow-net",
       "--allow-ffi",
+      "--allow-read",
       script,
       ...role,
       "--tap",
@@ -148,12 +162,12 @@ export async function startFloorRelay(
       ...(options.offload ? [] : ["--no-offload"]),
     ]);
   const endpoint = `${lab.hostIp(1)}:7009`;
-  const daemons = [await relay(1, ["--listen", endpoint])];
+  const daemons = [await relay(1, ["--listen", endpoint, ...tlsArgs.server])];
   const stop = async () => {
     for (const d of daemons) await lab.stop(d, 2000);
   };
   try {
-    daemons.push(await relay(2, ["--connect", endpoint]));
+    daemons.push(await relay(2, ["--connect", endpoint, ...tlsArgs.client]));
     for (const d of daemons) await lab.waitForLog(d, /floor relay up/, 20_000);
   } catch (e) {
     await stop();

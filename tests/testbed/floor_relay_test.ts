@@ -17,13 +17,19 @@ async function streamBytes(lab: Lab): Promise<number> {
   return JSON.parse(c.stdout || "{}")?.end?.sum_received?.bytes ?? 0;
 }
 
-for (const offload of [true, false]) {
+for (const [offload, tls] of [[true, false], [false, false], [true, true], [false, true]]) {
   labTest(
-    `floor relay: pings and a TCP stream cross it, superframes ${offload ? "on" : "off"}`,
+    `floor relay: pings and a TCP stream cross it, superframes ${offload ? "on" : "off"}, ${
+      tls ? "TLS by OpenSSL" : "plain TCP"
+    }`,
     { hosts: 2, lan: false },
     async (lab) => {
       const [vm1, vm2] = lab.vms;
-      const floor = await startFloorRelay(lab, { offload });
+      const floor = await startFloorRelay(lab, { offload, tls });
+      if (tls) {
+        const log = await Deno.readTextFile(floor.daemons[1].logPath);
+        assert(log.includes("floor relay up (TLS)"), log);
+      }
       try {
         assert(await lab.waitPing(vm1.ns, vm2.ip, 10_000), "no ping crossed the floor relay");
         const r = await lab.ping(vm1.ns, vm2.ip, { count: 20, intervalS: 0.01 });
