@@ -31,7 +31,6 @@ const SYMBOLS = {
   SSL_CTX_set_verify: { parameters: ["pointer", "i32", "pointer"], result: "void" },
   SSL_CTX_set_default_read_buffer_len: { parameters: ["pointer", "usize"], result: "void" },
   SSL_new: { parameters: ["pointer"], result: "pointer" },
-  SSL_set_fd: { parameters: ["pointer", "i32"], result: "i32" },
   SSL_set_connect_state: { parameters: ["pointer"], result: "void" },
   SSL_set_accept_state: { parameters: ["pointer"], result: "void" },
   /** int SSL_set1_host(SSL *, const char *hostname): the name the certificate must carry. */
@@ -43,9 +42,27 @@ const SYMBOLS = {
   SSL_write_ex: { parameters: ["pointer", "buffer", "usize", "buffer"], result: "i32" },
   SSL_get_error: { parameters: ["pointer", "i32"], result: "i32" },
   SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  /** void SSL_set_bio(SSL *, BIO *rbio, BIO *wbio): the session takes both. */
+  SSL_set_bio: { parameters: ["pointer", "pointer", "pointer"], result: "void" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+// libcrypto's BIOs, to put a write buffer between the session and the socket.
+const BIO_SYMBOLS = {
+  /** BIO *BIO_new_socket(int sock, int close_flag) */
+  BIO_new_socket: { parameters: ["i32", "i32"], result: "pointer" },
+  BIO_f_buffer: { parameters: [], result: "pointer" }, // const BIO_METHOD *
+  BIO_new: { parameters: ["pointer"], result: "pointer" }, // BIO *(const BIO_METHOD *)
+  BIO_push: { parameters: ["pointer", "pointer"], result: "pointer" }, // BIO *(b, append)
+  /** long BIO_int_ctrl(BIO *, int cmd, long larg, int iarg) */
+  BIO_int_ctrl: { parameters: ["pointer", "i32", "i64", "i32"], result: "i64" },
+  /** long BIO_ctrl(BIO *, int cmd, long larg, void *parg) */
+  BIO_ctrl: { parameters: ["pointer", "i32", "i64", "pointer"], result: "i64" },
+  /** int BIO_test_flags(const BIO *, int flags) */
+  BIO_test_flags: { parameters: ["pointer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type BioSymbols = Deno.DynamicLibrary<typeof BIO_SYMBOLS>["symbols"];
 
 const SSL_ERROR_WANT_READ = 2;
 const SSL_ERROR_WANT_WRITE = 3;
@@ -59,6 +76,15 @@ const SSL_VERIFY_PEER = 0x1;
 const SSL_FILETYPE_PEM = 1;
 /** Read-ahead buffer: a whole 16 KiB record and the next ones in one read(2). */
 const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * Write buffer: OpenSSL writes each 16 KiB record with its own write(2) (five per superframe);
+ * records collect here and leave in one write per batch ({@linkcode FloorTls.flush}).
+ */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+const BIO_NOCLOSE = 0;
+const BIO_C_SET_BUFF_SIZE = 117;
+const BIO_CTRL_FLUSH = 11;
+const BIO_FLAGS_SHOULD_RETRY = 0x08;
 
 /** A step could not finish until the socket is readable. */
 export const WANT_READ = -1;
@@ -66,11 +92,18 @@ export const WANT_READ = -1;
 export const WANT_WRITE = -2;
 
 let lib: Symbols | null = null;
+let bioLib: BioSymbols | null = null;
+
+function bio(): BioSymbols {
+  bioLib ??= Deno.dlopen("libcrypto.so.3", BIO_SYMBOLS).symbols;
+  return bioLib;
+}
 
 function ssl(): Symbols {
   if (lib === null) {
     try {
       lib = Deno.dlopen("libssl.so.3", SYMBOLS).symbols;
+      bio();
     } catch (e) {
       throw new Error(
         `Cannot load libssl.so.3 for the TLS floor relay (apt-get install libssl3): ${
@@ -90,6 +123,7 @@ export type FloorTlsOptions =
 /** One TLS 1.3 session on a connected non-blocking socket; it does not own the socket. */
 export class FloorTls {
   readonly #ssl: Deno.PointerObject;
+  readonly #wbio: Deno.PointerObject;
   readonly #count = new BigUint64Array(1);
   readonly #countBytes = new Uint8Array(this.#count.buffer);
 
@@ -118,9 +152,16 @@ export class FloorTls {
       s.SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, null);
     }
     const session = s.SSL_new(ctx);
-    if (session === null || s.SSL_set_fd(session, fd) !== 1) {
+    const b = bio();
+    const rbio = b.BIO_new_socket(fd, BIO_NOCLOSE);
+    const buffer = b.BIO_new(b.BIO_f_buffer());
+    const wbio = buffer === null ? null : b.BIO_push(buffer, b.BIO_new_socket(fd, BIO_NOCLOSE));
+    if (session === null || rbio === null || wbio === null) {
       throw new Error("Cannot attach an OpenSSL session to the socket");
     }
+    b.BIO_int_ctrl(wbio, BIO_C_SET_BUFF_SIZE, BigInt(WRITE_BUFFER_BYTES), 1);
+    s.SSL_set_bio(session, rbio, wbio);
+    this.#wbio = wbio;
     if (options.role === "client") {
       s.SSL_set_connect_state(session);
       if (s.SSL_set1_host(session, cString(options.serverName)) !== 1) {
@@ -149,6 +190,17 @@ export class FloorTls {
   write(from: Uint8Array): number {
     const r = ssl().SSL_write_ex(this.#ssl, from, BigInt(from.length), this.#countBytes);
     return r === 1 ? Number(this.#count[0]) : this.#wouldBlock(r, "write");
+  }
+
+  /**
+   * Sends what the write buffer holds: 0 when it is empty, or {@linkcode WANT_WRITE} when the
+   * socket is full (call again once it is writable). Call after each batch of writes.
+   */
+  flush(): number {
+    const b = bio();
+    if (b.BIO_ctrl(this.#wbio, BIO_CTRL_FLUSH, 0n, null) > 0n) return 0;
+    if (b.BIO_test_flags(this.#wbio, BIO_FLAGS_SHOULD_RETRY) !== 0) return WANT_WRITE;
+    throw new Error("Cannot send the TLS records: the peer closed or the socket failed");
   }
 
   /** @throws {Error} for anything but "try again when the socket is ready" */

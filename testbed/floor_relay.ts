@@ -50,6 +50,8 @@ const HANDSHAKE_MS = 10_000;
 interface Stream {
   read(into: Uint8Array): number;
   write(from: Uint8Array): number;
+  /** Sends what writes left buffered: 0 when done, or {@linkcode WANT_WRITE}. */
+  flush(): number;
 }
 
 /** Plain TCP: read(2) and write(2) on the descriptor. */
@@ -69,6 +71,7 @@ function plainStream(fd: number): Stream {
       if (errno() === EAGAIN) return WANT_WRITE;
       throw fail("write");
     },
+    flush: () => 0, // write(2) buffers nothing
   };
 }
 
@@ -157,6 +160,7 @@ function relay(tap: Tap, sock: number, stream: Stream): void {
         outView.setUint32(0, n);
         sendAll(out.subarray(0, PREFIX + n));
       }
+      for (let r = stream.flush(); r !== 0; r = stream.flush()) waitFor(sock, r, 1000);
     }
     if (fdView.getInt16(14, true) === 0) continue;
     for (;;) {
