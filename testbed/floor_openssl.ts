@@ -120,7 +120,10 @@ export type FloorTlsOptions =
   | { role: "server"; certFile: string; keyFile: string }
   | { role: "client"; caFile: string; serverName: string };
 
-/** One TLS 1.3 session on a connected non-blocking socket; it does not own the socket. */
+/**
+ * One TLS 1.3 session on a connected non-blocking socket; it does not own the socket. Nothing
+ * is freed: a relay has one session, which ends with its process.
+ */
 export class FloorTls {
   readonly #ssl: Deno.PointerObject;
   readonly #wbio: Deno.PointerObject;
