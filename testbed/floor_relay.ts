@@ -29,6 +29,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { parseAddress } from "../agent/config/types.ts";
 import { addToBridge } from "../ffi/bridge.ts";
 import { EAGAIN } from "../ffi/errors.ts";
 import { errno, lastError, libc, POLLIN, POLLOUT } from "../ffi/libc.ts";
@@ -84,25 +85,16 @@ function waitFor(fd: number, want: number, ms: number): void {
   libc().poll(p, 1n, ms);
 }
 
-function parseEndpoint(text: string): { hostname: string; port: number } {
-  const at = text.lastIndexOf(":");
-  const port = Number(text.slice(at + 1));
-  if (at < 1 || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error(`Cannot use endpoint "${text}": give IP:PORT, e.g. 10.0.0.1:7000`);
-  }
-  return { hostname: text.slice(0, at), port };
-}
-
 async function connectOrAccept(listen: string | undefined, connect: string | undefined) {
   if (listen !== undefined) {
-    const listener = Deno.listen(parseEndpoint(listen));
+    const listener = Deno.listen(parseAddress(listen));
     try {
       return await listener.accept();
     } finally {
       listener.close();
     }
   }
-  const to = parseEndpoint(connect!);
+  const to = parseAddress(connect!);
   // The listening side may start a moment later.
   for (let attempt = 0;; attempt++) {
     try {
