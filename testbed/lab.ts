@@ -77,10 +77,14 @@ export interface LabOptions {
   mtu?: number;
   /** Extra agent flags for every host / the proxy. */
   hostArgs?: readonly string[];
+  /** Every host serves its status API on 127.0.0.1:7802 in its namespace ({@linkcode Lab.hostStatus}). */
+  hostApi?: boolean;
   proxyArgs?: readonly string[];
 }
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Where each host's status API listens inside its namespace when `hostApi` is set. */
+const HOST_API = "127.0.0.1:7802";
 const PREFIX = "vnl";
 
 /** Runs `ip ...` (or another command) and throws with its stderr when it fails. */
@@ -165,6 +169,7 @@ export class Lab {
       mtu: 1500,
       hostArgs: [],
       proxyArgs: [],
+      hostApi: false,
       ...options,
     };
     if (opts.attach === "pcap" && opts.vmsPerHost !== 1) {
@@ -332,6 +337,23 @@ export class Lab {
     return JSON.parse(r.stdout);
   }
 
+  /**
+   * Host `i`'s own status (`agent status --api ... --json` in its namespace); the lab must have
+   * been created with `hostApi`.
+   */
+  // deno-lint-ignore no-explicit-any
+  async hostStatus(i: number): Promise<any> {
+    if (!this.opts.hostApi) {
+      throw new Error("Cannot read a host's status: create the lab with hostApi");
+    }
+    const r = await this.exec(
+      this.hostNs(i),
+      this.agentCommand(["status", "--api", HOST_API, "--json"]),
+    );
+    if (r.code !== 0) throw new Error(`Cannot read h${i}'s status: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
   /** Starts the proxy and waits until it listens. */
   async startProxy(extra: string[] = []): Promise<LabProcess> {
     const args = [
@@ -370,6 +392,7 @@ export class Lab {
     ];
     if (this.opts.attach === "tap") args.push("--tap", "vnet0", "--bridge", "br-vm");
     else args.push("--pcap", "v1");
+    if (this.opts.hostApi) args.push("--api", HOST_API);
     const p = await this.spawn(`h${i}`, this.hostNs(i), this.agentCommand(args));
     await this.waitForLog(p, /Joined proxy/, 20_000);
     return p;

@@ -1,12 +1,20 @@
 /**
- * Live migration on the lab: a VM namespace keeps its interface, MAC and IP, and its host-side
- * veth end moves from one host's bridge to another's, as a hypervisor's migration moves a VM's
- * NIC; then the VM announces itself with RARP frames, as QEMU does after a migration.
+ * Live migration on the lab, two ways, measured the same way:
+ *
+ * - a namespace VM: its host-side veth end moves from one host's bridge to another's, as a
+ *   hypervisor moves a VM's NIC, and the VM announces itself with RARP frames as QEMU does;
+ * - a QEMU guest (testbed/qemu/guest.ts): QEMU's own live migration, source quit afterwards.
+ *
+ * While a VM moves, an observer VM pings it every 20 ms. A measurement ties together the
+ * proxy's move event for this MAC and this destination, the adaptation loop's "forwarding
+ * updated on every host" for that very event, and the observer's replies; a piece that is
+ * missing is an error that says so, never a stale or NaN figure.
  *
  * @module
  */
 
-import type { Lab } from "./lab.ts";
+import type { Lab, LabProcess } from "./lab.ts";
+import type { QemuGuest } from "./qemu/guest.ts";
 
 const INJECT = new URL("./inject_frame.ts", import.meta.url).pathname;
 
@@ -64,70 +72,219 @@ export async function announce(lab: Lab, vm: number, count = 3): Promise<void> {
   ], false);
 }
 
-/** One measured migration. */
-export interface MoveMeasurement {
-  /** When the proxy moved the VM (its first frame from the new host), ms since epoch. */
+/** One ping reply, as `ping -D` printed it. */
+export interface PingReply {
+  /** When it arrived, ms since the epoch. */
+  at: number;
+  seq: number;
+}
+
+/** `ping -D -i 0.02` from a namespace, watched until stopped. */
+export class PingWatch {
+  readonly #lab: Lab;
+  readonly #proc: LabProcess;
+
+  private constructor(lab: Lab, proc: LabProcess) {
+    this.#lab = lab;
+    this.#proc = proc;
+  }
+
+  /** Starts pinging `ip` from namespace `ns` every `intervalMs` (20 by default). */
+  static async start(lab: Lab, ns: string, ip: string, intervalMs = 20): Promise<PingWatch> {
+    const proc = await lab.spawn(`ping-${ip}-${Date.now()}`, ns, [
+      "ping",
+      "-n",
+      "-D",
+      "-i",
+      String(intervalMs / 1000),
+      "-W",
+      "1",
+      ip,
+    ]);
+    return new PingWatch(lab, proc);
+  }
+
+  /** Waits until `count` replies arrived (throws after `timeoutMs` with the log). */
+  async waitReplies(count: number, timeoutMs: number): Promise<void> {
+    await this.#lab.waitForLog(this.#proc, /icmp_seq=\d+/, timeoutMs, count - 1);
+  }
+
+  /** Every reply so far, in arrival order. */
+  async replies(): Promise<PingReply[]> {
+    const log = await Deno.readTextFile(this.#proc.logPath);
+    return [...log.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+)/gm)].map((m) => ({
+      at: Number(m[1]) * 1000,
+      seq: Number(m[2]),
+    }));
+  }
+
+  /** Stops the pinger. */
+  async stop(): Promise<void> {
+    await this.#lab.stop(this.#proc, 1000);
+  }
+}
+
+/** What the proxy recorded about one move: its event and the forwarding update it caused. */
+export interface FollowedMove {
+  /** The VM's first frame from the new host (the proxy's move event), ms since the epoch. */
   movedAt: number;
-  /** First ping reply from the VM seen by the observer after that, ms since epoch. */
-  firstReplyAt: number;
-  /** firstReplyAt - movedAt. */
-  recoveryMs: number;
-  /** Pings lost after the first reply that followed the move (should be none). */
-  lostAfterRecovery: number;
-  /** The proxy's own measure: first frame -> forwarding updated on every host. */
-  forwardingMs: number | null;
+  /** From that frame to forwarding updated on every host, by the proxy's own clock. */
+  forwardingMs: number;
 }
 
 /**
- * Moves VM `vm` behind `toHost` while VM `observer` pings it every 20 ms, and measures how soon
- * after the move (the proxy's event) the observer hears from it again.
+ * Waits (up to `timeoutMs`) until the proxy has followed `mac` to host `toHost` with an event
+ * at or after `since`, and the adaptation loop has reported forwarding updated everywhere for
+ * that same event; throws naming what is missing.
+ */
+export async function followedMove(
+  lab: Lab,
+  opts: { mac: string; toHost: number; since: number; timeoutMs?: number },
+): Promise<FollowedMove> {
+  const until = Date.now() + (opts.timeoutMs ?? 5000);
+  let move: { at: number } | undefined;
+  for (;;) {
+    const events = await lab.agentJson("events") as {
+      type: string;
+      change?: string;
+      mac?: string;
+      at: number;
+      to?: string;
+    }[];
+    move = events.find((e) =>
+      e.type === "vm" && e.change === "moved" && e.mac === opts.mac &&
+      e.to === `host:h${opts.toHost}` && e.at >= opts.since
+    );
+    if (move) {
+      const adapt = await lab.agentJson("adapt") as {
+        moves: { mac: string; movedAt: number; ms: number }[];
+      };
+      const settled = adapt.moves.find((m) => m.mac === opts.mac && m.movedAt === move!.at);
+      if (settled) return { movedAt: move.at, forwardingMs: settled.ms };
+    }
+    if (Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    move
+      ? `Cannot measure the move of ${opts.mac}: the proxy saw it reach h${opts.toHost} but ` +
+        "never reported forwarding updated on every host"
+      : `Cannot measure the move of ${opts.mac}: the proxy saw no move to h${opts.toHost}`,
+  );
+}
+
+/** One measured migration. */
+export interface MoveMeasurement extends FollowedMove {
+  /**
+   * When the VM could first answer on its new host, ms since the epoch: the guest's RESUME on
+   * the destination for QEMU; the first frame on the new host for a namespace VM.
+   */
+  completedAt: number;
+  /** First reply the observer got from the VM after `completedAt`. */
+  firstReplyAt: number;
+  /** firstReplyAt - completedAt. */
+  recoveryMs: number;
+  /** Pings lost from the start of the move until the first reply after it. */
+  lostDuringMove: number;
+  /** Pings lost after that first reply (should be none). */
+  lostAfterRecovery: number;
+}
+
+/** A QEMU migration's measurement, with QEMU's own figures. */
+export interface QemuMoveMeasurement extends MoveMeasurement {
+  /** How long QEMU paused the guest, ms. */
+  downtimeMs: number;
+  /** The whole migration, ms. */
+  totalMs: number;
+}
+
+/** Counts what the observer saw around a move; throws when no reply followed `completedAt`. */
+function measureReplies(
+  replies: PingReply[],
+  startedAt: number,
+  completedAt: number,
+  what: string,
+): Pick<MoveMeasurement, "firstReplyAt" | "recoveryMs" | "lostDuringMove" | "lostAfterRecovery"> {
+  const after = replies.find((r) => r.at >= completedAt);
+  if (!after) throw new Error(`Cannot measure ${what}: the observer got no reply after it`);
+  const before = replies.filter((r) => r.at < startedAt).at(-1);
+  const later = replies.filter((r) => r.at >= after.at);
+  // Sequence numbers count pings sent; missing ones between two replies were lost.
+  const between = replies.filter((r) => r.at >= startedAt && r.at < after.at).length;
+  return {
+    firstReplyAt: after.at,
+    recoveryMs: after.at - completedAt,
+    lostDuringMove: before ? after.seq - before.seq - 1 - between : 0,
+    lostAfterRecovery: later.at(-1)!.seq - after.seq + 1 - later.length,
+  };
+}
+
+/**
+ * Moves namespace VM `vm` behind `toHost` while VM `observer` pings it every 20 ms, and
+ * measures how soon after the move (the proxy's event) the observer hears from it again.
  */
 export async function measureMove(
   lab: Lab,
   options: { vm: number; toHost: number; observer: number; pauseMs?: number },
 ): Promise<MoveMeasurement> {
   const target = lab.vms[options.vm];
-  const pinger = await lab.spawn(
-    `ping-${options.vm}-${options.toHost}-${Date.now()}`,
-    lab.vms[options.observer].ns,
-    ["ping", "-n", "-D", "-i", "0.02", "-W", "1", target.ip],
-  );
+  const watch = await PingWatch.start(lab, lab.vms[options.observer].ns, target.ip);
+  let startedAt: number;
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await watch.waitReplies(5, 5000);
+    startedAt = Date.now();
     await moveVm(lab, options.vm, options.toHost);
     await new Promise((r) => setTimeout(r, options.pauseMs ?? 300)); // the VM pauses while it moves
     await announce(lab, options.vm);
-    await new Promise((r) => setTimeout(r, 1500));
+    await watch.waitReplies((await watch.replies()).length + 25, 5000);
   } finally {
-    await lab.stop(pinger, 1000);
+    await watch.stop();
   }
-  const events = await lab.agentJson("events") as {
-    type: string;
-    change?: string;
-    mac?: string;
-    at: number;
-    to?: string;
-  }[];
-  const move = events.findLast((e) =>
-    e.type === "vm" && e.change === "moved" && e.mac === target.mac &&
-    e.to === `host:h${options.toHost}`
-  );
-  if (!move) throw new Error(`Cannot measure the move of VM ${options.vm}: the proxy saw no move`);
-  const log = await Deno.readTextFile(pinger.logPath);
-  const replies = [...log.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+)/gm)].map((m) => ({
-    at: Number(m[1]) * 1000,
-    seq: Number(m[2]),
-  }));
-  const after = replies.find((r) => r.at >= move.at);
-  if (!after) throw new Error(`Cannot measure the move of VM ${options.vm}: no reply after it`);
-  const later = replies.filter((r) => r.at >= after.at);
-  const lostAfterRecovery = later.length ? later.at(-1)!.seq - after.seq + 1 - later.length : 0;
-  const adapt = await lab.agentJson("adapt") as { moves: { mac: string; ms: number }[] };
+  const moved = await followedMove(lab, {
+    mac: target.mac,
+    toHost: options.toHost,
+    since: startedAt,
+  });
   return {
-    movedAt: move.at,
-    firstReplyAt: after.at,
-    recoveryMs: after.at - move.at,
-    lostAfterRecovery,
-    forwardingMs: adapt.moves.findLast((m) => m.mac === target.mac)?.ms ?? null,
+    ...moved,
+    completedAt: moved.movedAt,
+    ...measureReplies(await watch.replies(), startedAt, moved.movedAt, `VM ${options.vm}'s move`),
+  };
+}
+
+/**
+ * Live-migrates QEMU guest `guest` to `toHost` with QEMU's own migration while the namespace
+ * `observerNs` pings it every 20 ms; measures from the guest's resumption on the destination.
+ */
+export async function measureQemuMove(
+  lab: Lab,
+  options: { guest: QemuGuest; toHost: number; observerNs: string },
+): Promise<QemuMoveMeasurement> {
+  const { guest } = options;
+  const watch = await PingWatch.start(lab, options.observerNs, guest.ip);
+  let m;
+  try {
+    await watch.waitReplies(5, 10_000);
+    m = await guest.migrate(options.toHost);
+    await watch.waitReplies((await watch.replies()).length + 25, 5000);
+  } finally {
+    await watch.stop();
+  }
+  const moved = await followedMove(lab, {
+    mac: guest.mac,
+    toHost: options.toHost,
+    since: m.startedAt,
+  });
+  return {
+    ...moved,
+    completedAt: m.completedAt,
+    downtimeMs: m.downtimeMs,
+    totalMs: m.totalMs,
+    ...measureReplies(
+      await watch.replies(),
+      m.startedAt,
+      m.completedAt,
+      `guest ${guest.index}'s migration`,
+    ),
   };
 }

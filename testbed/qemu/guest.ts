@@ -134,7 +134,9 @@ export class QemuGuest {
       const done = await pollMigration(source.qmp, ["completed", "failed", "cancelled"], 60_000);
       if (done.status !== "completed") {
         throw new Error(
-          `Cannot migrate guest ${this.index} to h${to}: ${done.status}: ${done["error-desc"] ?? ""}`,
+          `Cannot migrate guest ${this.index} to h${to}: ${done.status}: ${
+            done["error-desc"] ?? ""
+          }`,
         );
       }
       const resumed = await dest.qmp.waitEvent("RESUME", 10_000);

@@ -42,14 +42,18 @@ export class GuestConsole {
       // `stty -echo` takes effect) can never match the pattern.
       const marker = new RegExp(`@@${n}:(\\d+)@@`);
       await this.#io.write(`${command}; echo "@@${n}:$?@@"\n`);
-      return await this.#io.take((text) => {
-        const m = marker.exec(text);
-        if (!m) return null;
-        return {
-          value: { code: Number(m[1]), output: clean(text.slice(0, m.index)) },
-          consumed: m.index + m[0].length,
-        };
-      }, timeoutMs, `the end of "${command}"`);
+      return await this.#io.take(
+        (text) => {
+          const m = marker.exec(text);
+          if (!m) return null;
+          return {
+            value: { code: Number(m[1]), output: clean(text.slice(0, m.index)) },
+            consumed: m.index + m[0].length,
+          };
+        },
+        timeoutMs,
+        `the end of "${command}"`,
+      );
     };
     const p = this.#queue.then(go, go);
     this.#queue = p.catch(() => {});

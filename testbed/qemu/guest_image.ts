@@ -141,9 +141,12 @@ function which(cmd: string): boolean {
 
 function isStaticBusybox(path: string): boolean {
   try {
-    const bytes = Deno.readFileSync(path);
+    const head = new Uint8Array(4096);
+    const file = Deno.openSync(path);
+    const n = file.readSync(head) ?? 0;
+    file.close();
     // A static executable has no PT_INTERP program header, so no "ld-linux" interpreter path.
-    return !new TextDecoder("latin1").decode(bytes.subarray(0, 4096)).includes("ld-linux");
+    return n > 0 && !new TextDecoder("latin1").decode(head.subarray(0, n)).includes("ld-linux");
   } catch {
     return false;
   }
@@ -190,17 +193,26 @@ export interface GuestImage {
   initrd: string;
 }
 
+/** Images built or being built, by folder: guests started together share one build. */
+const built = new Map<string, Promise<GuestImage>>();
+
 /**
- * Writes the guest initramfs into `dir` (once; later calls reuse it) and returns the paths to
- * boot from.
+ * Writes the guest initramfs into `dir` (once per process and folder; later and concurrent
+ * calls share it) and returns the paths to boot from.
  */
-export async function buildGuestImage(dir: string): Promise<GuestImage> {
+export function buildGuestImage(dir: string): Promise<GuestImage> {
+  let image = built.get(dir);
+  if (!image) {
+    image = writeGuestImage(dir);
+    built.set(dir, image);
+    image.catch(() => built.delete(dir));
+  }
+  return image;
+}
+
+async function writeGuestImage(dir: string): Promise<GuestImage> {
   const k = findGuestKernel();
   const initrd = `${dir}/guest-initrd-${k.release}.cpio`;
-  try {
-    await Deno.stat(initrd);
-    return { kernel: k.kernel, initrd };
-  } catch { /* build it */ }
   const dep = await Deno.readTextFile(`${k.modulesDir}/modules.dep`);
   const builtin = await Deno.readTextFile(`${k.modulesDir}/modules.builtin`);
   const modules = moduleLoadOrder(dep, builtin, GUEST_MODULES);
@@ -224,8 +236,6 @@ export async function buildGuestImage(dir: string): Promise<GuestImage> {
       mode: 0o755,
     },
   ];
-  const tmp = `${initrd}.tmp`;
-  await Deno.writeFile(tmp, encodeCpio(entries));
-  await Deno.rename(tmp, initrd);
+  await Deno.writeFile(initrd, encodeCpio(entries));
   return { kernel: k.kernel, initrd };
 }

