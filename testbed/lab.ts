@@ -439,6 +439,24 @@ export class Lab {
     );
   }
 
+  /**
+   * Waits until a socket in namespace `ns` listens on TCP `port` (a server started in the
+   * background is ready); throws after `timeoutMs`.
+   */
+  async waitListening(ns: string, port: number, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.exec(ns, ["ss", "-Hltn", `sport = :${port}`]);
+      if (r.code === 0 && r.stdout.trim() !== "") return;
+      if (Date.now() > until) {
+        throw new Error(
+          `Cannot see anything listen on TCP ${port} in ${ns} within ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** Pings from a namespace; returns the number of replies and the median RTT (ms). */
   async ping(
     ns: string,

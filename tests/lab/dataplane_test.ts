@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { FAST_FAILOVER, Lab, labUnavailable } from "../../testbed/lab.ts";
+import { iperf } from "../../testbed/iperf.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -13,22 +14,15 @@ const name = (n: string) => (why ? `${n} (skipped: ${why})` : n);
 /** Faster failure detection so the fault tests stay short. */
 const FAST = [...FAST_FAILOVER];
 
-async function iperf(lab: Lab, from: number, to: number, seconds = 2): Promise<number> {
-  const server = lab.exec(lab.vms[to].ns, ["timeout", "20", "iperf3", "-s", "-1", "-J"]);
-  await new Promise((r) => setTimeout(r, 300));
-  const c = await lab.exec(lab.vms[from].ns, [
-    "timeout",
-    "15",
-    "iperf3",
-    "-J",
-    "-c",
-    lab.vms[to].ip,
-    "-t",
-    String(seconds),
-  ]);
-  await server;
-  const bps = JSON.parse(c.stdout || "{}")?.end?.sum_received?.bits_per_second ?? 0;
-  return bps;
+/** Bits per second of a TCP stream from VM `from` to VM `to`; throws when it fails. */
+async function vmIperf(lab: Lab, from: number, to: number, seconds = 2): Promise<number> {
+  const r = await iperf(lab, {
+    fromNs: lab.vms[from].ns,
+    toNs: lab.vms[to].ns,
+    toIp: lab.vms[to].ip,
+    seconds,
+  });
+  return r.bitsPerSecond;
 }
 
 Deno.test({
@@ -60,7 +54,7 @@ Deno.test({
         assertEquals(r.received, 3, r.output);
       });
       await t.step("iperf3 TCP between VMs on different hosts moves data", async () => {
-        const bps = await iperf(lab, 0, 1);
+        const bps = await vmIperf(lab, 0, 1);
         assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
       });
       await t.step(
@@ -68,7 +62,7 @@ Deno.test({
         async () => {
           const r = await lab.exec(vm1.ns, ["ping", "-c", "2", "-s", "8000", "-W", "2", vm2.ip]);
           assert(/2 received/.test(r.stdout), r.stdout + r.stderr);
-          const capture = lab.exec(vm2.ns, [
+          const capture = await lab.spawn("tcpdump-vlan", vm2.ns, [
             "timeout",
             "10",
             "tcpdump",
@@ -82,7 +76,8 @@ Deno.test({
             "vlan",
             "42",
           ]);
-          await new Promise((r) => setTimeout(r, 1000));
+          // tcpdump says so on stderr once its filter is attached.
+          await lab.waitForLog(capture, /listening on eth0/, 10_000);
           await lab.exec(vm1.ns, [
             Deno.execPath(),
             "run",
@@ -95,11 +90,9 @@ Deno.test({
             "42",
             "5",
           ], false);
-          const seen = await capture;
-          assert(
-            /vlan 42/.test(seen.stdout),
-            `no VLAN 42 frame reached VM 2:\n${seen.stdout}${seen.stderr}`,
-          );
+          await capture.status;
+          const seen = await Deno.readTextFile(capture.logPath);
+          assert(/vlan 42/.test(seen), `no VLAN 42 frame reached VM 2:\n${seen}`);
         },
       );
       await t.step(
@@ -200,7 +193,7 @@ Deno.test({
       assertEquals(r.received, 5, r.output);
       const lan = await lab.ping(lab.vms[1].ns, lab.lanIp, { count: 3 });
       assertEquals(lan.received, 3, `the proxy's pcap-attached LAN: ${lan.output}`);
-      const bps = await iperf(lab, 0, 1);
+      const bps = await vmIperf(lab, 0, 1);
       assert(bps > 10e6, `iperf3 moved only ${bps} bit/s`);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${await lab.logs()}`);

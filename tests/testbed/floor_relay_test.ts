@@ -6,15 +6,12 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { labTest } from "../support/lab_test.ts";
 import { startFloorRelay } from "../../testbed/baselines.ts";
 import type { Lab } from "../../testbed/lab.ts";
+import { iperf } from "../../testbed/iperf.ts";
 
-/** Bytes a 1-second iperf3 TCP stream moved from VM 1 to VM 2 (0 when it failed). */
+/** Bytes a 1-second iperf3 TCP stream moved from VM 1 to VM 2; throws when it failed. */
 async function streamBytes(lab: Lab): Promise<number> {
   const [vm1, vm2] = lab.vms;
-  const server = lab.exec(vm2.ns, ["timeout", "15", "iperf3", "-s", "-1", "-J"]);
-  await new Promise((r) => setTimeout(r, 300));
-  const c = await lab.exec(vm1.ns, ["timeout", "10", "iperf3", "-J", "-c", vm2.ip, "-t", "1"]);
-  await server;
-  return JSON.parse(c.stdout || "{}")?.end?.sum_received?.bytes ?? 0;
+  return (await iperf(lab, { fromNs: vm1.ns, toNs: vm2.ns, toIp: vm2.ip, seconds: 1 })).bytes;
 }
 
 for (const [offload, tls] of [[true, false], [false, false], [true, true], [false, true]]) {
