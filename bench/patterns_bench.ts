@@ -12,6 +12,7 @@
  * @module
  */
 
+import { iterationGroups } from "../testbed/patterns_run.ts";
 import { requireLab } from "./cli.ts";
 import { measureModes, type ModeResult, scenarioLab, SCENARIOS } from "../testbed/scenarios.ts";
 import { renderChart, type Series, svgToPng } from "./plot.ts";
@@ -31,6 +32,12 @@ export function resultTable(results: ModeResult[]): string {
       }x | ` +
         `${((r.runtimeMs / mesh - 1) * 100).toFixed(1)}% |`,
     );
+  }
+  // Where the time went: the slowest rank's iterations in groups of 30 (the automatic run pays
+  // for VTTIF's learning in its first groups).
+  for (const r of results.filter((r) => r.mode === "mesh" || r.mode === "auto")) {
+    const groups = iterationGroups(r.outcome, 30).map((ms) => ms.toFixed(0));
+    lines.push("", `${r.mode}: ms per iteration, per 30 iterations: ${groups.join(", ")}`);
   }
   const auto = results.find((r) => r.mode === "auto");
   if (auto) {

@@ -31,6 +31,22 @@ const SETTINGS: Setting[] = [
   },
 ];
 
+/** The adaptation's reaction (ms) to the change declared at `detectedAt`; throws after 30 s. */
+async function reactionTo(lab: Lab, detectedAt: number, run: number): Promise<number> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const adapt = await lab.agentJson("adapt");
+    const r = adapt.reactions.find((x: { detectedAt: number }) => x.detectedAt === detectedAt);
+    if (r) return r.ms;
+    if (Date.now() > until) {
+      throw new Error(
+        `Cannot measure run ${run + 1}: the rules for its change never went active on every host`,
+      );
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
 async function measure(
   setting: Setting,
   runs: number,
@@ -46,31 +62,31 @@ async function measure(
   try {
     await lab.startAll();
     for (let r = 0; r < runs; r++) {
+      // Every wait below throws when its condition does not come: a run either measures both
+      // reactions of its own change or stops the benchmark, never a stale or missing figure.
       const ring = await Phase.start(lab, `ring${r}`, ringPeers);
-      await waitTopology(lab, (t) => t.classification.kind === "ring", 60_000);
+      await waitTopology(lab, (t) => t.classification.kind === "ring", 60_000, "the ring");
       await ring.stop();
       const all = await Phase.start(lab, `all${r}`, allPeers);
-      const t = await waitTopology(lab, (t) => t.classification.kind === "all-to-all", 60_000);
-      const event = t.events.findLast((e: { to: string }) => e.to === "all-to-all");
-      if (event) {
-        times.push(event.detectedAt - all.startedAt);
-        // VNET: from that change event to fast paths up and rules active on every host.
-        const until = Date.now() + 30_000;
-        while (Date.now() < until) {
-          const adapt = await lab.agentJson("adapt");
-          const r = adapt.reactions.find((x: { detectedAt: number }) =>
-            x.detectedAt === event.detectedAt
-          );
-          if (r) {
-            vnet.push(r.ms);
-            break;
-          }
-          await new Promise((res) => setTimeout(res, 200));
-        }
+      const t = await waitTopology(
+        lab,
+        (t) => t.classification.kind === "all-to-all",
+        60_000,
+        "all-to-all",
+      );
+      const event = t.events.find((e) => e.to === "all-to-all" && e.detectedAt >= all.startedAt);
+      if (!event) {
+        throw new Error(
+          `Cannot measure run ${r + 1}: the proxy infers all-to-all but declared no change to it ` +
+            "after the phase started",
+        );
       }
+      times.push(event.detectedAt - all.startedAt);
+      // VNET: from that change event to fast paths up and rules active on every host.
+      vnet.push(await reactionTo(lab, event.detectedAt, r));
       await all.stop();
       // Let the overlay go quiet so the next ring starts from silence.
-      await waitTopology(lab, (t) => t.classification.kind === "none", 60_000);
+      await waitTopology(lab, (t) => t.classification.kind === "none", 60_000, "a quiet overlay");
     }
   } finally {
     await lab.close();
@@ -82,8 +98,8 @@ if (import.meta.main) {
   requireLab("vttif");
   const runs = numberFlag("--runs", 3);
   const rows: string[] = [];
-  const med = (xs: number[]) => (xs.length ? xs[Math.floor(xs.length / 2)] / 1000 : NaN);
-  const max = (xs: number[]) => (xs.length ? xs[xs.length - 1] / 1000 : NaN);
+  const med = (xs: number[]) => xs[Math.floor(xs.length / 2)] / 1000;
+  const max = (xs: number[]) => xs[xs.length - 1] / 1000;
   for (const s of SETTINGS) {
     const m = await measure(s, runs);
     const t = m.vttif.sort((a, b) => a - b);
@@ -96,7 +112,7 @@ if (import.meta.main) {
     );
   }
   console.log(
-    "| setting | VTTIF reaction median s | max s | hysteresis (floor) s | VNET reaction median s | max s | runs |",
+    "| setting | VTTIF reaction median s | max s | hysteresis (floor) s | VNET reaction median s | max s | runs measured |",
   );
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);

@@ -36,6 +36,31 @@ export interface PatternsOutcome {
   ranks: RankResult[];
 }
 
+/**
+ * The slowest rank's iteration times averaged over groups of `size` iterations (the last group
+ * may be shorter), ms: where a run spent its time, e.g. while VTTIF was still learning.
+ *
+ * @example
+ * ```ts
+ * import { iterationGroups } from "./patterns_run.ts";
+ * const ranks = [
+ *   { rank: 0, totalMs: 10, iterationMs: [4, 2, 2, 2], bytesSent: 0, bytesReceived: 0 },
+ *   { rank: 1, totalMs: 6, iterationMs: [3, 1, 1, 1], bytesSent: 0, bytesReceived: 0 },
+ * ];
+ * const g = iterationGroups({ runtimeMs: 10, ranks }, 2);
+ * if (g.join() !== "3,2") throw new Error(g.join());
+ * ```
+ */
+export function iterationGroups(outcome: PatternsOutcome, size: number): number[] {
+  const slowest = outcome.ranks.reduce((a, b) => (b.totalMs > a.totalMs ? b : a));
+  const groups: number[] = [];
+  for (let i = 0; i < slowest.iterationMs.length; i += size) {
+    const g = slowest.iterationMs.slice(i, i + size);
+    groups.push(g.reduce((n, x) => n + x, 0) / g.length);
+  }
+  return groups;
+}
+
 /** Runs Patterns on every VM of `lab`; throws with the ranks' errors when any fails. */
 /** `deno` arguments that start rank `rank` of a Patterns run among `hosts` (comma-separated). */
 export function patternsArgs(rank: number, hosts: string): string[] {

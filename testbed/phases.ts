@@ -72,16 +72,25 @@ export function topology(lab: Lab): Promise<TopologySnapshot> {
 }
 
 /**
- * Polls the topology until `done` accepts it or `timeoutMs` passes; returns the last one.
+ * Polls the topology until `done` accepts it and returns that one; throws after `timeoutMs`
+ * with what the proxy inferred last, so no caller can carry on from the wrong state.
  */
 export async function waitTopology(
   lab: Lab,
   done: (t: TopologySnapshot) => boolean,
   timeoutMs: number,
+  what = "the awaited topology",
 ): Promise<TopologySnapshot> {
   const until = Date.now() + timeoutMs;
   let t = await topology(lab);
-  while (!done(t) && Date.now() < until) {
+  while (!done(t)) {
+    if (Date.now() > until) {
+      throw new Error(
+        `Cannot see ${what} within ${timeoutMs} ms: the proxy infers ${
+          JSON.stringify(t.classification)
+        }`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 100));
     t = await topology(lab);
   }

@@ -104,9 +104,28 @@ async function fastPathsUp(lab: Lab): Promise<number> {
     .length;
 }
 
+/** Waits until `ok` accepts the number of fast paths up; throws naming `what` after 20 s. */
+async function waitFastPaths(lab: Lab, ok: (up: number) => boolean, what: string) {
+  const until = Date.now() + 20_000;
+  let up = await fastPathsUp(lab);
+  while (!ok(up)) {
+    if (Date.now() > until) {
+      throw new Error(`Cannot measure ${what}: ${up} fast paths up after 20 s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    up = await fastPathsUp(lab);
+  }
+  return up;
+}
+
 /** Waits until no traffic is left in the inferred topology, so the next run starts cold. */
 async function quiet(lab: Lab): Promise<void> {
-  await waitTopology(lab, (t) => t.classification.kind === "none", 60_000);
+  await waitTopology(
+    lab,
+    (t) => t.classification.kind === "none",
+    60_000,
+    "a quiet overlay before a cold start",
+  );
 }
 
 let port = 7910;
@@ -138,45 +157,72 @@ export async function measureForced(
   await lab.agentJson("adapt", "set", "on");
   await once(lab, { ...scenario, run: { ...scenario.run, iterations: warmIterations } });
   const want = k === null ? scenario.maxLinks : Math.min(k, scenario.maxLinks);
-  const until = Date.now() + 20_000;
-  while ((await fastPathsUp(lab)) < want && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const links = await fastPathsUp(lab);
+  const links = await waitFastPaths(lab, (up) => up >= want, `${label} (want ${want} links)`);
   const out = await once(lab, scenario);
   return { mode: label, links, runtimeMs: out.runtimeMs, outcome: out };
 }
 
-/** Automatic adaptation from a cold start: no links, no traffic history. */
+/**
+ * Automatic adaptation from a cold start: no links, no traffic history, both checked before
+ * the application starts. The reaction times are those of this run's own change event; a run
+ * in which VTTIF declared no change, or the rules never went active, is an error.
+ */
 export async function measureAuto(
   lab: Lab,
   scenario: Scenario,
-): Promise<ModeResult & { startedAt: number }> {
+): Promise<ModeResult & { startedAt: number; vttifMs: number; vnetMs: number }> {
   await lab.agentJson("adapt", "set", "off");
   await quiet(lab);
-  const until = Date.now() + 20_000;
-  while ((await fastPathsUp(lab)) > 0 && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFastPaths(lab, (up) => up === 0, "a cold start (links must drain first)");
   await lab.agentJson("adapt", "set", "k=auto");
   await lab.agentJson("adapt", "set", "on");
+  // Nothing may have come back between the checks and the start.
+  const cold = await topology(lab);
+  const linksAtStart = await fastPathsUp(lab);
+  if (cold.classification.kind !== "none" || linksAtStart !== 0) {
+    throw new Error(
+      `Cannot measure a cold start: ${linksAtStart} fast paths and topology ` +
+        `${cold.classification.kind} before the application started`,
+    );
+  }
   const startedAt = Date.now();
   const out = await once(lab, scenario);
-  const t = await topology(lab);
-  const change = t.events.find((e) => e.detectedAt >= startedAt);
-  const adapt = await lab.agentJson("adapt");
-  const reaction = adapt.reactions.find((r: { detectedAt: number }) =>
-    change && r.detectedAt === change.detectedAt
-  );
+  const reacted = await reactionTo(lab, startedAt);
   return {
     mode: "auto",
     links: await fastPathsUp(lab),
     runtimeMs: out.runtimeMs,
-    vttifMs: change ? change.detectedAt - startedAt : undefined,
-    vnetMs: reaction?.ms,
+    vttifMs: reacted.detectedAt - startedAt,
+    vnetMs: reacted.ms,
     outcome: out,
     startedAt,
   };
+}
+
+/**
+ * The first topology change declared at or after `since` and the adaptation's reaction to that
+ * very change (rules active on every host), waiting up to 10 s for the latter.
+ */
+async function reactionTo(lab: Lab, since: number): Promise<{ detectedAt: number; ms: number }> {
+  const change = (await topology(lab)).events.find((e) => e.detectedAt >= since);
+  if (!change) {
+    throw new Error("Cannot measure automatic adaptation: VTTIF declared no change during the run");
+  }
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const adapt = await lab.agentJson("adapt");
+    const r = adapt.reactions.find((r: { detectedAt: number }) =>
+      r.detectedAt === change.detectedAt
+    );
+    if (r) return { detectedAt: change.detectedAt, ms: r.ms };
+    if (Date.now() > until) {
+      throw new Error(
+        "Cannot measure automatic adaptation: the rules for the change declared " +
+          `${change.detectedAt - since} ms into the run never went active on every host`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /**
