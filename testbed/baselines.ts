@@ -1,7 +1,8 @@
 /**
  * Other ways to join two hosts' VM bridges, measured beside vnet in the same lab run: kernel
  * VXLAN (the fast, unencrypted reference) and tinc 1.0 in switch mode (Debian's package; the
- * comparable user-space L2 VPN), over UDP by default or TCP only.
+ * comparable user-space L2 VPN), over UDP or TCP only, with its default cipher or none, the
+ * cipher named from tinc's own log.
  *
  * Each starts between hosts 1 and 2 of a lab whose agents are not running, and is removed by
  * the function it returns.
@@ -54,14 +55,26 @@ export async function hasTinc(): Promise<boolean> {
   }
 }
 
+/** How tinc runs. */
+export interface TincOptions {
+  /** Carry every packet over the TCP meta connection (its cipher) instead of UDP. */
+  tcpOnly: boolean;
+  /**
+   * `none`: `Cipher = none` and `Digest = none`, the upper bound of what tinc can do on this
+   * machine (it applies to UDP packets; tinc 1.0 always encrypts its meta connection).
+   */
+  cipher?: "default" | "none";
+  /** Log at level 4, which prints each request's contents (costly with TCPOnly: every packet). */
+  verbose?: boolean;
+}
+
 /**
  * tinc 1.0 in switch mode between hosts 1 and 2 (keys generated for the run), its TAP on each
- * VM bridge. `tcpOnly` carries everything over the TCP meta connection. Returns the daemons
- * (for CPU and memory) and the stop function.
+ * VM bridge. Returns the daemons (for CPU and memory) and the stop function.
  */
 export async function startTinc(
   lab: Lab,
-  options: { tcpOnly: boolean },
+  options: TincOptions,
 ): Promise<{ daemons: LabProcess[]; stop: () => Promise<void> }> {
   const dirs: string[] = [];
   for (const h of [1, 2]) {
@@ -82,9 +95,14 @@ export async function startTinc(
     );
     await Deno.writeTextFile(
       `${dir}/hosts/h${h}`,
-      [`Address = ${lab.hostIp(h)}`, "Port = 655", options.tcpOnly ? "TCPOnly = yes" : "", ""].join(
-        "\n",
-      ),
+      [
+        `Address = ${lab.hostIp(h)}`,
+        "Port = 655",
+        options.tcpOnly ? "TCPOnly = yes" : "",
+        // Per host: the cipher and digest of packets sent to this host.
+        options.cipher === "none" ? "Cipher = none\nDigest = none" : "",
+        "",
+      ].join("\n"),
     );
     await Deno.writeTextFile(
       `${dir}/tinc-up`,
@@ -111,6 +129,7 @@ export async function startTinc(
         "-c",
         dirs[h - 1],
         "-D",
+        ...(options.verbose ? ["-d4"] : []),
         "--pidfile",
         `${dirs[h - 1]}/pid`,
       ]),
@@ -123,6 +142,60 @@ export async function startTinc(
       for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** OpenSSL NIDs tinc 1.0 puts in its METAKEY and ANS_KEY requests. */
+const NIDS: Record<number, string> = {
+  0: "none",
+  64: "sha1",
+  91: "bf-cbc",
+  419: "aes-128-cbc",
+  427: "aes-256-cbc",
+  428: "aes-256-ofb",
+  429: "aes-256-cfb",
+  672: "sha256",
+  673: "sha384",
+  674: "sha512",
+};
+
+/**
+ * What tinc itself says protects its packets, from its level-4 log: METAKEY names the meta
+ * connection's cipher (what TCPOnly packets travel in), ANS_KEY the UDP packets' cipher and
+ * digest. Throws when the log has no such request.
+ */
+export function tincCipherFromLog(log: string, tcpOnly: boolean): string {
+  const name = (nid: string) => NIDS[Number(nid)] ?? `NID ${nid}`;
+  // "Got METAKEY from h2 (...): 1 CIPHER DIGEST MACLENGTH COMPRESSION KEY"
+  // "Got ANS_KEY from h2 (...): 16 FROM TO KEY CIPHER DIGEST MACLENGTH COMPRESSION"
+  const m = tcpOnly
+    ? /Got METAKEY from .*?: 1 (\d+) (\d+) /.exec(log)
+    : /Got ANS_KEY from .*?: 16 \S+ \S+ \S+ (\d+) (\d+) /.exec(log);
+  if (!m) {
+    throw new Error(
+      `Cannot name tinc's cipher: no ${tcpOnly ? "METAKEY" : "ANS_KEY"} request in its log`,
+    );
+  }
+  if (tcpOnly) return `meta connection ${name(m[1])}`;
+  return m[1] === "0" && m[2] === "0"
+    ? "no encryption, no MAC"
+    : `${name(m[1])}, ${name(m[2])} MAC`;
+}
+
+/**
+ * Starts tinc with `options` verbosely until a ping crosses it, reads from its log what
+ * protects its packets, and stops it: the name of the row measured next with the same options.
+ */
+export async function probeTincCipher(lab: Lab, options: TincOptions): Promise<string> {
+  const tinc = await startTinc(lab, { ...options, verbose: true });
+  try {
+    if (!await lab.waitPing(lab.vms[0].ns, lab.vms[1].ip, 15_000)) {
+      throw new Error("Cannot name tinc's cipher: no ping crossed it");
+    }
+    const log = await Deno.readTextFile(tinc.daemons[0].logPath);
+    return tincCipherFromLog(log, options.tcpOnly);
+  } finally {
+    await tinc.stop();
+  }
 }
 
 /**
