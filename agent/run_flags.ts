@@ -6,7 +6,9 @@
  * - net: links, the control API, CLI subcommands reaching the API
  * - read/write: the state directory (CA, certificates, token), token and config files
  * - ffi: TAP devices, libpcap, bridge enslaving and socket options (ffi/)
- * - env=VNET_LIBPCAP: an override of where libpcap is
+ * - env=VNET_LIBPCAP: an override of where libpcap is; LOG_TOKENS, LOG_STREAM: the YAML
+ *   parser (npm:yaml) reads these debug switches on every parse, and without them a config
+ *   file fails under the task's permissions ("Requires env access")
  * - sys=hostname: the default host name
  * - v8 --max-semi-space-size=2: V8 sizes its young generation by the allocation rate, and a
  *   host moving gigabits allocates a few small objects per frame (typed-array views that JS
@@ -23,7 +25,7 @@ export const AGENT_RUN_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-ffi",
-  "--allow-env=VNET_LIBPCAP",
+  "--allow-env=VNET_LIBPCAP,LOG_TOKENS,LOG_STREAM",
   "--allow-sys=hostname",
   "--v8-flags=--max-semi-space-size=2",
 ];

@@ -7,17 +7,58 @@ import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const BINARY = `${ROOT}dist/agent`;
 
+/**
+ * Runs the agent the way users do: `deno task agent ARGS` (the task's exact permissions), as a
+ * subprocess with no terminal (stdin closed), or the compiled binary.
+ */
 async function agent(args: string[], binary?: string) {
   const cmd = binary
-    ? new Deno.Command(binary, { args, stdout: "piped", stderr: "piped" })
+    ? new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" })
     : new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", `${ROOT}main.ts`, ...args],
+      args: ["task", "--quiet", "agent", ...args],
+      cwd: ROOT,
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
     });
   const out = await cmd.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** `deno task agent ARGS` started in the background, no terminal; its stderr read as it comes. */
+function spawnAgent(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "agent", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.getReader();
+  const dec = new TextDecoder();
+  let err = "";
+  return {
+    child,
+    /** Reads stderr until it contains `text` (or the process closed it); returns all so far. */
+    async until(text: string): Promise<string> {
+      while (!err.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        err += dec.decode(value);
+      }
+      return err;
+    },
+    /** SIGTERM, then the exit status once the streams are drained. */
+    async stop(): Promise<Deno.CommandStatus> {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      reader.releaseLock();
+      await child.stdout.cancel();
+      await child.stderr.cancel();
+      return status;
+    },
+  };
 }
 
 function assertHelpComplete(help: string) {
@@ -72,36 +113,19 @@ Deno.test("deno task agent runs with exactly the flags the agent declares", () =
 Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanly on SIGTERM", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "vnet-main-" });
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...AGENT_RUN_FLAGS,
-        `${ROOT}main.ts`,
-        "--proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--api",
-        "127.0.0.1:0",
-        "--state-dir",
-        stateDir,
-        "--log-format",
-        "json",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const dec = new TextDecoder();
-    let err = "";
-    const reader = child.stderr.getReader();
-    while (!err.includes("Control API")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      err += dec.decode(value);
-    }
-    child.kill("SIGTERM");
-    const status = await child.status;
-    reader.releaseLock();
-    await child.stdout.cancel();
+    const proxy = spawnAgent([
+      "--proxy",
+      "--listen",
+      "127.0.0.1:0",
+      "--api",
+      "127.0.0.1:0",
+      "--state-dir",
+      stateDir,
+      "--log-format",
+      "json",
+    ]);
+    const err = await proxy.until("Control API");
+    const status = await proxy.stop();
     assertEquals(status.code, 0, err);
     const lines = err.trim().split("\n");
     const records = lines.map((l) => JSON.parse(l));
@@ -114,6 +138,45 @@ Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanl
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }
+});
+
+Deno.test("deno task agent --config FILE starts a proxy from a YAML file, without a terminal", async () => {
+  // The YAML parser reads LOG_TOKENS and LOG_STREAM from the environment; under the task's
+  // permissions that once failed every config file ("Requires env access").
+  const dir = await Deno.makeTempDir({ prefix: "vnet-config-" });
+  try {
+    const file = `${dir}/vnet.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "# a proxy for the test",
+        "proxy: true",
+        "listen: 127.0.0.1:0",
+        "api: 127.0.0.1:0",
+        `state-dir: ${dir}/state`,
+        "update-interval: 2s",
+        "",
+      ].join("\n"),
+    );
+    const proxy = spawnAgent(["--config", file]);
+    const err = await proxy.until("Control API");
+    const status = await proxy.stop();
+    assert(err.includes("Proxy listening on 127.0.0.1:"), err);
+    assertEquals(status.code, 0, err);
+    // A bad key in the same file is refused before anything starts, naming file and key.
+    await Deno.writeTextFile(file, "proxy: true\nlisten-on: 127.0.0.1:0\n");
+    const bad = await agent(["--config", file]);
+    assertEquals(bad.code, 2, bad.stderr);
+    assert(bad.stderr.includes(file) && bad.stderr.includes("listen-on"), bad.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task agent status without a proxy says what to do, exit 1", async () => {
+  const r = await agent(["status", "--api", "127.0.0.1:9"]);
+  assertEquals(r.code, 1, r.stderr);
+  assert(r.stderr.includes("Is `agent --proxy` running on this machine?"), r.stderr);
 });
 
 Deno.test("deno task compile fails with a clear message when denort is missing", async () => {
