@@ -16,9 +16,10 @@
  * @module
  */
 
-import type { ControlMessage, WireRule } from "../agent/control/messages.ts";
+import type { PeerState, ProxyMessage, RulesApplied, WireRule } from "../agent/control/messages.ts";
 import { mintTicket } from "../agent/fastpath/tickets.ts";
 import { logger } from "../agent/log.ts";
+import { peerOfPort } from "../agent/switch/port_name.ts";
 import type { TopologyGraph } from "../inference/topology.ts";
 import {
   type AdaptSettings,
@@ -32,7 +33,7 @@ import {
 /** What the loop needs from the proxy. */
 export interface Overlay {
   /** Connected hosts by name, with a way to send them control messages. */
-  hosts(): ReadonlyMap<string, { sendControl(msg: ControlMessage): boolean }>;
+  hosts(): ReadonlyMap<string, { sendControl(msg: ProxyMessage): boolean }>;
   /** Where `host` accepts fast-path links (`ip:port`), or null. */
   listenAddress(host: string): string | null;
   /** VM MAC -> host name, from the proxy's MAC table. */
@@ -154,7 +155,7 @@ export class AdaptLoop {
   }
 
   /** Handles a host's report about its fast paths or rules. */
-  onHostMessage(host: string, msg: ControlMessage, now: number): void {
+  onHostMessage(host: string, msg: PeerState | RulesApplied, now: number): void {
     switch (msg.type) {
       case "rules-applied":
         if (msg.owner === OWNER) this.#applied.set(host, msg.seq);
@@ -276,7 +277,8 @@ export class AdaptLoop {
     const wanted = new Map<string, WireRule[]>();
     for (const h of hosts.keys()) wanted.set(h, []);
     for (const r of p.rules) {
-      const peer = r.target.slice("peer:".length);
+      const peer = peerOfPort(r.target);
+      if (peer === null) continue;
       if (!live.has(hostPair(r.host, peer))) continue;
       wanted.get(r.host)?.push({
         src: r.src,
@@ -372,7 +374,7 @@ export class AdaptLoop {
     this.onEvent?.({ type: "link", pair, phase: "closed", reason });
   }
 
-  #send(host: string, msg: ControlMessage): boolean {
+  #send(host: string, msg: ProxyMessage): boolean {
     return this.#overlay.hosts().get(host)?.sendControl(msg) ?? false;
   }
 }

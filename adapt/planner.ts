@@ -25,6 +25,7 @@
  */
 
 import type { TopologyGraph } from "../inference/topology.ts";
+import { peerPort } from "../agent/switch/port_name.ts";
 
 /** Two host names as one key `a|b` with `a < b`; build it with {@linkcode hostPair}. */
 export type HostPair = string;
@@ -328,8 +329,8 @@ function rulesFor(linked: Candidate[]): ForwardingRuleSpec[] {
     const [h1, h2] = c.hosts;
     const why = `fast path ${c.pair}: ${c.reason.replace(/^direct: /, "")}`;
     for (const [a, b] of c.vmPairs) {
-      rules.push({ host: h1, src: a, dst: b, target: `peer:${h2}`, reason: why });
-      rules.push({ host: h2, src: b, dst: a, target: `peer:${h1}`, reason: why });
+      rules.push({ host: h1, src: a, dst: b, target: peerPort(h2), reason: why });
+      rules.push({ host: h2, src: b, dst: a, target: peerPort(h1), reason: why });
     }
   }
   return rules.sort((x, y) =>

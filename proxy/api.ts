@@ -22,6 +22,8 @@
 
 import { parseWireRule, type WireRule } from "../agent/control/messages.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
+import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
+import { LAN_HOST, vmHosts } from "./vm_hosts.ts";
 import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import type { Link } from "../agent/link/link.ts";
@@ -265,14 +267,11 @@ function changeAdapt(ctx: ApiContext, body: unknown) {
 }
 
 function paths(ctx: ApiContext) {
-  const vmHosts = new Map<string, string>();
-  for (const [mac, e] of ctx.switch.macs.entries()) {
-    if (e.port.startsWith("host:")) vmHosts.set(formatMac(mac), e.port.slice(5));
-  }
+  const hostOf = vmHosts(ctx.switch.macs, Date.now());
   const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
   return ctx.vttif.vttif.current().graph.edges.map((e) => {
-    const ha = vmHosts.get(e.a) ?? null;
-    const hb = vmHosts.get(e.b) ?? null;
+    const ha = hostOf.get(e.a) ?? null;
+    const hb = hostOf.get(e.b) ?? null;
     const base = {
       a: e.a,
       b: e.b,
@@ -325,11 +324,7 @@ function links(ctx: ApiContext) {
 function vms(ctx: ApiContext) {
   return [...ctx.switch.macs.entries()].map(([mac, e]) => ({
     mac: formatMac(mac),
-    host: e.port.startsWith("host:")
-      ? e.port.slice(5)
-      : e.port === "device"
-      ? "proxy (LAN)"
-      : e.port,
+    host: hostOfPort(e.port) ?? (e.port === DEVICE_PORT ? LAN_HOST : e.port),
     firstSeen: e.firstSeen,
     lastSeen: e.lastSeen,
     since: e.since,

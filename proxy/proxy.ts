@@ -31,8 +31,9 @@ import { AdaptLoop } from "../adapt/loop.ts";
 import { EventHub } from "./events.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
-import { parseControlMessage } from "../agent/control/messages.ts";
-import { ProtocolError } from "../agent/link/wire.ts";
+import { hostOfPort, hostPort } from "../agent/switch/port_name.ts";
+import { vmHosts } from "./vm_hosts.ts";
+import { parseHostMessage } from "../agent/control/messages.ts";
 import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
 import { apiHandler, isLoopback } from "./api.ts";
 import type { WireRule } from "../agent/control/messages.ts";
@@ -132,16 +133,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     {
       hosts: () => hosts,
       listenAddress: (h) => listenAddresses.get(h) ?? null,
-      vmHosts: () => {
-        const out = new Map<string, string>();
-        const now = Date.now();
-        for (const [mac, e] of sw.macs.entries()) {
-          if (e.port.startsWith("host:") && now - e.lastSeen <= config.macAge) {
-            out.set(formatMac(mac), e.port.slice(5));
-          }
-        }
-        return out;
-      },
+      vmHosts: () => vmHosts(sw.macs, Date.now()),
       topology: () => vttif.vttif.current().graph,
     },
     adaptSettingsOf(config),
@@ -179,12 +171,9 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       const text = formatMac(mac);
       log.info("VM {mac} moved from {from} to {to}", { mac: text, from, to });
       events.emit({ type: "vm", at: now, mac: text, from, to, change: "moved" });
-      if (from.startsWith("host:")) {
-        hosts.get(from.slice(5))?.sendControl({
-          type: "mac-moved",
-          mac: text,
-          to: to.replace(/^host:/, ""),
-        });
+      const oldHost = hostOfPort(from);
+      if (oldHost !== null) {
+        hosts.get(oldHost)?.sendControl({ type: "mac-moved", mac: text, to: hostOfPort(to) ?? to });
       }
       adapt.onVmMoved(text, now);
     },
@@ -272,7 +261,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       } catch { /* closed */ }
       return;
     }
-    const portName = `host:${host.name}`;
+    const portName = hostPort(host.name);
     const old = hosts.get(host.name);
     if (old) old.close("replaced by a new connection from the same host");
     const link = new Link(
@@ -287,7 +276,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
         onFrame: (packet) => sw.forward(packet, portName, Date.now()),
         // A malformed message throws a ProtocolError: the link closes with one log line.
         onControl: (raw) => {
-          const msg = parseControlMessage(raw);
+          const msg = parseHostMessage(raw);
           const now = Date.now();
           switch (msg.type) {
             case "traffic":
@@ -306,10 +295,6 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
             case "rules-applied":
               adapt.onHostMessage(host.name, msg, now);
               break;
-            default:
-              throw new ProtocolError(
-                `Cannot accept ${msg.type} from a host: only the proxy sends it`,
-              );
           }
         },
         onClose: (reason, l) => {

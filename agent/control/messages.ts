@@ -93,19 +93,31 @@ export interface MacMoved {
   to: string;
 }
 
-/** Every control message this version understands. */
-export type ControlMessage =
+/** What the proxy sends a host. */
+export type ProxyMessage =
   | MacMoved
   | RuleAdd
   | RuleDel
-  | Traffic
   | RulesSet
   | PeerExpect
   | PeerConnect
-  | PeerClose
-  | Listening
-  | PeerState
-  | RulesApplied;
+  | PeerClose;
+
+/** What a host sends the proxy. */
+export type HostMessage = Traffic | Listening | PeerState | RulesApplied;
+
+/** Every control message this version understands, either way. */
+export type ControlMessage = ProxyMessage | HostMessage;
+
+const FROM_PROXY: ReadonlySet<string> = new Set<ProxyMessage["type"]>([
+  "mac-moved",
+  "rule-add",
+  "rule-del",
+  "rules-set",
+  "peer-expect",
+  "peer-connect",
+  "peer-close",
+]);
 
 /** Largest rule list a rules-set may carry. */
 export const MAX_RULES_SET = 100_000;
@@ -229,11 +241,62 @@ export function parseWireRule(v: unknown): WireRule {
 }
 
 /**
- * Validates a CONTROL message body (already JSON-parsed).
+ * Validates a CONTROL message a host sent (already JSON-parsed): the proxy's parser. A message
+ * only the proxy sends is refused like a malformed one.
  *
- * @throws {ProtocolError} for an unknown type or a malformed field.
+ * @throws {ProtocolError} for an unknown type, the wrong direction or a malformed field.
+ * @example
+ * ```ts
+ * import { parseHostMessage } from "./messages.ts";
+ * const m = parseHostMessage({ type: "listening", address: ":7810" });
+ * if (m.type !== "listening") throw new Error();
+ * try {
+ *   parseHostMessage({ type: "rule-add", rule: { src: null, dst: null, target: "drop" } });
+ *   throw new Error("accepted a proxy's message from a host");
+ * } catch (e) {
+ *   if (!(e as Error).message.includes("only the proxy sends it")) throw e;
+ * }
+ * ```
  */
-export function parseControlMessage(v: unknown): ControlMessage {
+export function parseHostMessage(v: unknown): HostMessage {
+  const type = typeOf(v);
+  if (FROM_PROXY.has(type)) {
+    throw new ProtocolError(`Cannot accept ${type} from a host: only the proxy sends it`);
+  }
+  return parseAny(v) as HostMessage;
+}
+
+/**
+ * Validates a CONTROL message the proxy sent (already JSON-parsed): the host's parser.
+ *
+ * @throws {ProtocolError} for an unknown type, the wrong direction or a malformed field.
+ */
+export function parseProxyMessage(v: unknown): ProxyMessage {
+  const type = typeOf(v);
+  if (!FROM_PROXY.has(type) && KNOWN.has(type)) {
+    throw new ProtocolError(`Cannot act on ${type} from the proxy: only hosts send it`);
+  }
+  return parseAny(v) as ProxyMessage;
+}
+
+const KNOWN: ReadonlySet<string> = new Set<ControlMessage["type"]>([
+  ...FROM_PROXY as ReadonlySet<ControlMessage["type"]>,
+  "traffic",
+  "listening",
+  "peer-up",
+  "peer-down",
+  "rules-applied",
+]);
+
+function typeOf(v: unknown): string {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ProtocolError("Cannot accept control message: not a JSON object");
+  }
+  return String((v as Record<string, unknown>).type);
+}
+
+/** Validates a message of either direction. */
+function parseAny(v: unknown): ControlMessage {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     throw new ProtocolError("Cannot accept control message: not a JSON object");
   }

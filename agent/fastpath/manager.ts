@@ -15,12 +15,13 @@
 import { tryTcpNoDelay } from "../../ffi/socket.ts";
 import type { Config } from "../config/schema.ts";
 import { type Address, formatAddress, parseAddress } from "../config/types.ts";
-import type { ControlMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
+import type { HostMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
 import { ProtocolError } from "../link/wire.ts";
 import { logger } from "../log.ts";
 import type { Switch } from "../switch/switch.ts";
+import { peerPort } from "../switch/port_name.ts";
 import { acceptPeer, dialPeer } from "./handshake.ts";
 import { TicketBook } from "./tickets.ts";
 
@@ -36,7 +37,7 @@ export class FastPathManager {
   readonly #self: string;
   readonly #config: Config;
   readonly #signal: AbortSignal;
-  readonly #report: (msg: ControlMessage) => void;
+  readonly #report: (msg: HostMessage) => void;
   readonly #book = new TicketBook({ max: MAX_TICKETS });
   readonly #links = new Map<string, Link>();
   #caPem = "";
@@ -46,7 +47,7 @@ export class FastPathManager {
   /** @param report sends a control message to the proxy (dropped while the uplink is down) */
   constructor(
     init: { sw: Switch; self: string; config: Config; signal: AbortSignal },
-    report: (msg: ControlMessage) => void,
+    report: (msg: HostMessage) => void,
   ) {
     this.#sw = init.sw;
     this.#self = init.self;
@@ -191,7 +192,7 @@ export class FastPathManager {
       hs.conn.close();
       return;
     }
-    const name = `peer:${peer}`;
+    const name = peerPort(peer);
     this.#links.get(peer)?.close("replaced by a new fast path");
     const link = new Link(
       { name, kind: "peer", peer, conn: hs.conn, reader: hs.reader },

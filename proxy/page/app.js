@@ -25,7 +25,7 @@
   const EVENT_REFRESH_DELAY_MS = 150;
   const MAX_TIMELINE = 300;
   const EVENT_TYPES = ["host", "link", "topology", "reaction", "vm"];
-  const LAN = "proxy (LAN)";
+  const LAN = "proxy (LAN)"; // LAN_HOST in proxy/vm_hosts.ts
 
   const COLUMN = 190;
   const VM_W = 132;

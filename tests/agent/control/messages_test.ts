@@ -1,0 +1,45 @@
+/**
+ * Control messages have a direction: the proxy's parser accepts only what hosts send, the
+ * host's only what the proxy sends, so a host cannot hand the proxy a rule or a ticket and the
+ * proxy's links cannot be fed a host's report as an instruction.
+ */
+import { assertEquals, assertThrows } from "../../support/assert.ts";
+import { parseHostMessage, parseProxyMessage } from "../../../agent/control/messages.ts";
+import { ProtocolError } from "../../../agent/link/wire.ts";
+
+const FROM_HOSTS = [
+  { type: "traffic", intervalMs: 1000, pairs: [], group: [] },
+  { type: "listening", address: ":7810" },
+  { type: "peer-up", peer: "h2" },
+  { type: "peer-down", peer: "h2", reason: "gone" },
+  { type: "rules-applied", owner: "adapt", seq: 3 },
+];
+
+const FROM_PROXY = [
+  { type: "mac-moved", mac: "02:00:00:00:00:01", to: "h2" },
+  { type: "rule-add", rule: { src: null, dst: null, target: "drop" } },
+  { type: "rule-del", src: null, dst: null },
+  { type: "rules-set", owner: "adapt", seq: 1, rules: [] },
+  { type: "peer-expect", peer: "h2", ticket: "t", ttlMs: 1000 },
+  { type: "peer-connect", peer: "h2", address: "10.0.0.2:7810", ticket: "t" },
+  { type: "peer-close", peer: "h2", reason: "done" },
+];
+
+Deno.test("control: each parser takes its own direction and refuses the other's by name", () => {
+  for (const m of FROM_HOSTS) {
+    assertEquals(parseHostMessage(m).type, m.type);
+    assertThrows(() => parseProxyMessage(m), ProtocolError, `${m.type} from the proxy`);
+  }
+  for (const m of FROM_PROXY) {
+    assertEquals(parseProxyMessage(m).type, m.type);
+    assertThrows(() => parseHostMessage(m), ProtocolError, `${m.type} from a host`);
+  }
+});
+
+Deno.test("control: unknown types and non-objects are refused by both parsers", () => {
+  for (const parse of [parseHostMessage, parseProxyMessage]) {
+    assertThrows(() => parse({ type: "take-over" }), ProtocolError, "unknown type");
+    assertThrows(() => parse([1, 2]), ProtocolError, "not a JSON object");
+    assertThrows(() => parse(null), ProtocolError, "not a JSON object");
+  }
+});
