@@ -36,14 +36,40 @@ class Exposition {
 }
 
 /**
- * The proxy's metrics.
+ * The proxy's metrics, from the parts of the proxy they read.
  *
- * @example
- * ```ts ignore
- * const text = renderMetrics(ctx); // "# HELP vnet_port_rx_frames_total ..."
+ * @example A proxy whose switch has received one frame from host h1
+ * ```ts
+ * import { renderMetrics } from "./metrics.ts";
+ * import { VttifService } from "./vttif_service.ts";
+ * import { AdaptLoop } from "../adapt/loop.ts";
+ * import { Switch } from "../agent/switch/switch.ts";
+ * import { EMPTY_GRAPH } from "../inference/mod.ts";
+ * const sw = new Switch({ role: "proxy", maxMacs: 100, macAgeMs: 60_000, moveQuietMs: 0 });
+ * sw.attach({ name: "host:h1", kind: "host", send: () => true });
+ * const frame = new Uint8Array(10 + 60); // virtio-net header, then Ethernet
+ * frame.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1], 10); // dst, src
+ * sw.forward(frame, "host:h1", Date.now());
+ * const vttif = new VttifService({
+ *   updateIntervalMs: 1000,
+ *   smoothingMs: 5000,
+ *   threshold: 0.1,
+ *   hysteresisMs: 3000,
+ *   maxPairs: 100,
+ * });
+ * const adapt = new AdaptLoop({
+ *   hosts: () => new Map(),
+ *   listenAddress: () => null,
+ *   vmHosts: () => new Map(),
+ *   topology: () => EMPTY_GRAPH,
+ * }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 });
+ * const text = renderMetrics({ switch: sw, hosts: () => new Map(), vttif, adapt });
+ * if (!text.includes('\nvnet_port_rx_frames_total{port="host:h1"} 1\n')) throw new Error(text);
  * ```
  */
-export function renderMetrics(ctx: ApiContext): string {
+export function renderMetrics(
+  ctx: Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">,
+): string {
   const x = new Exposition();
   const ports = [...ctx.switch.counters()];
   const per = (

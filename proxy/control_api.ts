@@ -1,0 +1,59 @@
+/**
+ * The proxy's control API server (`--api`, default 127.0.0.1:7801): the HTTP face of
+ * proxy/api.ts. Bound anywhere but loopback it requires the bearer token kept in
+ * `state-dir/api.token` (created 0600 on first use).
+ *
+ * @module
+ */
+
+import type { Config } from "../agent/config/schema.ts";
+import { type Address, formatAddress } from "../agent/config/types.ts";
+import { logger } from "../agent/log.ts";
+import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
+import { type ApiContext, apiHandler, isLoopback } from "./api.ts";
+
+/** Default address of the control API: loopback only. */
+export const DEFAULT_API: Address = { hostname: "127.0.0.1", port: 7801 };
+
+/** A running control API. */
+export interface ControlApi {
+  /** Where it listens (the real port when 0 was asked for). */
+  address(): Address;
+  /** Settles when the server has stopped (after `signal` aborted). */
+  finished: Promise<void>;
+}
+
+/** The bearer token for an API bound off loopback: read from the state dir, or made there. */
+async function bearerToken(stateDir: string): Promise<string> {
+  const path = `${stateDir}/api.token`;
+  return await readSecretFile(path).then((t) => t.trim()).catch(async () => {
+    const t = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
+    await writeSecretFile(path, t + "\n");
+    return t;
+  });
+}
+
+/** Serves the control API for `ctx` until `signal` aborts. */
+export async function serveControlApi(
+  config: Config,
+  ctx: ApiContext,
+  signal: AbortSignal,
+): Promise<ControlApi> {
+  const log = logger("proxy");
+  const api = config.api ?? DEFAULT_API;
+  const bearer = isLoopback(api.hostname) ? null : await bearerToken(config.stateDir);
+  let bound = api;
+  const server = Deno.serve({
+    hostname: api.hostname,
+    port: api.port,
+    signal,
+    onListen: (a) => {
+      bound = { hostname: a.hostname, port: a.port };
+      log.info("Control API on http://{addr}/api/status{auth}", {
+        addr: formatAddress(bound),
+        auth: bearer ? " (bearer token in api.token required)" : "",
+      });
+    },
+  }, apiHandler(ctx, bearer));
+  return { address: () => bound, finished: server.finished };
+}

@@ -1,0 +1,58 @@
+/**
+ * The hosts the proxy has: each connected host's star link, where it accepts fast paths, and
+ * the operator's rules for it (which outlive its reconnects). One place, so that a host that
+ * leaves is forgotten everywhere at once and a replaced connection never removes its
+ * successor.
+ *
+ * @module
+ */
+
+import type { WireRule } from "../agent/control/messages.ts";
+import type { Link } from "../agent/link/link.ts";
+
+/** Connected hosts and what the proxy keeps about each. */
+export class HostRegistry {
+  /** Star link of each connected host, by name. */
+  readonly links = new Map<string, Link>();
+  /** Operator rules per host, by rule key; kept across reconnects. */
+  readonly rules = new Map<string, Map<string, WireRule>>();
+  readonly #listen = new Map<string, string>();
+
+  /** The connected hosts by name. */
+  hosts(): ReadonlyMap<string, Link> {
+    return this.links;
+  }
+
+  /** Registers `link` as host `name`'s; returns the link it replaces, if any. */
+  add(name: string, link: Link): Link | undefined {
+    const old = this.links.get(name);
+    this.links.set(name, link);
+    return old;
+  }
+
+  /**
+   * Forgets host `name` if `link` is still its current link; returns whether it was (a
+   * replaced connection closing must not remove the one that replaced it).
+   */
+  remove(name: string, link: Link): boolean {
+    if (this.links.get(name) !== link) return false;
+    this.links.delete(name);
+    this.#listen.delete(name);
+    return true;
+  }
+
+  /** Where host `name` accepts fast paths, as others should dial it. */
+  listenAddress(name: string): string | null {
+    return this.#listen.get(name) ?? null;
+  }
+
+  /** Records where host `name` accepts fast paths. */
+  setListenAddress(name: string, address: string): void {
+    this.#listen.set(name, address);
+  }
+
+  /** The operator's rules for host `name`, to send it when it (re)joins. */
+  rulesFor(name: string): Iterable<WireRule> {
+    return this.rules.get(name)?.values() ?? [];
+  }
+}

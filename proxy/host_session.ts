@@ -1,0 +1,161 @@
+/**
+ * One host's session on the proxy, from the accepted TLS connection to the end of its star
+ * link: admission (or a CA discovery answered), the link registered and attached to the switch,
+ * the operator's rules for the host resent, the host's control messages dispatched, and
+ * everything about the host forgotten when the link closes.
+ *
+ *     TLS conn ──admit──> Link "host:NAME" ──frames──> Switch.forward
+ *                                          └─control─> VTTIF (traffic), adaptation (listening,
+ *                                                      peer-up/down, rules-applied)
+ *
+ * @module
+ */
+
+import type { AdaptLoop } from "../adapt/loop.ts";
+import { formatAddress } from "../agent/config/types.ts";
+import { type HostMessage, parseHostMessage } from "../agent/control/messages.ts";
+import { Link, type LinkOptions } from "../agent/link/link.ts";
+import { logger } from "../agent/log.ts";
+import { parseMac } from "../agent/switch/ethernet.ts";
+import { hostPort } from "../agent/switch/port_name.ts";
+import type { Switch } from "../agent/switch/switch.ts";
+import { tryTcpNoDelay } from "../ffi/socket.ts";
+import type { Acceptor } from "./acceptor.ts";
+import { AdmissionRefused, admit, type AdmitContext } from "./admit.ts";
+import type { EventHub } from "./events.ts";
+import type { HostRegistry } from "./host_registry.ts";
+import type { VttifService } from "./vttif_service.ts";
+
+/** What a host session works with: the proxy's subsystems. */
+export interface SessionContext {
+  sw: Switch;
+  hosts: HostRegistry;
+  vttif: VttifService;
+  adapt: AdaptLoop;
+  events: EventHub;
+  acceptor: Acceptor;
+  admission: AdmitContext;
+  link: LinkOptions;
+  signal: AbortSignal;
+}
+
+/**
+ * The address a host accepts fast paths on: it advertises `:PORT` when it listens on all its
+ * interfaces, and then the address it joined from is the one the proxy knows works.
+ *
+ * @example
+ * ```ts
+ * import { resolveListen } from "./host_session.ts";
+ * if (resolveListen(":7810", "10.0.0.5") !== "10.0.0.5:7810") throw new Error();
+ * ```
+ */
+export function resolveListen(advertised: string, joinedFrom: string): string {
+  if (!advertised.startsWith(":")) return advertised;
+  return formatAddress({ hostname: joinedFrom, port: Number(advertised.slice(1)) });
+}
+
+/** Acts on one control message from host `host` (joined from `from`). */
+export function dispatchHostMessage(
+  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt">,
+  host: string,
+  from: string,
+  msg: HostMessage,
+  now: number,
+): void {
+  switch (msg.type) {
+    case "traffic":
+      ctx.vttif.accept(msg);
+      // The reporter's VMs stay known here even when all their traffic takes fast paths and
+      // no frame of theirs crosses the proxy any more.
+      for (const [src] of msg.pairs) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
+      for (const [src] of msg.group) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
+      break;
+    case "listening":
+      ctx.hosts.setListenAddress(host, resolveListen(msg.address, from));
+      ctx.adapt.reconcile(now);
+      break;
+    case "peer-up":
+    case "peer-down":
+    case "rules-applied":
+      ctx.adapt.onHostMessage(host, msg, now);
+      break;
+  }
+}
+
+/**
+ * Serves one accepted connection until its host's link ends; calls `handshakeDone` once
+ * admission settled. Never rejects for what the peer does: a refusal is counted and logged.
+ */
+export async function serveHost(
+  conn: Deno.TlsConn,
+  ctx: SessionContext,
+  handshakeDone: () => void,
+): Promise<void> {
+  const log = logger("proxy");
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const from = formatAddress({ hostname: remote.hostname, port: remote.port });
+  // Frames must not wait for ACKs (see ffi/socket.ts).
+  const noDelayFailed = tryTcpNoDelay(conn);
+  if (noDelayFailed) {
+    log.warn("Cannot set TCP_NODELAY for {from}: {error}", { from, error: noDelayFailed });
+  }
+  let host;
+  try {
+    host = await admit(conn, ctx.admission);
+  } catch (e) {
+    ctx.acceptor.count(e instanceof AdmissionRefused ? "refused" : (e as Error).name);
+    log.warn("Refused connection from {from}: {reason}", { from, reason: (e as Error).message });
+    closeQuietly(conn);
+    return;
+  } finally {
+    handshakeDone();
+  }
+  if (host === null) {
+    ctx.acceptor.count("discovery");
+    closeQuietly(conn);
+    return;
+  }
+  const name = host.name;
+  const port = hostPort(name);
+  // The old connection goes first, with everything about it (port, fast paths).
+  ctx.hosts.links.get(name)?.close("replaced by a new connection from the same host");
+  const link = new Link(
+    {
+      name: port,
+      kind: "host",
+      peer: name,
+      conn: host.handshake.conn,
+      reader: host.handshake.reader,
+    },
+    {
+      onFrame: (packet) => ctx.sw.forward(packet, port, Date.now()),
+      // A malformed or wrong-direction message throws a ProtocolError: the link closes with
+      // one log line.
+      onControl: (raw) =>
+        dispatchHostMessage(ctx, name, remote.hostname, parseHostMessage(raw), Date.now()),
+      onClose: (reason, l) => {
+        if (ctx.hosts.remove(name, l)) {
+          ctx.sw.detach(port);
+          ctx.adapt.onHostDown(name, Date.now());
+        }
+        log.info("Host {host} left: {reason}", { host: name, reason });
+        ctx.events.emit({ type: "host", at: Date.now(), host: name, state: "left", reason });
+      },
+    },
+    ctx.link,
+  );
+  ctx.hosts.add(name, link);
+  ctx.sw.attach(link);
+  ctx.adapt.onHostUp(name);
+  // Operator rules for this host outlive its reconnects.
+  for (const rule of ctx.hosts.rulesFor(name)) link.sendControl({ type: "rule-add", rule });
+  log.info("Host {host} joined from {from}", { host: name, from });
+  ctx.events.emit({ type: "host", at: Date.now(), host: name, state: "joined", from });
+  await link.run(ctx.signal);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed */ }
+}
