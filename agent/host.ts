@@ -6,29 +6,30 @@
  *     device ──pumpDevice──> Switch(host) ──> uplink "proxy" (star) or a fast-path "peer:NAME"
  *     uplink/peers ──Link.run──> Switch(host) ──> device
  *
- * Everything is built from one validated {@linkcode Config}; the device comes from an
- * injected factory so that tests run whole hosts on in-memory devices.
+ * Assembled from named subsystems, each built from the one validated {@linkcode Config}:
+ * uplink.ts (the star link and its reconnects), proxy_control.ts (the proxy's instructions),
+ * fastpath/manager.ts (fast-path links), traffic/reporter.ts (reports to VTTIF), host_api.ts
+ * (the status endpoint). The device comes from an injected factory so that tests run whole
+ * hosts on in-memory devices.
  *
  * @module
  */
 
 import type { Config } from "./config/schema.ts";
-import { formatAddress } from "./config/types.ts";
 import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
-import { CaMismatch, discoverCa } from "./join/discovery.ts";
-import { generateHostKey } from "./join/host_key.ts";
-import { joinProxy, JoinRefused, RejoinRefused } from "./join/join.ts";
-import { parseJoinToken } from "./join/token.ts";
-import { Link } from "./link/link.ts";
-import { applyRules } from "./control/apply.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
 import { serveHostApi } from "./host_api.ts";
-import { parseProxyMessage } from "./control/messages.ts";
+import { generateHostKey } from "./join/host_key.ts";
+import { parseJoinToken } from "./join/token.ts";
+import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
+import { dispatchProxyMessage } from "./proxy_control.ts";
+import { DEVICE_PORT } from "./switch/port_name.ts";
 import { Switch } from "./switch/switch.ts";
-import { parseMac } from "./switch/ethernet.ts";
 import { MAX_COUNTED_PAIRS, TrafficCounter } from "./traffic/counter.ts";
+import { reportTraffic } from "./traffic/reporter.ts";
+import { Uplink } from "./uplink.ts";
 
 /** What a running host exposes to its owner (main.ts, tests, the status endpoint). */
 export interface HostHandle {
@@ -59,12 +60,6 @@ export interface HostDeps {
   readTextFile?(path: string): Promise<string>;
 }
 
-/** Exponential backoff with full jitter, capped: attempt 0 -> up to 200 ms. */
-export function backoffMs(attempt: number, capMs: number, random = Math.random): number {
-  const ceiling = Math.min(capMs, 200 * 2 ** Math.min(attempt, 20));
-  return Math.round(ceiling / 2 + random() * ceiling / 2);
-}
-
 /** The machine's host name made into a valid overlay name. */
 export function defaultHostName(): string {
   const raw = Deno.hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "");
@@ -74,13 +69,15 @@ export function defaultHostName(): string {
 /** Starts a host; rejects only for errors found before anything runs (bad token file...). */
 export async function runHost(config: Config, deps: HostDeps): Promise<HostHandle> {
   const log = logger("host");
-  const proxyAddr = config.join!;
   const name = config.name ?? defaultHostName();
   const tokenText = config.token ??
     (await (deps.readTextFile ?? Deno.readTextFile)(config.tokenFile!)).trim();
   const token = parseJoinToken(tokenText);
   const key = await generateHostKey();
+  const stopper = new AbortController();
+  const signal = stopper.signal;
 
+  // The VMs' side: the device on the switch, its traffic counted where it enters.
   const sw = new Switch({
     role: "host",
     maxMacs: config.maxMacs,
@@ -88,200 +85,70 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     moveQuietMs: config.moveQuiet,
   });
   const device = deps.openDevice(config);
-  sw.attach({ name: "device", kind: "device", send: (p) => device.write(p) });
+  sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => device.write(p) });
   const traffic = new TrafficCounter({ maxPairs: MAX_COUNTED_PAIRS });
   sw.observer = traffic;
 
-  const stopper = new AbortController();
-  const signal = stopper.signal;
-  let uplink: Link | null = null;
+  // The star, and the fast paths the proxy asks for.
   const fastPaths = new FastPathManager(
     { sw, self: name, config, signal },
-    (msg) => (uplink as Link | null)?.sendControl(msg),
+    (msg) => uplink.current()?.sendControl(msg),
   );
-  let joins = 0;
-  let fatal: string | null = null;
-  let markReady!: () => void;
-  const ready = new Promise<void>((r) => markReady = r);
-
-  const linkLoop = async () => {
-    let caPem: string | null = null;
-    // Once admitted, the host comes back with its own credential, not the join token.
-    let rejoinSecret: Uint8Array | null = null;
-    for (let attempt = 0; !signal.aborted;) {
+  const uplink: Uplink = new Uplink({
+    config,
+    name,
+    token,
+    key,
+    offload: device.offload,
+    sw,
+    onMessage: (msg, link) => dispatchProxyMessage({ sw, fastPaths }, msg, link),
+    onBadMessage: (e) =>
+      log.warn("Ignored a control message from the proxy: {error}", { error: e.message }),
+    onUp: (link, welcome, caPem) => {
+      // Fast paths: listen with the certificate just issued, say where, re-announce links.
       try {
-        const ca: string = caPem ??
-          await discoverCa(proxyAddr, token.caHash, { timeoutMs: config.handshakeTimeout, signal });
-        caPem = ca;
-        const { handshake, welcome } = await joinProxy(proxyAddr, {
-          token,
-          rejoinSecret,
-          caPem: ca,
-          hello: { name, offload: device.offload },
-          spkiB64: key.spkiB64,
-          timeoutMs: config.handshakeTimeout,
+        const address = fastPaths.listen({
+          certPem: welcome.certificatePem,
+          keyPem: key.keyPem,
+          caPem,
         });
-        if (welcome.rejoin) {
-          rejoinSecret = Uint8Array.fromBase64(welcome.rejoin, { alphabet: "base64url" });
-        }
-        // The proxy decides how often hosts report, so that all reports share one clock.
-        const interval = welcome.settings.updateIntervalMs;
-        reportEveryMs = typeof interval === "number" && interval >= 50 && interval <= 3_600_000
-          ? interval
-          : config.updateInterval;
-        const link = new Link(
-          {
-            name: "proxy",
-            kind: "uplink",
-            peer: "proxy",
-            conn: handshake.conn,
-            reader: handshake.reader,
-          },
-          {
-            onFrame: (packet) => sw.forward(packet, "proxy", Date.now()),
-            onControl: (raw) => {
-              try {
-                const msg = parseProxyMessage(raw);
-                switch (msg.type) {
-                  case "rule-add":
-                  case "rule-del":
-                  case "rules-set": {
-                    const what = applyRules(sw, msg);
-                    log.info("Proxy asked: {what}", { what });
-                    if (msg.type === "rules-set") {
-                      link.sendControl({ type: "rules-applied", owner: msg.owner, seq: msg.seq });
-                    }
-                    break;
-                  }
-                  case "mac-moved":
-                    // The VM migrated away: its frames may now arrive from links.
-                    if (sw.macs.get(parseMac(msg.mac))?.port === "device") {
-                      sw.macs.forget(parseMac(msg.mac));
-                    }
-                    log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
-                    break;
-                  case "peer-expect":
-                  case "peer-connect":
-                  case "peer-close":
-                    fastPaths.handle(msg);
-                    break;
-                }
-              } catch (e) {
-                // A bad instruction is refused alone; the uplink stays.
-                log.warn("Ignored a control message from the proxy: {error}", {
-                  error: (e as Error).message,
-                });
-              }
-            },
-          },
-          {
-            queueBytes: config.queueBytes,
-            keepaliveMs: config.keepalive,
-            deadAfterMs: config.deadAfter,
-          },
-        );
-        uplink = link;
-        sw.attach(link);
-        joins++;
-        // Fast paths: listen with the certificate just issued, say where, re-announce links.
-        try {
-          const address = fastPaths.listen({
-            certPem: welcome.certificatePem,
-            keyPem: key.keyPem,
-            caPem: ca,
-          });
-          link.sendControl({ type: "listening", address });
-          fastPaths.reannounce();
-        } catch (e) {
-          log.warn("Cannot accept fast-path links (staying on the star): {error}", {
-            error: (e as Error).message,
-          });
-        }
-        attempt = 0;
-        log.info("Joined proxy {proxy} as {name}", { proxy: formatAddress(proxyAddr), name });
-        markReady();
-        await link.run(signal);
-        sw.detach("proxy");
-        uplink = null;
-        if (!signal.aborted) {
-          log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
-        }
+        link.sendControl({ type: "listening", address });
+        fastPaths.reannounce();
       } catch (e) {
-        if (e instanceof RejoinRefused) {
-          log.warn("{error}; joining with the token instead", { error: e.message });
-          rejoinSecret = null;
-          continue;
-        }
-        if (e instanceof JoinRefused || e instanceof CaMismatch) {
-          fatal = e.message;
-          log.error("{error}", { error: e.message });
-          stopper.abort();
-          break;
-        }
-        if (signal.aborted) break;
-        const wait = backoffMs(attempt++, config.reconnectMax);
-        log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
-          proxy: formatAddress(proxyAddr),
+        log.warn("Cannot accept fast-path links (staying on the star): {error}", {
           error: (e as Error).message,
-          ms: wait,
         });
-        await sleep(wait, signal);
       }
-    }
-  };
-
-  // Traffic reports: counts since the last report that reached the proxy. While the uplink
-  // is down they keep accumulating (bounded by the counter) and leave with the next report.
-  let reportEveryMs = config.updateInterval;
-  const reports = (async () => {
-    let last = Date.now();
-    while (!signal.aborted) {
-      await sleep(reportEveryMs, signal);
-      const link = uplink as Link | null; // set by the link loop
-      if (signal.aborted || !link) continue;
-      const now = Date.now();
-      link.sendControl(traffic.report(now - last));
-      last = now;
-    }
-  })();
+    },
+  });
 
   const apiServer = config.api
-    ? serveHostApi({ name, switch: sw, uplink: () => uplink, fastPaths }, config.api, signal)
+    ? serveHostApi(
+      { name, switch: sw, uplink: () => uplink.current(), fastPaths },
+      config.api,
+      signal,
+    )
     : null;
-
-  const pump = pumpDevice(device, sw, { signal });
-  const links = linkLoop();
-  const done = Promise.all([pump, links, reports, apiServer?.finished]).then(() => {
-    device.close();
-  });
+  const done = Promise.all([
+    pumpDevice(device, sw, { signal }),
+    uplink.run(signal, () => stopper.abort()),
+    reportTraffic(traffic, uplink, signal),
+    apiServer?.finished,
+  ]).then(() => device.close());
   return {
     name,
     switch: sw,
     device,
     fastPaths,
     apiAddress: apiServer ? apiServer.addr as Deno.NetAddr : null,
-    uplink: () => uplink,
-    joins: () => joins,
-    ready,
+    uplink: () => uplink.current(),
+    joins: () => uplink.joins,
+    ready: uplink.ready,
     stop: async () => {
       stopper.abort();
       await done;
     },
     done,
-    fatal: () => fatal,
+    fatal: () => uplink.fatal,
   };
-}
-
-/** Sleeps `ms` or until `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

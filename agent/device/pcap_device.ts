@@ -45,16 +45,30 @@ export interface PcapDeviceOptions {
 /**
  * A {@linkcode Device} over a promiscuous, inbound-only libpcap capture.
  *
- * @example Attach to a bridge and read one batch (needs root)
- * ```ts ignore
+ * @example Attach to loopback and read the SYN of a connection to ourselves
+ * ```ts
  * import { PcapDevice } from "./pcap_device.ts";
- * import { PacketBatch } from "./device.ts";
- * const device = PcapDevice.open({ iface: "br0", mtu: 1500 });
- * try {
- *   const batch = new PacketBatch(32);
- *   console.log(await device.read(batch, AbortSignal.timeout(1000)), "frames");
- * } finally {
- *   device.close();
+ * import { PacketBatch, VNET_HDR_LEN } from "./device.ts";
+ * // Capturing needs root (CAP_NET_RAW); without it there is nothing to show.
+ * if (Deno.uid() === 0) {
+ *   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ *   const port = listener.addr.port;
+ *   // A VM's bridge or veth in real use; `filter` keeps other loopback traffic out.
+ *   const device = PcapDevice.open({
+ *     iface: "lo",
+ *     mtu: 65_536,
+ *     filter: `tcp dst port ${port}`,
+ *   });
+ *   try {
+ *     (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+ *     const batch = new PacketBatch(32);
+ *     const n = await device.read(batch, AbortSignal.timeout(5000));
+ *     // Each packet is a zeroed virtio-net header, then the captured frame.
+ *     if (n === 0 || batch.packet(0).length < VNET_HDR_LEN + 54) throw new Error("no SYN");
+ *   } finally {
+ *     device.close();
+ *     listener.close();
+ *   }
  * }
  * ```
  */

@@ -43,17 +43,21 @@ export interface TapDeviceOptions {
 /**
  * A {@linkcode Device} over a TAP interface that this object creates and removes.
  *
- * @example Open, bring up, and read one batch (needs root; the TAP disappears on close)
- * ```ts ignore
+ * @example Open, bring up, and read one batch (the TAP disappears on close)
+ * ```ts
  * import { TapDevice } from "./tap_device.ts";
  * import { PacketBatch } from "./device.ts";
- * const device = TapDevice.open({ name: "vnet0", mtu: 1500, offload: true });
- * try {
- *   const batch = new PacketBatch(32);
- *   const n = await device.read(batch, AbortSignal.timeout(1000));
- *   console.log(`read ${n} packets`);
- * } finally {
- *   device.close();
+ * // Creating a TAP needs root (CAP_NET_ADMIN); without it there is nothing to show.
+ * if (Deno.uid() === 0) {
+ *   const device = TapDevice.open({ name: "vnet%d", mtu: 1500, offload: true });
+ *   try {
+ *     const batch = new PacketBatch(32);
+ *     // Whatever the kernel sends the new interface within 100 ms; 0 when it stays quiet.
+ *     const n = await device.read(batch, AbortSignal.timeout(100));
+ *     console.log(`${device.name}: read ${n} packets`);
+ *   } finally {
+ *     device.close();
+ *   }
  * }
  * ```
  */

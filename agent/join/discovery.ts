@@ -55,16 +55,34 @@ const ONE_PEM_CERTIFICATE =
  * middle), a timeout, a closed or refused connection, or a peer that does not speak vnet; the
  * message names the address and what to do.
  * @throws the signal's reason when `options.signal` aborts.
- * @example
- * ```ts ignore
- * import { discoverCa } from "./discovery.ts";
- * import { parseJoinToken } from "./token.ts";
- * const token = parseJoinToken(await Deno.readTextFile("/etc/vnet/join.token"));
- * const caPem = await discoverCa({ hostname: "10.0.0.1", port: 7777 }, token.caHash, {
- *   timeoutMs: 5000,
+ * @example A host learns the CA of a proxy (here a stand-in on loopback)
+ * ```ts
+ * import { answerDiscover, discoverCa } from "./discovery.ts";
+ * import { createJoinToken } from "./token.ts";
+ * import { loadOrCreatePki } from "../../proxy/pki/ca.ts";
+ * const stateDir = await Deno.makeTempDir();
+ * const pki = await loadOrCreatePki(stateDir);
+ * const token = createJoinToken(pki.caHash); // what the operator gives the host
+ * // The proxy's side: read the host's DISCOVER, answer with the CA certificate.
+ * const listener = Deno.listenTls({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   cert: pki.proxyCertPem,
+ *   key: pki.proxyKeyPem,
  * });
- * const tcp = await Deno.connect({ hostname: "10.0.0.1", port: 7777 });
- * const conn = await Deno.startTls(tcp, { hostname: "proxy.vnet", caCerts: [caPem] });
+ * const answered = listener.accept().then(async (conn) => {
+ *   await conn.read(new Uint8Array(64));
+ *   await answerDiscover(conn, pki.caPem);
+ *   conn.close();
+ * });
+ * // The host's side: it trusts nothing yet but the hash in its token.
+ * const address = { hostname: "127.0.0.1", port: listener.addr.port };
+ * const caPem = await discoverCa(address, token.caHash, { timeoutMs: 5000 });
+ * await answered;
+ * listener.close();
+ * await Deno.remove(stateDir, { recursive: true });
+ * // Every later connection verifies the proxy against it (`caCerts: [caPem]`).
+ * if (caPem !== pki.caPem) throw new Error("not the proxy's CA");
  * ```
  */
 export function discoverCa(

@@ -1,0 +1,53 @@
+/**
+ * What a host does with the proxy's instructions: forwarding rules (the operator's and the
+ * adaptation's, acknowledged by sequence number), a VM that moved away, and the fast paths to
+ * set up or close.
+ *
+ *     uplink ──ProxyMessage──> rules -> Switch.rules (+ rules-applied)
+ *                              mac-moved -> forget the VM as local
+ *                              peer-* -> FastPathManager
+ *
+ * @module
+ */
+
+import type { ProxyMessage } from "./control/messages.ts";
+import { applyRules } from "./control/apply.ts";
+import type { FastPathManager } from "./fastpath/manager.ts";
+import type { Link } from "./link/link.ts";
+import { logger } from "./log.ts";
+import { parseMac } from "./switch/ethernet.ts";
+import { DEVICE_PORT } from "./switch/port_name.ts";
+import type { Switch } from "./switch/switch.ts";
+
+/** Acts on one validated message from the proxy, which arrived on `uplink`. */
+export function dispatchProxyMessage(
+  ctx: { sw: Switch; fastPaths: FastPathManager },
+  msg: ProxyMessage,
+  uplink: Link,
+): void {
+  const log = logger("host");
+  switch (msg.type) {
+    case "rule-add":
+    case "rule-del":
+    case "rules-set": {
+      const what = applyRules(ctx.sw, msg);
+      log.info("Proxy asked: {what}", { what });
+      if (msg.type === "rules-set") {
+        uplink.sendControl({ type: "rules-applied", owner: msg.owner, seq: msg.seq });
+      }
+      break;
+    }
+    case "mac-moved": {
+      // The VM migrated away: its frames may now arrive from links.
+      const mac = parseMac(msg.mac);
+      if (ctx.sw.macs.get(mac)?.port === DEVICE_PORT) ctx.sw.macs.forget(mac);
+      log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
+      break;
+    }
+    case "peer-expect":
+    case "peer-connect":
+    case "peer-close":
+      ctx.fastPaths.handle(msg);
+      break;
+  }
+}
