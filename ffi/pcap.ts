@@ -186,17 +186,31 @@ export interface PcapStats {
  * A live capture on one interface, opened non-blocking: {@linkcode next} returns at once and
  * {@linkcode waitReadable} waits for the next frame without blocking the event loop.
  *
- * @example Capture what arrives on a veth end (needs root)
- * ```ts ignore
+ * @example Capture the SYN of a connection to ourselves on loopback
+ * ```ts
  * import { PcapHandle } from "./pcap.ts";
- * const capture = PcapHandle.open("veth0", {
- *   snaplen: 65_535, promisc: true, immediate: true, inboundOnly: true,
- * });
- * try {
- *   const frame = new Uint8Array(65_535);
- *   if (await capture.waitReadable(100)) console.log(capture.next(frame, 0), "bytes");
- * } finally {
- *   capture.close();
+ * // Capturing needs root (CAP_NET_RAW); without it there is nothing to show.
+ * if (Deno.uid() === 0) {
+ *   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ *   const port = listener.addr.port;
+ *   const capture = PcapHandle.open("lo", {
+ *     snaplen: 65_535,
+ *     promisc: false,
+ *     immediate: true,
+ *     inboundOnly: true,
+ *     filter: `tcp dst port ${port}`,
+ *   });
+ *   try {
+ *     (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+ *     const frame = new Uint8Array(65_535);
+ *     let n = capture.next(frame, 0); // 0: nothing captured yet
+ *     while (n === 0 && await capture.waitReadable(5000)) n = capture.next(frame, 0);
+ *     // Ethernet (14), IPv4 (20), TCP (20 and options): byte 47 holds TCP's flags.
+ *     if (n < 54 || (frame[47] & 0x02) === 0) throw new Error(`not a SYN: ${n} bytes`);
+ *   } finally {
+ *     capture.close();
+ *     listener.close();
+ *   }
  * }
  * ```
  */

