@@ -109,7 +109,8 @@ export type HostMessage = Traffic | Listening | PeerState | RulesApplied;
 /** Every control message this version understands, either way. */
 export type ControlMessage = ProxyMessage | HostMessage;
 
-const FROM_PROXY: ReadonlySet<string> = new Set<ProxyMessage["type"]>([
+/** Every message type the proxy sends. */
+export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
   "mac-moved",
   "rule-add",
   "rule-del",
@@ -117,7 +118,18 @@ const FROM_PROXY: ReadonlySet<string> = new Set<ProxyMessage["type"]>([
   "peer-expect",
   "peer-connect",
   "peer-close",
-]);
+];
+
+/** Every message type a host sends. */
+export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
+  "traffic",
+  "listening",
+  "peer-up",
+  "peer-down",
+  "rules-applied",
+];
+
+const FROM_PROXY: ReadonlySet<string> = new Set(PROXY_MESSAGE_TYPES);
 
 /** Largest rule list a rules-set may carry. */
 export const MAX_RULES_SET = 100_000;
@@ -279,14 +291,7 @@ export function parseProxyMessage(v: unknown): ProxyMessage {
   return parseAny(v) as ProxyMessage;
 }
 
-const KNOWN: ReadonlySet<string> = new Set<ControlMessage["type"]>([
-  ...FROM_PROXY as ReadonlySet<ControlMessage["type"]>,
-  "traffic",
-  "listening",
-  "peer-up",
-  "peer-down",
-  "rules-applied",
-]);
+const KNOWN: ReadonlySet<string> = new Set([...PROXY_MESSAGE_TYPES, ...HOST_MESSAGE_TYPES]);
 
 function typeOf(v: unknown): string {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
