@@ -26,6 +26,7 @@
 
 import type { TopologyGraph } from "../inference/topology.ts";
 import { peerPort } from "../agent/switch/port_name.ts";
+import { formatRate } from "../agent/rate.ts";
 
 /** Two host names as one key `a|b` with `a < b`; build it with {@linkcode hostPair}. */
 export type HostPair = string;
@@ -372,12 +373,6 @@ function byTraffic(x: Candidate, y: Candidate): number {
 /** Code-unit order (not locale order): the same on every machine. */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function formatRate(bytesPerSec: number): string {
-  if (bytesPerSec >= 1e5) return `${(bytesPerSec / 1e6).toFixed(1)} MB/s`;
-  if (bytesPerSec >= 100) return `${(bytesPerSec / 1e3).toFixed(1)} kB/s`;
-  return `${Math.round(bytesPerSec)} B/s`;
 }
 
 function formatFactor(f: number): string {

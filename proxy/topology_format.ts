@@ -6,17 +6,10 @@
  */
 
 import type { TopologySnapshot } from "./vttif_service.ts";
+import { formatRate } from "../agent/rate.ts";
 
 function quote(s: string): string {
   return `"${s.replace(/"/g, '\\"')}"`;
-}
-
-/** Human-readable rate: 1.2 MB/s, 340 kB/s. */
-export function formatRate(bytesPerSec: number): string {
-  if (bytesPerSec >= 1e9) return `${(bytesPerSec / 1e9).toFixed(1)} GB/s`;
-  if (bytesPerSec >= 1e6) return `${(bytesPerSec / 1e6).toFixed(1)} MB/s`;
-  if (bytesPerSec >= 1e3) return `${(bytesPerSec / 1e3).toFixed(1)} kB/s`;
-  return `${Math.round(bytesPerSec)} B/s`;
 }
 
 /**

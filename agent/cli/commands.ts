@@ -18,6 +18,7 @@
 
 import type { Invocation } from "../config/load.ts";
 import { formatAddress } from "../config/types.ts";
+import { formatRate } from "../rate.ts";
 
 /** The API client's answer. */
 interface Reply {
@@ -242,12 +243,6 @@ function printRules(r: Record<string, unknown>, out: (s: string) => void) {
   );
 }
 
-function rate(bytesPerSec: number): string {
-  if (bytesPerSec >= 1e6) return `${(bytesPerSec / 1e6).toFixed(2)} MB/s`;
-  if (bytesPerSec >= 1e3) return `${(bytesPerSec / 1e3).toFixed(1)} kB/s`;
-  return `${Math.round(bytesPerSec)} B/s`;
-}
-
 function printTopology(t: Record<string, unknown>, out: (s: string) => void) {
   const c = t.classification as { kind: string; summary: string };
   const g = t.graph as { edges: { a: string; b: string; bytesPerSec: number; weight: number }[] };
@@ -257,14 +252,14 @@ function printTopology(t: Record<string, unknown>, out: (s: string) => void) {
   if (g.edges.length) {
     out(table(
       ["vm a", "vm b", "traffic", "weight"],
-      g.edges.map((e) => [e.a, e.b, rate(e.bytesPerSec), e.weight.toFixed(2)]),
+      g.edges.map((e) => [e.a, e.b, formatRate(e.bytesPerSec), e.weight.toFixed(2)]),
     ));
   }
   out(`\nsmoothed matrix (${matrix.length} pairs, heaviest first):`);
   out(
     table(
       ["src", "dst", "traffic"],
-      matrix.slice(0, 40).map((m) => [m.src, m.dst, rate(m.bytesPerSec)]),
+      matrix.slice(0, 40).map((m) => [m.src, m.dst, formatRate(m.bytesPerSec)]),
     ),
   );
   if (events.length) {
@@ -311,7 +306,7 @@ function printPaths(rows: PathRow[], out: (s: string) => void) {
       r.a,
       r.b,
       `${r.hostA ?? "?"}-${r.hostB ?? "?"}`,
-      rate(r.bytesPerSec),
+      formatRate(r.bytesPerSec),
       r.path,
       r.since ? new Date(r.since).toISOString().slice(11, 19) : "-",
       r.reason,

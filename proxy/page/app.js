@@ -50,6 +50,7 @@
 
   // ---------------------------------------------------------------- formatting
 
+  // formatRate in agent/rate.ts, repeated for the browser.
   function rate(bytesPerSec) {
     if (!Number.isFinite(bytesPerSec) || bytesPerSec <= 0) return "0 B/s";
     const units = ["B/s", "kB/s", "MB/s", "GB/s"];

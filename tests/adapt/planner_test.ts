@@ -260,7 +260,7 @@ Deno.test("hysteresis: the kept link says why; a 2x heavier challenger takes ove
   assertEquals(held.toRemove, []);
   assertEquals(
     decision(held, "h0|h1").reason,
-    "direct: kept (hysteresis), rank 2 of 2, 1.0 MB/s; challenger rank 1 (1.4 MB/s) " +
+    "direct: kept (hysteresis), rank 2 of 2, 1.00 MB/s; challenger rank 1 (1.40 MB/s) " +
       "is not 1.5x heavier, budget k=1",
   );
   assert(decision(held, "h2|h3").reason.startsWith("star: budget k=1 held by current links"));
