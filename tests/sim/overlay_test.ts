@@ -33,9 +33,12 @@ Deno.test("sim: broadcast floods over the star, unicast reaches only its host", 
     await until(() => b.written.length === 1 && c.written.length === 1, "broadcast at b and c");
     b.inject(frame(vmMac(1), vmMac(2), 1400));
     await until(() => a.written.length === 1, "unicast at a");
-    await new Promise((r) => setTimeout(r, 100));
-    assertEquals(seen(a), ["2>1"]);
-    assertEquals(seen(c), ["1>bc"], "known unicast is not flooded");
+    // A marker broadcast from b after the unicast: b's uplink and the proxy keep order, so
+    // had the unicast been flooded, it would reach c before the marker does.
+    b.inject(frame(BROADCAST_MAC, vmMac(2)));
+    await until(() => c.written.length === 2 && a.written.length === 2, "the marker at a and c");
+    assertEquals(seen(a), ["2>1", "2>bc"]);
+    assertEquals(seen(c), ["1>bc", "2>bc"], "known unicast is not flooded");
     assertEquals(a.written[0].length, 10 + 14 + 1400, "frame arrives whole");
     assertEquals(o.proxy.switch.macs.lookup(vmMac(2), Date.now()), "host:h1");
   } finally {
