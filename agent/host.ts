@@ -20,7 +20,7 @@ import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
 import { serveHostApi } from "./host_api.ts";
-import { generateHostKey } from "./join/host_key.ts";
+import { HostState } from "./join/host_state.ts";
 import { parseJoinToken } from "./join/token.ts";
 import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
@@ -73,7 +73,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   const tokenText = config.token ??
     (await (deps.readTextFile ?? Deno.readTextFile)(config.tokenFile!)).trim();
   const token = parseJoinToken(tokenText);
-  const key = await generateHostKey();
+  const state = await HostState.load(config.stateDir);
   const stopper = new AbortController();
   const signal = stopper.signal;
 
@@ -98,7 +98,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     config,
     name,
     token,
-    key,
+    state,
     offload: device.offload,
     sw,
     onMessage: (msg, link) => dispatchProxyMessage({ sw, fastPaths }, msg, link),
@@ -109,7 +109,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
       try {
         const address = fastPaths.listen({
           certPem: welcome.certificatePem,
-          keyPem: key.keyPem,
+          keyPem: state.key.keyPem,
           caPem,
         });
         link.sendControl({ type: "listening", address });

@@ -16,8 +16,8 @@ import type { Config } from "./config/schema.ts";
 import { formatAddress } from "./config/types.ts";
 import { parseProxyMessage, type ProxyMessage } from "./control/messages.ts";
 import { CaMismatch, discoverCa } from "./join/discovery.ts";
-import type { HostKey } from "./join/host_key.ts";
-import { joinProxy, JoinRefused, RejoinRefused, type Welcome } from "./join/join.ts";
+import type { HostState } from "./join/host_state.ts";
+import { joinProxy, JoinRefused, NameTaken, RejoinRefused, type Welcome } from "./join/join.ts";
 import type { JoinToken } from "./join/token.ts";
 import type { Handshake } from "./link/handshake.ts";
 import { Link } from "./link/link.ts";
@@ -47,7 +47,8 @@ export interface UplinkInit {
   config: Config;
   name: string;
   token: JoinToken;
-  key: HostKey;
+  /** The host's key and stored rejoin credential (its --state-dir). */
+  state: HostState;
   /** Whether the host's device takes superframes (told to the proxy). */
   offload: boolean;
   sw: Switch;
@@ -100,9 +101,11 @@ export class Uplink {
   async run(signal: AbortSignal, giveUp: () => void): Promise<void> {
     const { config, token } = this.#init;
     const proxy = config.join!;
+    const { state, name } = this.#init;
     let caPem: string | null = null;
-    // Once admitted, the host comes back with its own credential, not the join token.
-    let rejoinSecret: Uint8Array | null = null;
+    // Once admitted, the host comes back with its own credential, not the join token, also
+    // after a restart (the credential is kept in its state dir).
+    let rejoinSecret: Uint8Array | null = state.rejoinFor(token.caHash, name);
     for (let attempt = 0; !signal.aborted;) {
       try {
         const ca: string = caPem ??
@@ -112,12 +115,13 @@ export class Uplink {
           token,
           rejoinSecret,
           caPem: ca,
-          hello: { name: this.#init.name, offload: this.#init.offload },
-          spkiB64: this.#init.key.spkiB64,
+          hello: { name, offload: this.#init.offload },
+          spkiB64: state.key.spkiB64,
           timeoutMs: config.handshakeTimeout,
         });
         if (welcome.rejoin) {
           rejoinSecret = Uint8Array.fromBase64(welcome.rejoin, { alphabet: "base64url" });
+          await this.#keep({ proxyCaHash: token.caHash, name, secret: welcome.rejoin });
         }
         const interval = welcome.settings.updateIntervalMs;
         this.#reportEveryMs =
@@ -143,6 +147,7 @@ export class Uplink {
         if (e instanceof RejoinRefused) {
           this.#log.warn("{error}; joining with the token instead", { error: e.message });
           rejoinSecret = null;
+          await this.#keep(null);
           continue;
         }
         if (e instanceof JoinRefused || e instanceof CaMismatch) {
@@ -153,14 +158,26 @@ export class Uplink {
         }
         if (signal.aborted) return;
         const wait = backoffMs(attempt++, config.reconnectMax);
-        this.#log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
-          proxy: formatAddress(proxy),
-          error: (e as Error).message,
-          ms: wait,
-        });
+        if (e instanceof NameTaken) {
+          // The operator may free the name; until then, ask again now and then.
+          this.#log.warn("{error}; asking again in {ms} ms", { error: e.message, ms: wait });
+        } else {
+          this.#log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
+            proxy: formatAddress(proxy),
+            error: (e as Error).message,
+            ms: wait,
+          });
+        }
         await sleep(wait, signal);
       }
     }
+  }
+
+  /** Keeps the rejoin credential in the state dir; a failure costs only the next restart. */
+  async #keep(rejoin: Parameters<HostState["setRejoin"]>[0]): Promise<void> {
+    await this.#init.state.setRejoin(rejoin).catch((e) =>
+      this.#log.warn("Cannot keep the rejoin credential: {error}", { error: (e as Error).message })
+    );
   }
 
   /** The star link over a joined connection, attached to the switch. */

@@ -12,10 +12,11 @@
  */
 
 import { answerDiscover } from "../agent/join/discovery.ts";
-import { checkHostName } from "../agent/join/host_key.ts";
+import { checkHostName, keyFingerprint } from "../agent/join/host_key.ts";
 import { newChallenge, verifyJoinProof } from "../agent/join/proof.ts";
 import type { JoinToken } from "../agent/join/token.ts";
-import type { HostCredentials } from "./host_credentials.ts";
+import type { HostBook } from "./host_book.ts";
+import { certificateInfo } from "./pki/ca.ts";
 import type { Conn } from "../agent/link/link.ts";
 import { field, Handshake } from "../agent/link/handshake.ts";
 import { MessageType, ProtocolError } from "../agent/link/wire.ts";
@@ -25,8 +26,8 @@ export interface AdmitContext {
   token: JoinToken;
   /** When the join token stops admitting new hosts (ms since epoch), or null: never. */
   tokenExpiresAt?: number | null;
-  /** Rejoin credentials of hosts admitted before (see host_credentials.ts). */
-  credentials?: HostCredentials;
+  /** Who may join under which name, and with which rejoin secret (see host_book.ts). */
+  book?: HostBook;
   caPem: string;
   issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
   /** Settings sent to every host in its WELCOME. */
@@ -41,9 +42,18 @@ export interface AdmittedHost {
   offload: boolean;
 }
 
+/** Why a host was refused, as the GOODBYE's `code` says it (hosts act on it). */
+export type RefusalCode = "name-taken" | "revoked";
+
 /** The peer was refused; `reason` was sent to it and is safe to log. */
 export class AdmissionRefused extends Error {
   override name = "AdmissionRefused";
+  /** The machine-readable kind of refusal, when it has one. */
+  readonly code: RefusalCode | null;
+  constructor(reason: string, code: RefusalCode | null = null) {
+    super(reason);
+    this.code = code;
+  }
 }
 
 /**
@@ -59,9 +69,9 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
     return null;
   }
   const hello = Handshake.json(first);
-  const refuse = async (reason: string): Promise<never> => {
-    await hs.send(MessageType.GOODBYE, { reason }).catch(() => {});
-    throw new AdmissionRefused(reason);
+  const refuse = async (reason: string, code: RefusalCode | null = null): Promise<never> => {
+    await hs.send(MessageType.GOODBYE, code ? { reason, code } : { reason }).catch(() => {});
+    throw new AdmissionRefused(reason, code);
   };
   if (hello.role !== "host") throw new ProtocolError("Cannot admit peer: HELLO without role host");
   let name: string;
@@ -71,7 +81,7 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
     return await refuse(`invalid host name: ${(e as Error).message}`);
   }
   // A host that joined before proves its own rejoin secret; a new one the join token's.
-  const rejoinSecret = hello.rejoin === true ? ctx.credentials?.get(name) ?? null : null;
+  const rejoinSecret = hello.rejoin === true ? ctx.book?.secretOf(name) ?? null : null;
   if (hello.rejoin === true && rejoinSecret === null) {
     return await refuse(`unknown rejoin credential for ${name}: join with the join token`);
   }
@@ -112,13 +122,36 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
         : "wrong join token secret: use the token in the proxy's join.token",
     );
   }
+  // A host is its key: a name belongs to the key that first joined with it, and a revoked
+  // key never comes back. Checked after the proof, so that only a token or credential holder
+  // learns whether a name is taken.
+  const key = await keyFingerprint(spkiB64);
+  const revoked = ctx.book?.revocationOf(key);
+  if (revoked) {
+    return await refuse(
+      `this host's key ${key} was revoked (as ${revoked.name}, ` +
+        `${new Date(revoked.at).toISOString()}): a new key needs the operator's consent; ` +
+        "remove the host's state-dir/host.key and join with a current token",
+      "revoked",
+    );
+  }
+  const bound = ctx.book?.get(name);
+  if (bound?.key && bound.key !== key) {
+    return await refuse(
+      `host name ${name} is taken by another key (${bound.key}, first joined ` +
+        `${new Date(bound.firstJoined).toISOString()}): give this host another --name, or, ` +
+        `if that host is gone for good, run \`agent hosts revoke ${name}\` on the proxy`,
+      "name-taken",
+    );
+  }
   let certificate: string;
   try {
     certificate = await ctx.issueHostCertificate(name, spkiB64);
   } catch (e) {
     return await refuse(`cannot issue a certificate: ${(e as Error).message}`);
   }
-  const rejoin = ctx.credentials ? await ctx.credentials.issue(name) : undefined;
+  const cert = ctx.book ? await certificateInfo(certificate).catch(() => null) : null;
+  const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, Date.now()) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
   return { name, handshake: hs, offload: features.offload === true };
 }

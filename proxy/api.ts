@@ -31,6 +31,7 @@ import { ProtocolError } from "../agent/link/wire.ts";
 import type { VttifService } from "./vttif_service.ts";
 import type { AdaptLoop } from "../adapt/loop.ts";
 import type { EventHub } from "./events.ts";
+import type { HostBook, HostRecord } from "./host_book.ts";
 import { renderMetrics } from "./metrics.ts";
 import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
@@ -47,6 +48,10 @@ export interface ApiContext {
   vttif: VttifService;
   adapt: AdaptLoop;
   events: EventHub;
+  /** Who may join under which name (hosts.json). */
+  book: HostBook;
+  /** Revokes host `name`: its record goes, its key is denied, its link closes. */
+  revokeHost(name: string): Promise<HostRecord | null>;
 }
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
@@ -123,6 +128,10 @@ export function apiHandler(
         if (req.method === "PUT") return json(changeAdapt(ctx, await req.json().catch(() => null)));
         return problem(405, "Cannot use /api/adapt with this method: use GET or PUT");
       }
+      if (url.pathname === "/api/hosts" && req.method === "GET") return json(hostsView(ctx));
+      if (url.pathname === "/api/hosts/revoke" && req.method === "POST") {
+        return await revoke(ctx, await req.json().catch(() => null));
+      }
       if (url.pathname === "/api/paths" && req.method === "GET") return json(paths(ctx));
       if (url.pathname === "/api/links" && req.method === "GET") return json(links(ctx));
       if (url.pathname === "/api/rules") {
@@ -148,6 +157,33 @@ export function apiHandler(
       throw e;
     }
   };
+}
+
+/** The host book as `agent hosts` shows it: every admitted host, online or not; revocations. */
+function hostsView(ctx: ApiContext) {
+  const online = ctx.hosts();
+  return {
+    hosts: ctx.book.list().map((r) => ({
+      name: r.name,
+      key: r.key,
+      certSerial: r.certSerial,
+      certExpires: r.certExpires,
+      firstJoined: r.firstJoined,
+      lastSeen: r.lastSeen,
+      online: online.has(r.name),
+    })),
+    revoked: ctx.book.revoked(),
+  };
+}
+
+async function revoke(ctx: ApiContext, body: unknown): Promise<Response> {
+  const name = (body as { name?: unknown } | null)?.name;
+  if (typeof name !== "string" || name.length === 0 || name.length > 63) {
+    return problem(400, 'Cannot revoke: send {"name": "HOST"}');
+  }
+  const r = await ctx.revokeHost(name);
+  if (!r) return problem(404, `Cannot revoke ${name}: no such host in the book (see agent hosts)`);
+  return json({ revoked: { name: r.name, key: r.key } });
 }
 
 function status(ctx: ApiContext) {

@@ -1,7 +1,7 @@
 /**
  * What the proxy needs from its state directory before it serves: its PKI (CA, certificate),
  * the join token (made on first start and shown once), when that token stops admitting new
- * hosts, and the rejoin credentials of hosts admitted before.
+ * hosts, and the book of hosts admitted before (names bound to keys, rejoin secrets, revocations).
  *
  * @module
  */
@@ -13,7 +13,7 @@ import {
   type JoinToken,
   loadOrCreateJoinToken,
 } from "../agent/join/token.ts";
-import { HostCredentials } from "./host_credentials.ts";
+import { HostBook } from "./host_book.ts";
 import { loadOrCreatePki, type ProxyPki } from "./pki/ca.ts";
 
 /** The proxy's persistent identity and admission state. */
@@ -22,7 +22,8 @@ export interface ProxyState {
   token: JoinToken;
   /** When the join token stops admitting new hosts (ms since epoch), or null: never. */
   tokenExpiresAt: number | null;
-  credentials: HostCredentials;
+  /** Who may join under which name (state-dir/hosts.json). */
+  book: HostBook;
 }
 
 /**
@@ -37,7 +38,7 @@ export async function loadProxyState(
   const tokenPath = `${config.stateDir}/${JOIN_TOKEN_FILE}`;
   const existed = await Deno.stat(tokenPath).then(() => true, () => false);
   const token = await loadOrCreateJoinToken(config.stateDir, pki.caHash);
-  const credentials = await HostCredentials.load(config.stateDir);
+  const book = await HostBook.load(config.stateDir);
   // The token's age is its file's: a new token is a new file.
   const tokenMadeAt = (await Deno.stat(tokenPath)).mtime?.getTime() ?? Date.now();
   if (!existed) announce(formatJoinToken(token), tokenPath);
@@ -45,6 +46,6 @@ export async function loadProxyState(
     pki,
     token,
     tokenExpiresAt: config.tokenTtl > 0 ? tokenMadeAt + config.tokenTtl : null,
-    credentials,
+    book,
   };
 }

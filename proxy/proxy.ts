@@ -8,7 +8,7 @@
  *
  * Built from named subsystems, each from the one validated config:
  *
- *     bootstrap.ts      PKI, join token, host credentials from the state directory
+ *     bootstrap.ts      PKI, join token, the host book (host_book.ts) from the state directory
  *     acceptor.ts       the front door: handshake limits, refusals counted
  *     host_session.ts   admission -> a host's star link -> its control messages
  *     host_registry.ts  connected hosts, their fast-path addresses and operator rules
@@ -53,6 +53,8 @@ export interface ProxyHandle {
   /** The address hosts join (with the real port when 0 was asked for). */
   readonly address: { hostname: string; port: number };
   readonly token: JoinToken;
+  /** When the join token stops admitting new hosts (ms since epoch), or null: never. */
+  tokenExpiresAt(): number | null;
   /** The CA certificate (PEM) hosts trust. */
   readonly caPem: string;
   /** Connected hosts by name. */
@@ -163,7 +165,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       caPem: state.pki.caPem,
       issueHostCertificate: (n, k) => state.pki.issueHostCertificate(n, k),
       tokenExpiresAt: state.tokenExpiresAt,
-      credentials: state.credentials,
+      book: state.book,
       settings: {
         updateIntervalMs: config.updateInterval,
         keepaliveMs: config.keepalive,
@@ -200,6 +202,20 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     vttif,
     adapt,
     events,
+    book: state.book,
+    revokeHost: async (name) => {
+      const r = await state.book.revoke(name, Date.now());
+      if (r) {
+        // Its link goes now; its key can never join again, under any name.
+        hosts.links.get(name)?.close("revoked by the operator");
+        log.warn("Host {host} revoked: key {key} is denied from now on", {
+          host: name,
+          key: r.key,
+        });
+        events.emit({ type: "host", at: Date.now(), host: name, state: "revoked", key: r.key });
+      }
+      return r;
+    },
   }, signal);
   tasks.push(api.finished);
 
@@ -209,6 +225,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     device,
     address: { hostname: bound.hostname, port: bound.port },
     token: state.token,
+    tokenExpiresAt: () => state.tokenExpiresAt,
     caPem: state.pki.caPem,
     hosts: () => hosts.links,
     refusals: acceptor.refusals,

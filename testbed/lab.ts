@@ -385,6 +385,9 @@ export class Lab {
       `${this.stateDir}/join.token`,
       "--name",
       `h${i}`,
+      // Each host its own identity (key, rejoin credential), kept across its restarts.
+      "--state-dir",
+      `${this.dir}/h${i}-state`,
       "--mtu",
       String(this.opts.mtu),
       ...this.opts.hostArgs,

@@ -39,6 +39,8 @@ export const COMMAND_USAGE = [
   "agent rules list [--json]",
   "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
   "agent rules del SRC DST [HOST]",
+  "agent hosts [--json]                   (every admitted host: key, certificate, online)",
+  "agent hosts revoke NAME                (close its links, deny its key, free its name)",
 ].join("\n  ");
 
 class UsageError extends Error {}
@@ -147,6 +149,20 @@ export async function runCommand(
         else printLinks(reply.body, out);
         return 0;
       }
+    } else if (cmd === "hosts" && sub === undefined) {
+      reply = await call("GET", "/api/hosts");
+      if (reply.status === 200 && !inv.json) {
+        printHosts(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "hosts" && sub === "revoke") {
+      if (rest.length !== 1) throw new UsageError("hosts revoke takes NAME");
+      reply = await call("POST", "/api/hosts/revoke", { name: rest[0] });
+      if (reply.status === 200 && !inv.json) {
+        const r = reply.body.revoked as { name: string; key: string | null };
+        out(`revoked ${r.name}: its links are closed and key ${r.key ?? "(none bound)"} is denied`);
+        return 0;
+      }
     } else if (cmd === "rules" && (sub === "list" || sub === undefined)) {
       reply = await call("GET", "/api/rules");
       if (reply.status === 200 && !inv.json) {
@@ -182,6 +198,33 @@ export async function runCommand(
     }
     err(`agent: ${(e as Error).message}`);
     return 1;
+  }
+}
+
+function printHosts(body: Record<string, unknown>, out: (s: string) => void) {
+  const when = (ms: unknown) =>
+    typeof ms === "number" && ms > 0 ? new Date(ms).toISOString().slice(0, 19) + "Z" : "-";
+  const hosts = (body.hosts ?? []) as Record<string, unknown>[];
+  out(
+    hosts.length
+      ? table(
+        ["host", "online", "key", "certificate", "expires", "first joined", "last joined"],
+        hosts.map((h) => [
+          String(h.name),
+          h.online ? "yes" : "no",
+          String(h.key ?? "-"),
+          String(h.certSerial ?? "-"),
+          when(h.certExpires),
+          when(h.firstJoined),
+          when(h.lastSeen),
+        ]),
+      )
+      : "no hosts admitted yet",
+  );
+  const revoked = (body.revoked ?? []) as { key: string; name: string; at: number }[];
+  if (revoked.length) {
+    out("\nrevoked keys:");
+    out(table(["key", "was", "revoked"], revoked.map((r) => [r.key, r.name, when(r.at)])));
   }
 }
 

@@ -85,7 +85,8 @@ export const SETTINGS = {
     default: "/var/lib/vnet",
     group: "trust",
     meta: "DIR",
-    doc: "Proxy: where the CA, its certificate and the join token live (created 0700).",
+    doc: "Proxy: the CA, its certificate, the join token and the host book (hosts.json). " +
+      "Host: its key and rejoin credential (host.json). Created 0700.",
   }),
   token: setting({
     kind: optional(text("a join token vnet1.<id>.<secret>.<ca-hash>")),

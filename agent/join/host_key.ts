@@ -55,6 +55,24 @@ export async function generateHostKey(): Promise<HostKey> {
   };
 }
 
+/**
+ * A host key's fingerprint as people compare them: `SHA256:` and the base64url SHA-256 of the
+ * SPKI DER. It is the host's identity in the proxy's records and on the deny list.
+ *
+ * @example
+ * ```ts
+ * import { generateHostKey, keyFingerprint } from "./host_key.ts";
+ * const { spkiB64 } = await generateHostKey();
+ * const f = await keyFingerprint(spkiB64);
+ * if (!/^SHA256:[A-Za-z0-9_-]{43}$/.test(f)) throw new Error(f);
+ * ```
+ */
+export async function keyFingerprint(spkiB64: string): Promise<string> {
+  const der = Uint8Array.fromBase64(spkiB64);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  return `SHA256:${digest.toBase64({ alphabet: "base64url", omitPadding: true })}`;
+}
+
 /** PKCS#8 DER as PEM: 64-character base64 lines between the RFC 7468 labels. */
 function privateKeyPem(der: Uint8Array): string {
   const lines = der.toBase64().match(/.{1,64}/g)!.join("\n");

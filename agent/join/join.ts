@@ -118,9 +118,19 @@ export async function joinProxy(
 }
 
 function refused(address: Address, goodbye: Record<string, unknown>, rejoining: boolean): Error {
-  const reason = typeof goodbye.reason === "string" ? goodbye.reason.slice(0, 300) : "no reason";
+  const reason = typeof goodbye.reason === "string" ? goodbye.reason.slice(0, 400) : "no reason";
   const message = `Cannot join ${formatAddress(address)}: the proxy refused: ${reason}`;
+  if (goodbye.code === "name-taken") return new NameTaken(message);
+  if (goodbye.code === "revoked") return new JoinRefused(message);
   return rejoining ? new RejoinRefused(message) : new JoinRefused(message);
+}
+
+/**
+ * The proxy knows this host's name under another key. Not fatal: the operator may free the
+ * name (`agent hosts revoke NAME`), so the host keeps trying with backoff.
+ */
+export class NameTaken extends Error {
+  override name = "NameTaken";
 }
 
 /** The proxy no longer knows this host's rejoin credential: join again with the token. */

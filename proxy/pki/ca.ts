@@ -67,6 +67,21 @@ function installReflectMetadata(): void {
   };
 }
 
+/** What the proxy records of a certificate it issued. */
+export interface CertificateInfo {
+  /** Serial number, hex. */
+  serial: string;
+  /** End of validity, ms since the epoch. */
+  notAfter: number;
+}
+
+/** The serial and expiry of a PEM certificate. */
+export async function certificateInfo(pem: string): Promise<CertificateInfo> {
+  const x509 = await loadX509();
+  const cert = new x509.X509Certificate(pem);
+  return { serial: cert.serialNumber, notAfter: cert.notAfter.getTime() };
+}
+
 /** The proxy's trust material, loaded from (or created in) its state directory. */
 export interface ProxyPki {
   /** The CA certificate, PEM: what hosts trust (`caCerts`) and what discovery sends. */

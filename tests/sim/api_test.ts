@@ -10,6 +10,7 @@ import { apiHandler } from "../../proxy/api.ts";
 import { VttifService } from "../../proxy/vttif_service.ts";
 import { AdaptLoop } from "../../adapt/loop.ts";
 import { EventHub } from "../../proxy/events.ts";
+import { HostBook } from "../../proxy/host_book.ts";
 import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
@@ -140,6 +141,8 @@ Deno.test("api: a bearer token is required when the API is not loopback-only", a
         topology: () => EMPTY_GRAPH,
       }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 }),
       events: new EventHub(),
+      book: HostBook.empty("/nonexistent/hosts.json"),
+      revokeHost: () => Promise.resolve(null),
     },
     "s3cret",
   );

@@ -1,0 +1,241 @@
+/**
+ * The proxy's book of hosts: who may be in the overlay under which name, as data. A name
+ * belongs to the key that first joined with it; each admitted host has a rejoin secret of its
+ * own (so it comes back without the join token, which may expire or be rotated); a revoked
+ * key can never join again. Operators read it with `agent hosts` and change it with
+ * `agent hosts revoke NAME`.
+ *
+ *     state-dir/hosts.json (0600, written atomically, one write at a time):
+ *     { "version": 2,
+ *       "hosts":   { NAME: { key, secret, firstJoined, lastSeen, certSerial, certExpires } },
+ *       "revoked": [ { key, name, at } ] }
+ *
+ * Records are keyed by name and carry their own times, so that several proxies can later
+ * merge their books record by record. A version-1 file (NAME -> secret) is read as records
+ * whose key is bound by the host's next join.
+ *
+ * @module
+ */
+
+import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
+
+/** What the proxy keeps about one admitted host. */
+export interface HostRecord {
+  name: string;
+  /** Fingerprint of the host's key (`SHA256:...`); null until a version-1 record is rebound. */
+  key: string | null;
+  /** Rejoin secret, base64url. Never leaves the proxy except to its own host, once. */
+  secret: string;
+  /** First admission, ms since the epoch. */
+  firstJoined: number;
+  /** Last admission, ms since the epoch. */
+  lastSeen: number;
+  /** Serial (hex) and expiry of the last certificate issued to it. */
+  certSerial: string | null;
+  certExpires: number | null;
+}
+
+/** A key that may never join again. */
+export interface RevokedKey {
+  key: string;
+  /** The name it had. */
+  name: string;
+  /** When it was revoked, ms since the epoch. */
+  at: number;
+}
+
+/** Revoked keys remembered (the oldest are forgotten beyond this). */
+const MAX_REVOKED = 10_000;
+
+/** The book, loaded from and saved to `state-dir/hosts.json`. */
+export class HostBook {
+  readonly #path: string;
+  readonly #hosts: Map<string, HostRecord>;
+  readonly #revoked: RevokedKey[];
+  /** Saves run one after another, each writing the whole book: none is lost. */
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, hosts: Map<string, HostRecord>, revoked: RevokedKey[]) {
+    this.#path = path;
+    this.#hosts = hosts;
+    this.#revoked = revoked;
+  }
+
+  /** An empty book that saves to `path` (for tests); {@linkcode load} reads one. */
+  static empty(path: string): HostBook {
+    return new HostBook(path, new Map(), []);
+  }
+
+  /** Loads `state-dir/hosts.json`, or starts empty when it does not exist. */
+  static async load(stateDir: string): Promise<HostBook> {
+    const path = `${stateDir}/hosts.json`;
+    let text: string;
+    try {
+      text = await readSecretFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return HostBook.empty(path);
+      throw e;
+    }
+    const fail = (why: string): never => {
+      throw new Error(
+        `Cannot load the host book ${path}: ${why}. Restore it from a backup, or delete it ` +
+          "(every host then joins again with the join token, and revocations are forgotten)",
+      );
+    };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      fail("not JSON");
+    }
+    if (typeof parsed !== "object" || parsed === null) return fail("not a JSON object");
+    const o = parsed as Record<string, unknown>;
+    const hosts = new Map<string, HostRecord>();
+    if (o.version === undefined) {
+      // Version 1: name -> rejoin secret.
+      for (const [name, secret] of Object.entries(o)) {
+        if (typeof secret === "string") hosts.set(name, legacyRecord(name, secret));
+      }
+      return new HostBook(path, hosts, []);
+    }
+    if (o.version !== 2) return fail(`version ${String(o.version)} is not one this agent reads`);
+    for (const [name, r] of Object.entries((o.hosts ?? {}) as Record<string, unknown>)) {
+      hosts.set(name, parseRecord(name, r) ?? fail(`the record of ${name} is malformed`));
+    }
+    const revoked = Array.isArray(o.revoked) ? o.revoked.filter(isRevokedKey) : [];
+    return new HostBook(path, hosts, revoked);
+  }
+
+  /** The record of host `name`. */
+  get(name: string): Readonly<HostRecord> | undefined {
+    return this.#hosts.get(name);
+  }
+
+  /** Host `name`'s rejoin secret, if it has one. */
+  secretOf(name: string): Uint8Array | null {
+    const r = this.#hosts.get(name);
+    return r ? Uint8Array.fromBase64(r.secret, { alphabet: "base64url" }) : null;
+  }
+
+  /** The revocation of `key`, if it was revoked. */
+  revocationOf(key: string): Readonly<RevokedKey> | undefined {
+    return this.#revoked.find((r) => r.key === key);
+  }
+
+  /** Every record, by name. */
+  list(): HostRecord[] {
+    return [...this.#hosts.values()].map((r) => ({ ...r })).sort((a, b) =>
+      a.name < b.name ? -1 : 1
+    );
+  }
+
+  /** Every revoked key, oldest first. */
+  revoked(): RevokedKey[] {
+    return this.#revoked.map((r) => ({ ...r }));
+  }
+
+  /**
+   * Records an admission of `name` with `key` (binding the name to the key on its first
+   * admission) and returns the host's rejoin secret, created on first admission. The caller
+   * has checked that the name is not bound to another key.
+   */
+  async admit(
+    name: string,
+    key: string,
+    cert: { serial: string; notAfter: number } | null,
+    now: number,
+  ): Promise<string> {
+    let r = this.#hosts.get(name);
+    if (r && r.key !== null && r.key !== key) {
+      throw new Error(`Cannot admit ${name}: the name belongs to another key`);
+    }
+    if (!r) {
+      r = {
+        name,
+        key,
+        secret: crypto.getRandomValues(new Uint8Array(32)).toBase64({
+          alphabet: "base64url",
+          omitPadding: true,
+        }),
+        firstJoined: now,
+        lastSeen: now,
+        certSerial: null,
+        certExpires: null,
+      };
+      this.#hosts.set(name, r);
+    }
+    r.key = key;
+    r.lastSeen = now;
+    if (cert) {
+      r.certSerial = cert.serial;
+      r.certExpires = cert.notAfter;
+    }
+    await this.#save();
+    return r.secret;
+  }
+
+  /**
+   * Revokes host `name`: its record goes (the name is free again) and its key joins the deny
+   * list. Returns the record, or null when there was none.
+   */
+  async revoke(name: string, now: number): Promise<HostRecord | null> {
+    const r = this.#hosts.get(name);
+    if (!r) return null;
+    this.#hosts.delete(name);
+    if (r.key !== null && !this.revocationOf(r.key)) {
+      this.#revoked.push({ key: r.key, name, at: now });
+      if (this.#revoked.length > MAX_REVOKED) this.#revoked.shift();
+    }
+    await this.#save();
+    return r;
+  }
+
+  #save(): Promise<void> {
+    const next = this.#saving.then(() =>
+      writeSecretFile(
+        this.#path,
+        JSON.stringify(
+          { version: 2, hosts: Object.fromEntries(this.#hosts), revoked: this.#revoked },
+          null,
+          1,
+        ) + "\n",
+      )
+    );
+    this.#saving = next.catch(() => {});
+    return next;
+  }
+}
+
+function legacyRecord(name: string, secret: string): HostRecord {
+  return {
+    name,
+    key: null,
+    secret,
+    firstJoined: 0,
+    lastSeen: 0,
+    certSerial: null,
+    certExpires: null,
+  };
+}
+
+function parseRecord(name: string, v: unknown): HostRecord | null {
+  if (typeof v !== "object" || v === null) return null;
+  const r = v as Record<string, unknown>;
+  const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
+  if (typeof r.secret !== "string" || (r.key !== null && typeof r.key !== "string")) return null;
+  return {
+    name,
+    key: r.key as string | null,
+    secret: r.secret,
+    firstJoined: num(r.firstJoined) ?? 0,
+    lastSeen: num(r.lastSeen) ?? 0,
+    certSerial: typeof r.certSerial === "string" ? r.certSerial : null,
+    certExpires: num(r.certExpires),
+  };
+}
+
+function isRevokedKey(v: unknown): v is RevokedKey {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.key === "string" && typeof r.name === "string" && typeof r.at === "number";
+}

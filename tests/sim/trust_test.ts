@@ -1,0 +1,152 @@
+/**
+ * A host is its key (in-process, real TLS): the join token cannot take over a name that
+ * another key holds, a clone with the same name is turned away without disturbing the host in
+ * place, a restarted host comes back with the identity and credential in its state dir even
+ * after the token expired, and a revoked host's key never comes back.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { startOverlay, until } from "../support/sim.ts";
+import { testConfig } from "../support/config.ts";
+import { MemoryDevice } from "../../agent/device/memory_device.ts";
+import { runHost } from "../../agent/host.ts";
+import { generateHostKey } from "../../agent/join/host_key.ts";
+import { joinProxy, NameTaken } from "../../agent/join/join.ts";
+import { discoverCa } from "../../agent/join/discovery.ts";
+import { formatJoinToken } from "../../agent/join/token.ts";
+
+const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
+
+Deno.test("sim trust: the token cannot take over a name; the host in place is not disturbed", async () => {
+  const sim = await startOverlay({ hosts: 2, common: FAST });
+  try {
+    const h0Link = sim.proxy.hosts().get("h0");
+    const refusedBefore = sim.proxy.refusals.refused ?? 0;
+    // A token holder with a key of its own asks for h0's name, as the protocol allows.
+    const ca = await discoverCa(sim.proxy.address, sim.proxy.token.caHash, { timeoutMs: 2000 });
+    const key = await generateHostKey();
+    const err = await joinProxy(sim.proxy.address, {
+      token: sim.proxy.token,
+      caPem: ca,
+      hello: { name: "h0", offload: false },
+      spkiB64: key.spkiB64,
+      timeoutMs: 2000,
+    }).then(() => null, (e) => e);
+    assert(err instanceof NameTaken, `the intruder was admitted or refused otherwise: ${err}`);
+    assert(err.message.includes("host name h0 is taken by another key"), err.message);
+    assert(err.message.includes("agent hosts revoke h0"), err.message);
+    // Refused, counted, and h0's link is the same one, still up.
+    assertEquals(sim.proxy.refusals.refused, refusedBefore + 1);
+    assertEquals(sim.proxy.hosts().get("h0"), h0Link);
+    assertEquals(sim.hosts[0].joins(), 1, "h0 was never replaced");
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: a clone with the same name keeps asking and never displaces the original", async () => {
+  const sim = await startOverlay({ hosts: 1, common: FAST });
+  try {
+    // A cloned VM: same --name, its own state dir, so its own key.
+    const clone = await runHost(
+      testConfig({
+        ...FAST,
+        join: sim.proxy.address,
+        token: formatJoinToken(sim.proxy.token),
+        name: "h0",
+      }),
+      { openDevice: () => new MemoryDevice() },
+    );
+    try {
+      await until(() => (sim.proxy.refusals.refused ?? 0) >= 2, "the clone refused twice", 5000);
+      assertEquals(clone.joins(), 0);
+      assertEquals(clone.fatal(), null, "a taken name is not fatal: the operator may free it");
+      assertEquals(sim.hosts[0].joins(), 1, "the original stayed");
+      assert(sim.proxy.hosts().has("h0"));
+    } finally {
+      await clone.stop();
+    }
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: a restarted host rejoins from its state dir after the token expired", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-trust-host-" });
+  const sim = await startOverlay({ hosts: 0, common: FAST, proxy: { tokenTtl: 1500 } });
+  try {
+    const config = testConfig({
+      ...FAST,
+      join: sim.proxy.address,
+      token: formatJoinToken(sim.proxy.token),
+      name: "keeper",
+      stateDir,
+    });
+    const first = await runHost(config, { openDevice: () => new MemoryDevice() });
+    await first.ready;
+    await first.stop();
+    const saved = JSON.parse(await Deno.readTextFile(`${stateDir}/host.json`));
+    assertEquals((await Deno.stat(`${stateDir}/host.json`)).mode! & 0o777, 0o600);
+    assertEquals(saved.rejoin.name, "keeper");
+    // The token expires; the same host (same state dir) starts again.
+    await until(() => Date.now() > sim.proxy.tokenExpiresAt()!, "the token expired", 5000);
+    const again = await runHost(config, { openDevice: () => new MemoryDevice() });
+    try {
+      await until(() => again.joins() === 1 || again.fatal() !== null, "the restart", 5000);
+      assertEquals(again.fatal(), null);
+      assert(sim.proxy.hosts().has("keeper"));
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    await sim.close();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("sim trust: a revoked host is cut off, its key denied, its name free again", async () => {
+  const sim = await startOverlay({ hosts: 2, common: FAST });
+  try {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(sim.api + path, {
+        method,
+        headers: body ? { "content-type": "application/json" } : {},
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const listed = await call("GET", "/api/hosts");
+    const h1 = listed.body.hosts.find((h: { name: string }) => h.name === "h1");
+    assert(/^SHA256:/.test(h1.key) && h1.online && /^[0-9a-f]+$/i.test(h1.certSerial), h1);
+    assert(h1.certExpires > Date.now(), "the certificate's expiry is recorded");
+
+    assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 200);
+    // Its link closes and its reconnect is refused for good: the key is denied.
+    await until(() => sim.hosts[1].fatal() !== null, "h1 gives up", 5000);
+    assert(sim.hosts[1].fatal()!.includes("was revoked"), sim.hosts[1].fatal()!);
+    assert(!sim.proxy.hosts().has("h1"));
+    const after = await call("GET", "/api/hosts");
+    assertEquals(after.body.revoked.map((r: { key: string }) => r.key), [h1.key]);
+    assert(!after.body.hosts.some((h: { name: string }) => h.name === "h1"), "record gone");
+    assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 404);
+
+    // The name is free: a new host (new key) may take it; h0 never noticed.
+    const fresh = await runHost(
+      testConfig({
+        ...FAST,
+        join: sim.proxy.address,
+        token: formatJoinToken(sim.proxy.token),
+        name: "h1",
+      }),
+      { openDevice: () => new MemoryDevice() },
+    );
+    try {
+      await fresh.ready;
+      assert(sim.proxy.hosts().has("h1"));
+      assertEquals(sim.hosts[0].joins(), 1);
+    } finally {
+      await fresh.stop();
+    }
+  } finally {
+    await sim.close();
+  }
+});
