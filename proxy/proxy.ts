@@ -81,13 +81,28 @@ export interface ProxyDeps {
   announceToken?(text: string, path: string): void;
 }
 
+/**
+ * Shows a new join token: on the terminal when there is one; otherwise (a service, a script)
+ * only where it is, so that it does not end up in journald or a log collector.
+ */
+function announceToken(text: string, path: string): void {
+  if (Deno.stdout.isTerminal()) {
+    console.log(`Join token (also in ${path}, mode 0600):\n${text}`);
+  } else {
+    logger("proxy").info(
+      "Created a join token in {path} (mode 0600); copy it to each host (it is not printed " +
+        "without a terminal)",
+      { path },
+    );
+  }
+}
+
 /** Starts the proxy; rejects for errors found before serving (state dir, port in use...). */
 export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<ProxyHandle> {
   const log = logger("proxy");
   const state = await loadProxyState(
     config,
-    deps.announceToken ??
-      ((t, p) => console.log(`Join token (also in ${p}, mode 0600):\n${t}`)),
+    deps.announceToken ?? announceToken,
   );
   const stopper = new AbortController();
   const signal = stopper.signal;

@@ -38,8 +38,11 @@ function spawnAgent(args: string[]) {
   const reader = child.stderr.getReader();
   const dec = new TextDecoder();
   let err = "";
+  const stdout = new Response(child.stdout).text();
   return {
     child,
+    /** Everything it printed on stdout (after it stopped). */
+    stdout,
     /** Reads stderr until it contains `text` (or the process closed it); returns all so far. */
     async until(text: string): Promise<string> {
       while (!err.includes(text)) {
@@ -54,8 +57,8 @@ function spawnAgent(args: string[]) {
       child.kill("SIGTERM");
       const status = await child.status;
       reader.releaseLock();
-      await child.stdout.cancel();
       await child.stderr.cancel();
+      await stdout;
       return status;
     },
   };
@@ -133,6 +136,15 @@ Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanl
     assert(records.every((r) => typeof r["@timestamp"] === "string" && r.level), err);
     const token = await Deno.readTextFile(`${stateDir}/join.token`);
     assert(!err.includes(token.split(".")[2]), "the token's secret never reaches the log");
+    // Without a terminal the new token is not printed at all, only where it is.
+    assert(
+      records.some((r) =>
+        r.message.startsWith("Created a join token") &&
+        r.properties.path === `${stateDir}/join.token`
+      ),
+      err,
+    );
+    assertEquals(await proxy.stdout, "", "nothing on stdout, the token least of all");
     assertEquals((await Deno.stat(`${stateDir}/join.token`)).mode! & 0o777, 0o600);
     assertEquals((await Deno.stat(`${stateDir}/ca.key`)).mode! & 0o777, 0o600);
   } finally {
