@@ -32,6 +32,7 @@ import type { VttifService } from "./vttif_service.ts";
 import type { AdaptLoop } from "../adapt/loop.ts";
 import type { EventHub } from "./events.ts";
 import type { HostBook, HostRecord } from "./host_book.ts";
+import type { ReportGate } from "./report_gate.ts";
 import { renderMetrics } from "./metrics.ts";
 import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
@@ -50,6 +51,8 @@ export interface ApiContext {
   events: EventHub;
   /** Who may join under which name (hosts.json). */
   book: HostBook;
+  /** What was refused of hosts' traffic reports. */
+  reports: ReportGate;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */
   revokeHost(name: string): Promise<HostRecord | null>;
 }
@@ -199,6 +202,7 @@ function status(ctx: ApiContext) {
     macs: sw.macs.size,
     rules: sw.rules.size,
     drops: sw.drops,
+    reportRefusals: ctx.reports.refused,
   };
 }
 

@@ -24,6 +24,8 @@ import type { Acceptor } from "./acceptor.ts";
 import { AdmissionRefused, admit, type AdmitContext } from "./admit.ts";
 import type { EventHub } from "./events.ts";
 import type { HostRegistry } from "./host_registry.ts";
+import type { MacFacts, ReportGate } from "./report_gate.ts";
+import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { VttifService } from "./vttif_service.ts";
 
 /** What a host session works with: the proxy's subsystems. */
@@ -34,6 +36,7 @@ export interface SessionContext {
   adapt: AdaptLoop;
   events: EventHub;
   acceptor: Acceptor;
+  reports: ReportGate;
   admission: AdmitContext;
   link: LinkOptions;
   signal: AbortSignal;
@@ -54,22 +57,36 @@ export function resolveListen(advertised: string, joinedFrom: string): string {
   return formatAddress({ hostname: joinedFrom, port: Number(advertised.slice(1)) });
 }
 
+/** What the proxy's switch knows about MACs, for checking reports. */
+function macFacts(sw: Switch): MacFacts {
+  return {
+    ownerOf: (mac) => {
+      const port = sw.macs.get(parseMac(mac))?.port;
+      return port === undefined ? null : hostOfPort(port);
+    },
+    known: (mac) => sw.macs.get(parseMac(mac)) !== undefined,
+  };
+}
+
 /** Acts on one control message from host `host` (joined from `from`). */
 export function dispatchHostMessage(
-  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt">,
+  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports">,
   host: string,
   from: string,
   msg: HostMessage,
   now: number,
 ): void {
   switch (msg.type) {
-    case "traffic":
-      ctx.vttif.accept(msg);
+    case "traffic": {
+      const report = ctx.reports.check(host, msg, macFacts(ctx.sw), now);
+      if (!report) break;
+      ctx.vttif.accept(report);
       // The reporter's VMs stay known here even when all their traffic takes fast paths and
       // no frame of theirs crosses the proxy any more.
-      for (const [src] of msg.pairs) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
-      for (const [src] of msg.group) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
+      for (const [src] of report.pairs) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
+      for (const [src] of report.group) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
       break;
+    }
     case "listening":
       ctx.hosts.setListenAddress(host, resolveListen(msg.address, from));
       ctx.adapt.reconcile(now);
@@ -136,6 +153,7 @@ export async function serveHost(
       onClose: (reason, l) => {
         if (ctx.hosts.remove(name, l)) {
           ctx.sw.detach(port);
+          ctx.reports.forget(name);
           ctx.adapt.onHostDown(name, Date.now());
         }
         log.info("Host {host} left: {reason}", { host: name, reason });
@@ -145,6 +163,7 @@ export async function serveHost(
     ctx.link,
   );
   ctx.hosts.add(name, link);
+  ctx.reports.joined(name, Date.now());
   ctx.sw.attach(link);
   ctx.adapt.onHostUp(name);
   // Operator rules for this host outlive its reconnects.

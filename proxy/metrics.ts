@@ -68,7 +68,9 @@ class Exposition {
  * ```
  */
 export function renderMetrics(
-  ctx: Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">,
+  ctx:
+    & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
+    & Partial<Pick<ApiContext, "reports">>,
 ): string {
   const x = new Exposition();
   const ports = [...ctx.switch.counters()];
@@ -118,6 +120,14 @@ export function renderMetrics(
     "Frames the switch dropped, by reason.",
     Object.entries(ctx.switch.drops).map(([reason, n]) => [{ reason }, n]),
   );
+  if (ctx.reports) {
+    x.family(
+      "vnet_report_refusals_total",
+      "counter",
+      "Traffic reports refused whole, and report entries refused or clamped, by reason.",
+      Object.entries(ctx.reports.refused).map(([reason, n]) => [{ reason }, n]),
+    );
+  }
   x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);
   x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
     {},

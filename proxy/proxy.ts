@@ -39,6 +39,7 @@ import { EventHub } from "./events.ts";
 import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
 import { followMacs } from "./mac_events.ts";
+import { ReportGate } from "./report_gate.ts";
 import { vmHosts } from "./vm_hosts.ts";
 import { VttifService } from "./vttif_service.ts";
 
@@ -61,6 +62,8 @@ export interface ProxyHandle {
   hosts(): ReadonlyMap<string, Link>;
   /** Connections refused or dropped before admission, by reason. */
   readonly refusals: Record<string, number>;
+  /** Traffic reports and report entries refused or clamped, by reason. */
+  readonly reportRefusals: Readonly<Record<string, number>>;
   /** Topology inference. */
   readonly vttif: VttifService;
   /** The adaptation loop. */
@@ -168,6 +171,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     id: state.token.id,
   });
   const acceptor = new Acceptor(config);
+  const reports = new ReportGate(config.updateInterval);
   const session: SessionContext = {
     sw,
     hosts,
@@ -175,6 +179,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     acceptor,
+    reports,
     admission: {
       token: state.token,
       caPem: state.pki.caPem,
@@ -218,6 +223,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     book: state.book,
+    reports,
     revokeHost: async (name) => {
       const r = await state.book.revoke(name, Date.now());
       if (r) {
@@ -244,6 +250,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     caPem: state.pki.caPem,
     hosts: () => hosts.links,
     refusals: acceptor.refusals,
+    reportRefusals: reports.refused,
     vttif,
     adapt,
     events,

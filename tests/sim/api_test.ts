@@ -11,6 +11,7 @@ import { VttifService } from "../../proxy/vttif_service.ts";
 import { AdaptLoop } from "../../adapt/loop.ts";
 import { EventHub } from "../../proxy/events.ts";
 import { HostBook } from "../../proxy/host_book.ts";
+import { ReportGate } from "../../proxy/report_gate.ts";
 import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
@@ -142,6 +143,7 @@ Deno.test("api: a bearer token is required when the API is not loopback-only", a
       }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 }),
       events: new EventHub(),
       book: HostBook.empty("/nonexistent/hosts.json"),
+      reports: new ReportGate(1000),
       revokeHost: () => Promise.resolve(null),
     },
     "s3cret",

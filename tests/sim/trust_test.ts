@@ -13,6 +13,8 @@ import { generateHostKey } from "../../agent/join/host_key.ts";
 import { joinProxy, NameTaken } from "../../agent/join/join.ts";
 import { discoverCa } from "../../agent/join/discovery.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
+import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
+import { frame, vmMac } from "../support/frames.ts";
 
 const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
 
@@ -146,6 +148,48 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
     } finally {
       await fresh.stop();
     }
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: a poisoned report is refused and counted; honest counts stay finite", async () => {
+  // Reports once a minute: during the test every report is one the test sends.
+  const sim = await startOverlay({ hosts: 2, common: { ...FAST, updateInterval: 60_000 } });
+  try {
+    const [d0, d1] = sim.devices;
+    // The proxy learns VM 1 behind h0 and VM 2 behind h1.
+    d0.inject(frame(BROADCAST_MAC, vmMac(1)));
+    d1.inject(frame(BROADCAST_MAC, vmMac(2)));
+    await until(() => sim.proxy.switch.macs.size >= 2, "both VMs known", 3000);
+    const vm = (n: number) => formatMac(vmMac(n));
+    const refused = sim.proxy.reportRefusals;
+    // h0 claims VM 2's traffic (h1's VM), astronomically, and traffic to nobody.
+    sim.hosts[0].uplink()!.sendControl({
+      type: "traffic",
+      intervalMs: 60_000,
+      pairs: [[vm(2), vm(1), 1e308, 1e308], [vm(1), "02:ee:ee:ee:ee:ee", 5, 1]],
+      group: [[vm(2), 1e308, 1]],
+      overflowFrames: 0,
+    });
+    await until(() => refused["source not the reporter's"] === 2, "the forged entries", 3000);
+    assertEquals(refused["unknown destination"], 1);
+    // h1 reports its own VM's traffic, with a count no link could carry in the time covered.
+    sim.hosts[1].uplink()!.sendControl({
+      type: "traffic",
+      intervalMs: 60_000,
+      pairs: [[vm(2), vm(1), 1e15, 1000]],
+      group: [],
+      overflowFrames: 0,
+    });
+    await until(() => refused.clamped === 1, "the honest but impossible count clamped", 3000);
+    sim.proxy.vttif.tick(Date.now());
+    const matrix = sim.proxy.vttif.vttif.smoothedMatrix();
+    assert(matrix.some((e) => e.src === vm(2) && e.dst === vm(1)), JSON.stringify(matrix));
+    for (const e of matrix) {
+      assert(Number.isFinite(e.bytesPerSec), `a finite matrix: ${JSON.stringify(e)}`);
+    }
+    assertEquals(refused["report too soon"], 0);
   } finally {
     await sim.close();
   }
