@@ -287,7 +287,7 @@ async function main() {
     await measureOverlay(`via proxy (${mode})`);
 
     // Adaptation on: the VM pair's traffic earns a fast path between the two hosts.
-    const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.agentCommand(args), false);
+    const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.proxyCli(args), false);
     await cli("adapt", "set", "on");
     const awaitFastPath = async () => {
       const until = Date.now() + 30_000;

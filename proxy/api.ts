@@ -1,8 +1,11 @@
 /**
- * The proxy's control API (HTTP + JSON): what the CLI subcommands, the operator and later the
- * live page talk to. Bound to loopback by default; bound anywhere else it requires the bearer
- * token kept in the state directory (`api.token`, mode 0600).
+ * The proxy's control API (HTTP + JSON): what the CLI subcommands, the operator and the live
+ * page talk to. Bound to loopback by default. Every request needs a credential (the bearer
+ * token in `state-dir/api.token`, or the page's session cookie) and must name this API in
+ * Host; see api_guard.ts.
  *
+ *     POST   /api/login                       a one-time login link for the page (`agent page`)
+ *     GET    /login?code=                     trades the code for a session cookie
  *     GET    /api/status                      hosts, ports, counters, drops
  *     GET    /api/topology[?format=dot]       smoothed matrix, inferred topology, recent changes
  *     GET    /metrics                         Prometheus text format
@@ -33,6 +36,7 @@ import type { AdaptLoop } from "../adapt/loop.ts";
 import type { EventHub } from "./events.ts";
 import type { HostBook, HostRecord } from "./host_book.ts";
 import type { ReportGate } from "./report_gate.ts";
+import { type ApiGuard, LOGIN_CODE_MS } from "./api_guard.ts";
 import { renderMetrics } from "./metrics.ts";
 import { hostPair, splitPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
@@ -53,6 +57,8 @@ export interface ApiContext {
   book: HostBook;
   /** What was refused of hosts' traffic reports. */
   reports: ReportGate;
+  /** Requests to this API refused, by reason (from the guard). */
+  apiRefusals?: Readonly<Record<string, number>>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */
   revokeHost(name: string): Promise<HostRecord | null>;
 }
@@ -86,26 +92,16 @@ function ruleView(r: ForwardingRule) {
   };
 }
 
-/** True for addresses only this machine can reach. */
-export function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
-}
-
 /**
- * Builds the request handler. `bearer` is the token required in `Authorization`, or null when
- * the API listens on loopback only.
+ * Builds the request handler; `guard` decides who may use it (see api_guard.ts).
  */
 export function apiHandler(
   ctx: ApiContext,
-  bearer: string | null,
+  guard: ApiGuard,
 ): (req: Request) => Promise<Response> {
   return async (req) => {
-    if (bearer !== null && req.headers.get("authorization") !== `Bearer ${bearer}`) {
-      return problem(
-        401,
-        "Cannot serve: missing or wrong bearer token (see api.token in the proxy's state dir)",
-      );
-    }
+    const refusal = guard.check(req, Date.now());
+    if (refusal) return refusal;
     const url = new URL(req.url);
     try {
       if (url.pathname === "/api/status" && req.method === "GET") return json(status(ctx));
@@ -130,6 +126,14 @@ export function apiHandler(
         if (req.method === "GET") return json(adaptView(ctx));
         if (req.method === "PUT") return json(changeAdapt(ctx, await req.json().catch(() => null)));
         return problem(405, "Cannot use /api/adapt with this method: use GET or PUT");
+      }
+      if (url.pathname === "/api/login" && req.method === "POST") {
+        // A one-time link for the live page, for whoever holds the API token (`agent page`).
+        const host = req.headers.get("host") ?? url.host;
+        return json({
+          url: `http://${host}/login?code=${guard.loginCode(Date.now())}`,
+          validForMs: LOGIN_CODE_MS,
+        });
       }
       if (url.pathname === "/api/hosts" && req.method === "GET") return json(hostsView(ctx));
       if (url.pathname === "/api/hosts/revoke" && req.method === "POST") {

@@ -1,7 +1,8 @@
 /**
  * The proxy's control API server (`--api`, default 127.0.0.1:7801): the HTTP face of
- * proxy/api.ts. Bound anywhere but loopback it requires the bearer token kept in
- * `state-dir/api.token` (created 0600 on first use).
+ * proxy/api.ts. Every request needs the bearer token kept in `state-dir/api.token` (created
+ * 0600 on first start; the CLI reads it) or a page session, also on loopback: see
+ * api_guard.ts.
  *
  * @module
  */
@@ -10,7 +11,8 @@ import type { Config } from "../agent/config/schema.ts";
 import { type Address, formatAddress } from "../agent/config/types.ts";
 import { logger } from "../agent/log.ts";
 import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
-import { type ApiContext, apiHandler, isLoopback } from "./api.ts";
+import { type ApiContext, apiHandler } from "./api.ts";
+import { ApiGuard } from "./api_guard.ts";
 
 /** Default address of the control API: loopback only. */
 export const DEFAULT_API: Address = { hostname: "127.0.0.1", port: 7801 };
@@ -23,7 +25,7 @@ export interface ControlApi {
   finished: Promise<void>;
 }
 
-/** The bearer token for an API bound off loopback: read from the state dir, or made there. */
+/** The API's bearer token: read from the state dir, or made there. */
 async function bearerToken(stateDir: string): Promise<string> {
   const path = `${stateDir}/api.token`;
   return await readSecretFile(path).then((t) => t.trim()).catch(async () => {
@@ -41,7 +43,7 @@ export async function serveControlApi(
 ): Promise<ControlApi> {
   const log = logger("proxy");
   const api = config.api ?? DEFAULT_API;
-  const bearer = isLoopback(api.hostname) ? null : await bearerToken(config.stateDir);
+  const guard = new ApiGuard(await bearerToken(config.stateDir));
   let bound = api;
   const server = Deno.serve({
     hostname: api.hostname,
@@ -49,11 +51,15 @@ export async function serveControlApi(
     signal,
     onListen: (a) => {
       bound = { hostname: a.hostname, port: a.port };
-      log.info("Control API on http://{addr}/api/status{auth}", {
-        addr: formatAddress(bound),
-        auth: bearer ? " (bearer token in api.token required)" : "",
-      });
+      guard.listensOn(a.hostname, a.port);
+      log.info(
+        "Control API on http://{addr}/api/status (token in {path}; `agent page` for the page)",
+        {
+          addr: formatAddress(bound),
+          path: `${config.stateDir}/api.token`,
+        },
+      );
     },
-  }, apiHandler(ctx, bearer));
+  }, apiHandler({ ...ctx, apiRefusals: guard.refused }, guard));
   return { address: () => bound, finished: server.finished };
 }

@@ -70,7 +70,7 @@ class Exposition {
 export function renderMetrics(
   ctx:
     & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
-    & Partial<Pick<ApiContext, "reports">>,
+    & Partial<Pick<ApiContext, "reports" | "apiRefusals">>,
 ): string {
   const x = new Exposition();
   const ports = [...ctx.switch.counters()];
@@ -126,6 +126,14 @@ export function renderMetrics(
       "counter",
       "Traffic reports refused whole, and report entries refused or clamped, by reason.",
       Object.entries(ctx.reports.refused).map(([reason, n]) => [{ reason }, n]),
+    );
+  }
+  if (ctx.apiRefusals) {
+    x.family(
+      "vnet_api_refusals_total",
+      "counter",
+      "Control API requests refused, by reason.",
+      Object.entries(ctx.apiRefusals).map(([reason, n]) => [{ reason }, n]),
     );
   }
   x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);

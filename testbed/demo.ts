@@ -33,7 +33,7 @@ async function main(): Promise<number> {
   const lab = await scenarioLab(scenario);
   try {
     const agent = async (...args: string[]) =>
-      (await lab.exec(lab.proxyNs, lab.agentCommand(args), false)).stdout.trimEnd();
+      (await lab.exec(lab.proxyNs, lab.proxyCli(args), false)).stdout.trimEnd();
     const run = scenario.run;
     step(
       `Patterns ${run.topology} on ${lab.vms.length} VMs: ${run.iterations} iterations of ` +

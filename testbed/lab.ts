@@ -327,12 +327,20 @@ export class Lab {
   }
 
   /**
+   * A CLI subcommand for the proxy, as its operator runs it: with the proxy's state dir, where
+   * the CLI finds the API token.
+   */
+  proxyCli(args: string[]): string[] {
+    return this.agentCommand([...args, "--state-dir", this.stateDir]);
+  }
+
+  /**
    * Runs `agent ARGS --json` against the proxy (inside its namespace) and parses the answer;
    * throws with the CLI's message when it fails.
    */
   // deno-lint-ignore no-explicit-any
   async agentJson(...args: string[]): Promise<any> {
-    const r = await this.exec(this.proxyNs, this.agentCommand([...args, "--json"]));
+    const r = await this.exec(this.proxyNs, this.proxyCli([...args, "--json"]));
     if (r.code !== 0) throw new Error(`Cannot run agent ${args.join(" ")}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout);
   }

@@ -39,6 +39,7 @@ export const COMMAND_USAGE = [
   "agent rules list [--json]",
   "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
   "agent rules del SRC DST [HOST]",
+  "agent page                             (a one-time login link for the live page, valid 60 s)",
   "agent hosts [--json]                   (every admitted host: key, certificate, online)",
   "agent hosts revoke NAME                (close its links, deny its key, free its name)",
 ].join("\n  ");
@@ -147,6 +148,12 @@ export async function runCommand(
       if (reply.status === 200 && !inv.json) {
         if (cmd === "paths") printPaths(reply.body as unknown as PathRow[], out);
         else printLinks(reply.body, out);
+        return 0;
+      }
+    } else if (cmd === "page" && sub === undefined) {
+      reply = await call("POST", "/api/login", {});
+      if (reply.status === 200 && !inv.json) {
+        out(`Open this within 60 s (it works once): ${reply.body.url}`);
         return 0;
       }
     } else if (cmd === "hosts" && sub === undefined) {

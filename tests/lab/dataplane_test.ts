@@ -98,7 +98,7 @@ Deno.test({
       await t.step(
         "a rule added at runtime with the CLI redirects traffic; deleting it restores",
         async () => {
-          const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.agentCommand(args), false);
+          const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.proxyCli(args), false);
           await cli("rules", "add", vm1.mac, vm2.mac, "device");
           const cut = await lab.ping(vm1.ns, vm2.ip, { count: 3, timeoutS: 1 });
           assertEquals(cut.received, 0, "frames from VM 1 to VM 2 now go to the LAN port");

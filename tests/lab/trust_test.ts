@@ -48,7 +48,7 @@ labTest("lab trust: agent hosts, a restart keeps the name, a clone is refused, r
   assertEquals((await lab.ping(vm1.ns, vm3.ip, { count: 3 })).received, 3, "h3 undisturbed");
 
   // Revoked: h3's agent gives up with the reason; h1 and h2 keep talking.
-  const r = await lab.exec(lab.proxyNs, lab.agentCommand(["hosts", "revoke", "h3"]));
+  const r = await lab.exec(lab.proxyNs, lab.proxyCli(["hosts", "revoke", "h3"]));
   assertEquals(r.code, 0, r.stderr);
   assert(r.stdout.includes(`revoked h3`) && r.stdout.includes(keyOf("h3")), r.stdout);
   const h3 = lab.processes.find((p) => p.name === "h3")!;
@@ -56,6 +56,6 @@ labTest("lab trust: agent hosts, a restart keeps the name, a clone is refused, r
   const after = await lab.agentJson("hosts");
   assertEquals(after.revoked.map((k: { key: string }) => k.key), [keyOf("h3")]);
   assertEquals((await lab.ping(vm1.ns, vm2.ip, { count: 3 })).received, 3);
-  const table = await lab.exec(lab.proxyNs, lab.agentCommand(["hosts"]));
+  const table = await lab.exec(lab.proxyNs, lab.proxyCli(["hosts"]));
   assert(table.stdout.includes("revoked keys:") && table.stdout.includes("h1"), table.stdout);
 });

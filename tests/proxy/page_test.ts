@@ -2,6 +2,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { pageHandler } from "../../proxy/page.ts";
 import { type ApiContext, apiHandler } from "../../proxy/api.ts";
+import { ApiGuard } from "../../proxy/api_guard.ts";
 
 const BASE = "http://127.0.0.1:7801";
 
@@ -29,9 +30,11 @@ Deno.test("page: anything else is left to the API", () => {
   assertEquals(pageHandler(new Request(BASE + "/", { method: "POST", body: "x" })), null);
 });
 
-Deno.test("page: behind the API, the bearer token guards the page too", async () => {
-  // The bearer check runs before anything reads the context.
-  const handler = apiHandler({} as ApiContext, "secret");
+Deno.test("page: behind the API, the credential guards the page too", async () => {
+  // The guard runs before anything reads the context.
+  const guard = new ApiGuard("secret");
+  guard.listensOn("127.0.0.1", 7801);
+  const handler = apiHandler({} as ApiContext, guard);
   const refused = await handler(new Request(BASE + "/"));
   assertEquals(refused.status, 401);
   await refused.body?.cancel();

@@ -98,15 +98,20 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     assert(/ticket unknown/.test(forged), forged);
 
     // The operator sets k = 0 at runtime: rules go first, then every link.
-    const api = `http://127.0.0.1:${proxy.apiAddress.port}/api/adapt`;
-    const res = await fetch(api, { method: "PUT", body: JSON.stringify({ budget: 0 }) });
+    const res = await sim.apiFetch("/api/adapt", {
+      method: "PUT",
+      body: JSON.stringify({ budget: 0 }),
+    });
     assertEquals(res.status, 200, await res.text());
     await until(
       () => hosts.every((h) => h.fastPaths.peers().length === 0),
       "every fast path closed",
     );
     assertEquals(hosts[0].switch.rules.list().filter((r) => r.owner === "adapt").length, 0);
-    const bad = await fetch(api, { method: "PUT", body: JSON.stringify({ budget: -1 }) });
+    const bad = await sim.apiFetch("/api/adapt", {
+      method: "PUT",
+      body: JSON.stringify({ budget: -1 }),
+    });
     assertEquals(bad.status, 400, "a bad budget is refused");
     await bad.body?.cancel();
   } finally {

@@ -1,6 +1,7 @@
 /** The control API and the CLI's rule commands against an in-process overlay. */
 import { assert, assertEquals } from "../support/assert.ts";
 import { testConfig } from "../support/config.ts";
+import { apiClient } from "../support/api_client.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import { MemoryDevice } from "../../agent/device/memory_device.ts";
 import { runHost } from "../../agent/host.ts";
@@ -11,6 +12,7 @@ import { VttifService } from "../../proxy/vttif_service.ts";
 import { AdaptLoop } from "../../adapt/loop.ts";
 import { EventHub } from "../../proxy/events.ts";
 import { HostBook } from "../../proxy/host_book.ts";
+import { ApiGuard } from "../../proxy/api_guard.ts";
 import { ReportGate } from "../../proxy/report_gate.ts";
 import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
@@ -42,9 +44,9 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
       { openDevice: () => d },
     )
   ));
-  const base = `http://127.0.0.1:${proxy.apiAddress.port}`;
+  const api = apiClient(proxy.apiAddress.port, stateDir);
   const call = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(base + path, { method, body: body ? JSON.stringify(body) : undefined });
+    const r = await api(path, { method, body: body ? JSON.stringify(body) : undefined });
     return { status: r.status, body: await r.json() };
   };
   try {
@@ -90,11 +92,11 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
     // VMs, metrics and the event stream.
     const vmList = (await call("GET", "/api/vms")).body as { mac: string; host: string }[];
     assertEquals(vmList.find((v) => v.mac === vm2)?.host, "h1");
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await api("/metrics")).text();
     assert(/^vnet_hosts 3$/m.test(metrics), metrics);
     assert(/^vnet_port_rx_frames_total\{port="host:h1"\} \d+$/m.test(metrics), metrics);
     assert(/^# TYPE vnet_switch_drops_total counter$/m.test(metrics));
-    const stream = await fetch(`${base}/api/events?stream`);
+    const stream = await api("/api/events?stream");
     const reader = stream.body!.getReader();
     await hosts[2].stop();
     let text = "";
@@ -119,7 +121,9 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
   }
 });
 
-Deno.test("api: a bearer token is required when the API is not loopback-only", async () => {
+Deno.test("api: every request needs a credential and must name this API; the page logs in once", async () => {
+  const guard = new ApiGuard("s3cret");
+  guard.listensOn("127.0.0.1", 7801);
   const sw = new Switch({ role: "proxy", maxMacs: 10, macAgeMs: 1000, moveQuietMs: 0 });
   const handler = apiHandler(
     {
@@ -146,11 +150,58 @@ Deno.test("api: a bearer token is required when the API is not loopback-only", a
       reports: new ReportGate(1000),
       revokeHost: () => Promise.resolve(null),
     },
-    "s3cret",
+    guard,
   );
-  assertEquals((await handler(new Request("http://x/api/status"))).status, 401);
-  const wrong = new Request("http://x/api/status", { headers: { authorization: "Bearer nope" } });
-  assertEquals((await handler(wrong)).status, 401);
-  const right = new Request("http://x/api/status", { headers: { authorization: "Bearer s3cret" } });
-  assertEquals((await handler(right)).status, 200);
+  const at = "http://127.0.0.1:7801";
+  const bearer = { authorization: "Bearer s3cret" };
+  const status = (path: string, init: RequestInit = {}) =>
+    handler(new Request(at + path, init)).then((r) => r.status);
+  // A credential, also on loopback.
+  assertEquals(await status("/api/status"), 401);
+  assertEquals(await status("/api/status", { headers: { authorization: "Bearer nope" } }), 401);
+  assertEquals(await status("/api/status", { headers: bearer }), 200);
+  // A DNS-rebinding name (the browser sends the attacker's Host) and a foreign page.
+  assertEquals(
+    await handler(new Request("http://evil.example:7801/api/status", { headers: bearer }))
+      .then((r) => r.status),
+    403,
+  );
+  assertEquals(
+    await status("/api/status", { headers: { ...bearer, origin: "http://evil.example" } }),
+    403,
+  );
+  // A "simple" cross-site POST (text/plain) that would add a drop rule: never JSON enough.
+  const drop = JSON.stringify({ src: "*", dst: "*", target: "drop" });
+  assertEquals(await status("/api/rules", { method: "POST", body: drop }), 401);
+  assertEquals(
+    await status("/api/rules", {
+      method: "POST",
+      body: drop,
+      headers: { ...bearer, "content-type": "text/plain" },
+    }),
+    415,
+  );
+  // The page: a one-time link, traded for a session cookie that then works alone.
+  const link = await (await handler(
+    new Request(at + "/api/login", {
+      method: "POST",
+      body: "{}",
+      headers: { ...bearer, "content-type": "application/json" },
+    }),
+  )).json();
+  const login = new URL(link.url);
+  const visit = await handler(new Request(at + login.pathname + login.search));
+  assertEquals(visit.status, 303);
+  const cookie = visit.headers.get("set-cookie")!;
+  assert(/HttpOnly/.test(cookie) && /SameSite=Strict/.test(cookie), cookie);
+  const session = cookie.split(";")[0];
+  assertEquals(await status("/api/status", { headers: { cookie: session } }), 200);
+  assertEquals((await handler(new Request(at + login.pathname + login.search))).status, 403);
+  assertEquals(guard.refused, {
+    "foreign host": 1,
+    "foreign origin": 1,
+    "no credential": 3,
+    "not json": 1,
+    "bad login code": 1,
+  });
 });

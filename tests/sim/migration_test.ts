@@ -82,9 +82,9 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     console.log(`forwarding updated on every host in ${proxy.adapt.moves[0].ms} ms`);
     assert(!hosts[2].switch.rules.list().some((r) => r.target === "peer:h0" && r.dst === M));
     assertEquals(hosts[0].switch.macs.get(M), undefined, "h0 forgot the VM");
-    const vms = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/api/vms`)).json();
+    const vms = await (await sim.apiFetch("/api/vms")).json();
     assertEquals(vms.find((v: { mac: string }) => v.mac === formatMac(M)).host, "h1");
-    const metrics = await (await fetch(`http://127.0.0.1:${proxy.apiAddress.port}/metrics`)).text();
+    const metrics = await (await sim.apiFetch("/metrics")).text();
     assert(/^vnet_vm_moves_total 1$/m.test(metrics), "the move is counted in /metrics");
     const moved = proxy.events.recent().find((e) => e.type === "vm" && e.change === "moved");
     assertEquals(moved?.to, "host:h1", "the move is an event");

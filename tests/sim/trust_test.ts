@@ -109,9 +109,8 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
   const sim = await startOverlay({ hosts: 2, common: FAST });
   try {
     const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(sim.api + path, {
+      const res = await sim.apiFetch(path, {
         method,
-        headers: body ? { "content-type": "application/json" } : {},
         body: body ? JSON.stringify(body) : undefined,
       });
       return { status: res.status, body: await res.json() };

@@ -8,7 +8,7 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
   const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300 };
   const n = 5;
   const sim = await startOverlay({ hosts: n, common: fast, device: { writtenCapacity: 100_000 } });
-  const { proxy, devices: devs } = sim;
+  const { devices: devs } = sim;
   let sending = true;
   try {
     const traffic = (async () => {
@@ -22,7 +22,6 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
-    const base = `http://127.0.0.1:${proxy.apiAddress.port}`;
     let topo: {
       classification: { kind: string; evidence: { vms: number } };
       events: unknown[];
@@ -31,7 +30,7 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
     } | null = null;
     const until = Date.now() + 8000;
     while (Date.now() < until) {
-      topo = await (await fetch(`${base}/api/topology`)).json();
+      topo = await (await sim.apiFetch("/api/topology")).json();
       if (topo!.classification.kind === "ring") break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -43,7 +42,7 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
     assert(topo!.groupBytesPerSec[formatMac(vmMac(1))] > 0, "broadcast is counted apart");
     assertEquals(topo!.graph.vms.length, n, "and left out of the topology");
     assert(!topo!.graph.vms.includes("ff:ff:ff:ff:ff:ff"));
-    const dot = await (await fetch(`${base}/api/topology?format=dot`)).text();
+    const dot = await (await sim.apiFetch("/api/topology?format=dot")).text();
     assert(dot.includes(`"${formatMac(vmMac(1))}" -- "${formatMac(vmMac(2))}"`), dot);
   } finally {
     sending = false;

@@ -12,6 +12,7 @@ import { type HostHandle, runHost } from "../../agent/host.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
 import { type ProxyHandle, runProxy } from "../../proxy/proxy.ts";
 import { testConfig } from "./config.ts";
+import { apiClient } from "./api_client.ts";
 
 /** Loopback with any free port. */
 export const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
@@ -23,6 +24,8 @@ export interface SimOverlay {
   devices: MemoryDevice[];
   /** Base URL of the proxy's API. */
   api: string;
+  /** `fetch` against the proxy's API with its token (see api_client.ts). */
+  apiFetch(path: string, init?: RequestInit): Promise<Response>;
   /** Stops every host and the proxy and removes the state dir. */
   close(): Promise<void>;
 }
@@ -72,6 +75,7 @@ export async function startOverlay(options: {
     hosts,
     devices,
     api: `http://127.0.0.1:${proxy.apiAddress.port}`,
+    apiFetch: apiClient(proxy.apiAddress.port, stateDir),
     close: async () => {
       await Promise.all(hosts.map((h) => h.stop()));
       await proxy.stop();

@@ -157,9 +157,31 @@ Deno.test({
       page.on("response", (r) => {
         if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`);
       });
-      const base = `http://127.0.0.1:${proxy.apiAddress.port}`;
-      const res = await page.goto(`${base}/`, { waitUntil: "domcontentloaded" });
+      // In as the operator gets in: `agent page` (the real CLI, no terminal) prints a one-time
+      // link; the browser trades it for a session cookie.
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "task",
+          "--quiet",
+          "agent",
+          "page",
+          "--api",
+          `127.0.0.1:${proxy.apiAddress.port}`,
+          "--state-dir",
+          stateDir,
+        ],
+        cwd: new URL("../../", import.meta.url).pathname,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(cli.stdout);
+      assertEquals(cli.code, 0, new TextDecoder().decode(cli.stderr));
+      const link = /(http:\/\/\S+\/login\?code=\S+)/.exec(said)?.[1];
+      assert(link, said);
+      const res = await page.goto(link, { waitUntil: "domcontentloaded" });
       assertEquals(res?.status(), 200);
+      assertEquals(new URL(page.url()).pathname, "/", "the login redirects to the page");
       await pageUntil(
         page,
         `document.body.dataset.fastPathsUp === "6" && document.body.dataset.vms === "4"`,
