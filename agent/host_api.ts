@@ -31,6 +31,7 @@ export function hostStatus(h: HostView) {
     deviceWait: deviceWaitMode(),
     uplink: up ? { up: true, ...up.stats() } : { up: false },
     fastPaths: h.fastPaths.peers().map((peer) => ({ peer, ...h.fastPaths.link(peer)!.stats() })),
+    fastPathRefusals: h.fastPaths.refusals,
     ports: Object.fromEntries(h.switch.counters()),
     drops: h.switch.drops,
     vms: [...h.switch.macs.entries()].filter(([, e]) => e.port === "device").map(([m]) =>

@@ -59,6 +59,8 @@ export interface ApiContext {
   reports: ReportGate;
   /** Requests to this API refused, by reason (from the guard). */
   apiRefusals?: Readonly<Record<string, number>>;
+  /** Connections to the join listener refused before admission, by reason. */
+  connectionRefusals?: Readonly<Record<string, number>>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */
   revokeHost(name: string): Promise<HostRecord | null>;
 }

@@ -12,7 +12,7 @@
  */
 
 import type { AdaptLoop } from "../adapt/loop.ts";
-import { formatAddress } from "../agent/config/types.ts";
+import { formatAddress, parseAddress } from "../agent/config/types.ts";
 import { type HostMessage, parseHostMessage } from "../agent/control/messages.ts";
 import { Link, type LinkOptions } from "../agent/link/link.ts";
 import { logger } from "../agent/log.ts";
@@ -20,7 +20,8 @@ import { parseMac } from "../agent/switch/ethernet.ts";
 import { hostPort } from "../agent/switch/port_name.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import { tryTcpNoDelay } from "../ffi/socket.ts";
-import type { Acceptor } from "./acceptor.ts";
+import type { Acceptor } from "../agent/link/acceptor.ts";
+import type { LogLimit } from "../agent/log_limit.ts";
 import { AdmissionRefused, admit, type AdmitContext } from "./admit.ts";
 import type { EventHub } from "./events.ts";
 import type { HostRegistry } from "./host_registry.ts";
@@ -36,6 +37,8 @@ export interface SessionContext {
   adapt: AdaptLoop;
   events: EventHub;
   acceptor: Acceptor;
+  /** One log line per source and kind of refusal per minute. */
+  refusalLog: LogLimit;
   reports: ReportGate;
   admission: AdmitContext;
   link: LinkOptions;
@@ -43,18 +46,42 @@ export interface SessionContext {
 }
 
 /**
- * The address a host accepts fast paths on: it advertises `:PORT` when it listens on all its
- * interfaces, and then the address it joined from is the one the proxy knows works.
+ * The address others should dial for a host's fast paths. A host advertises `:PORT` when it
+ * listens on all its interfaces, and then the address it joined from is the one the proxy
+ * knows works. An explicit address is taken only when it is the address the host joined from:
+ * anything else would let a host make its peers dial an address of its choosing (another
+ * machine, an internal service), so the port is kept and the address replaced, with the reason.
  *
  * @example
  * ```ts
  * import { resolveListen } from "./host_session.ts";
- * if (resolveListen(":7810", "10.0.0.5") !== "10.0.0.5:7810") throw new Error();
+ * if (resolveListen(":7810", "10.0.0.5").address !== "10.0.0.5:7810") throw new Error();
+ * const r = resolveListen("192.0.2.99:22", "10.0.0.5");
+ * if (r.address !== "10.0.0.5:22" || r.replaced === null) throw new Error("taken as given");
  * ```
  */
-export function resolveListen(advertised: string, joinedFrom: string): string {
-  if (!advertised.startsWith(":")) return advertised;
-  return formatAddress({ hostname: joinedFrom, port: Number(advertised.slice(1)) });
+export function resolveListen(
+  advertised: string,
+  joinedFrom: string,
+): { address: string | null; replaced: string | null } {
+  let a;
+  try {
+    a = parseAddress(advertised);
+  } catch (e) {
+    return {
+      address: null,
+      replaced: `its address ${advertised} is not one: ${(e as Error).message}`,
+    };
+  }
+  const address = formatAddress({ hostname: joinedFrom, port: a.port });
+  if (a.hostname === "0.0.0.0" || a.hostname === "::" || a.hostname === joinedFrom) {
+    return { address, replaced: null };
+  }
+  return {
+    address,
+    replaced:
+      `it advertised ${advertised}, but it joined from ${joinedFrom}; peers dial ${address}`,
+  };
 }
 
 /** What the proxy's switch knows about MACs, for checking reports. */
@@ -87,10 +114,18 @@ export function dispatchHostMessage(
       for (const [src] of report.group) ctx.sw.refreshMac(parseMac(src), hostPort(host), now);
       break;
     }
-    case "listening":
-      ctx.hosts.setListenAddress(host, resolveListen(msg.address, from));
+    case "listening": {
+      const listen = resolveListen(msg.address, from);
+      if (listen.replaced) {
+        logger("proxy").warn("Host {host}'s fast-path address not taken: {why}", {
+          host,
+          why: listen.replaced,
+        });
+      }
+      if (listen.address) ctx.hosts.setListenAddress(host, listen.address);
       ctx.adapt.reconcile(now);
       break;
+    }
     case "peer-up":
     case "peer-down":
     case "rules-applied":
@@ -120,8 +155,14 @@ export async function serveHost(
   try {
     host = await admit(conn, ctx.admission);
   } catch (e) {
-    ctx.acceptor.count(e instanceof AdmissionRefused ? "refused" : (e as Error).name);
-    log.warn("Refused connection from {from}: {reason}", { from, reason: (e as Error).message });
+    const why = e instanceof AdmissionRefused ? "refused" : (e as Error).name;
+    ctx.acceptor.count(why);
+    if (ctx.refusalLog.shouldLog(`${why}|${remote.hostname}`, Date.now())) {
+      log.warn("Refused connection from {from}: {reason} (more from it for 60 s: counted only)", {
+        from,
+        reason: (e as Error).message,
+      });
+    }
     closeQuietly(conn);
     return;
   } finally {

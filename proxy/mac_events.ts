@@ -16,36 +16,7 @@ import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import type { EventHub } from "./events.ts";
 import type { HostRegistry } from "./host_registry.ts";
-
-/** How often one claimant's refused claim on one MAC is logged at most. */
-const REFUSAL_LOG_MS = 10_000;
-
-/** Remembered (MAC, claimant) pairs before the memory is reset. */
-const MAX_REFUSALS_REMEMBERED = 10_000;
-
-/**
- * Says whether a refused claim should be logged now: once per key and period, with bounded
- * memory.
- *
- * @example
- * ```ts
- * import { RefusalLog } from "./mac_events.ts";
- * const r = new RefusalLog();
- * if (!r.shouldLog("m|h2", 0) || r.shouldLog("m|h2", 5000) || !r.shouldLog("m|h2", 10_000)) {
- *   throw new Error();
- * }
- * ```
- */
-export class RefusalLog {
-  readonly #last = new Map<string, number>();
-
-  shouldLog(key: string, now: number): boolean {
-    if (now - (this.#last.get(key) ?? -Infinity) < REFUSAL_LOG_MS) return false;
-    if (this.#last.size > MAX_REFUSALS_REMEMBERED) this.#last.clear();
-    this.#last.set(key, now);
-    return true;
-  }
-}
+import { LogLimit } from "../agent/log_limit.ts";
 
 /** Makes the proxy's switch report MAC changes to everyone who acts on them. */
 export function followMacs(
@@ -53,7 +24,8 @@ export function followMacs(
   deps: { events: EventHub; adapt: AdaptLoop; hosts: HostRegistry },
 ): void {
   const log = logger("proxy");
-  const refusals = new RefusalLog();
+  // A spoofer must not flood the log: one line per claimant and MAC per 10 s.
+  const refusals = new LogLimit(10_000);
   sw.listener = {
     onMacLearned: (mac, port, now) =>
       deps.events.emit({ type: "vm", at: now, mac: formatMac(mac), port, change: "learned" }),

@@ -70,7 +70,7 @@ class Exposition {
 export function renderMetrics(
   ctx:
     & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
-    & Partial<Pick<ApiContext, "reports" | "apiRefusals">>,
+    & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals">>,
 ): string {
   const x = new Exposition();
   const ports = [...ctx.switch.counters()];
@@ -126,6 +126,14 @@ export function renderMetrics(
       "counter",
       "Traffic reports refused whole, and report entries refused or clamped, by reason.",
       Object.entries(ctx.reports.refused).map(([reason, n]) => [{ reason }, n]),
+    );
+  }
+  if (ctx.connectionRefusals) {
+    x.family(
+      "vnet_connection_refusals_total",
+      "counter",
+      "Connections to the join listener refused or dropped before admission, by reason.",
+      Object.entries(ctx.connectionRefusals).map(([reason, n]) => [{ reason }, n]),
     );
   }
   if (ctx.apiRefusals) {

@@ -9,7 +9,7 @@
  * Built from named subsystems, each from the one validated config:
  *
  *     bootstrap.ts      PKI, join token, the host book (host_book.ts) from the state directory
- *     acceptor.ts       the front door: handshake limits, refusals counted
+ *     ../agent/link/acceptor.ts  the front door: handshake limits, refusals counted
  *     host_session.ts   admission -> a host's star link -> its control messages
  *     host_registry.ts  connected hosts, their fast-path addresses and operator rules
  *     mac_events.ts     moves and refusals -> events, the old host, the adaptation
@@ -32,7 +32,7 @@ import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
 import { VERSION } from "../agent/version.ts";
 import { AdaptLoop } from "../adapt/loop.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
-import { Acceptor } from "./acceptor.ts";
+import { Acceptor } from "../agent/link/acceptor.ts";
 import { loadProxyState } from "./bootstrap.ts";
 import { serveControlApi } from "./control_api.ts";
 import { EventHub } from "./events.ts";
@@ -40,6 +40,7 @@ import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
 import { followMacs } from "./mac_events.ts";
 import { ReportGate } from "./report_gate.ts";
+import { LogLimit } from "../agent/log_limit.ts";
 import { vmHosts } from "./vm_hosts.ts";
 import { VttifService } from "./vttif_service.ts";
 
@@ -172,6 +173,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   });
   const acceptor = new Acceptor(config);
   const reports = new ReportGate(config.updateInterval);
+  const refusalLog = new LogLimit(60_000);
   const session: SessionContext = {
     sw,
     hosts,
@@ -179,6 +181,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     acceptor,
+    refusalLog,
     reports,
     admission: {
       token: state.token,
@@ -202,6 +205,14 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   };
   tasks.push(acceptor.run(listener, {
     sourceOf: (conn) => (conn.remoteAddr as Deno.NetAddr).hostname,
+    onRefused: (source, why) => {
+      if (refusalLog.shouldLog(`${why}|${source}`, Date.now())) {
+        log.warn("Refused a connection from {source}: {why} (more for 60 s: counted only)", {
+          source,
+          why,
+        });
+      }
+    },
     serve: (conn, handshakeDone) => serveHost(conn, session, handshakeDone),
     onAcceptError: (e) => log.error("Cannot accept a connection: {error}", { error: String(e) }),
     onServeError: (e) => log.error("Host connection failed: {error}", { error: String(e) }),
@@ -224,6 +235,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     events,
     book: state.book,
     reports,
+    connectionRefusals: acceptor.refusals,
     revokeHost: async (name) => {
       const r = await state.book.revoke(name, Date.now());
       if (r) {

@@ -218,14 +218,15 @@ export const SETTINGS = {
     default: 64,
     group: "data plane",
     meta: "N",
-    doc: "Proxy: handshakes in flight at once; further connections are closed and counted.",
+    doc: "Proxy, and hosts' fast-path listener: handshakes in flight at once; when full, the " +
+      "source holding the most makes room, else the connection is closed; all counted.",
   }),
   maxHandshakesPerSource: setting({
     kind: int(1, 100_000),
     default: 8,
     group: "data plane",
     meta: "N",
-    doc: "Proxy: handshakes in flight from one source address.",
+    doc: "Proxy, and hosts' fast-path listener: handshakes in flight from one source address.",
   }),
   maxVms: setting({
     kind: int(2, 1_000_000),

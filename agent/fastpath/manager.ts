@@ -24,6 +24,8 @@ import type { Switch } from "../switch/switch.ts";
 import { peerPort } from "../switch/port_name.ts";
 import { acceptPeer, dialPeer } from "./handshake.ts";
 import { TicketBook } from "./tickets.ts";
+import { Acceptor } from "../link/acceptor.ts";
+import { LogLimit } from "../log_limit.ts";
 
 /** Tickets a host keeps waiting at most. */
 export const MAX_TICKETS = 1024;
@@ -43,6 +45,8 @@ export class FastPathManager {
   #caPem = "";
   #listener: Deno.TlsListener | null = null;
   readonly #log = logger("fastpath");
+  readonly #acceptor: Acceptor;
+  readonly #refusalLog = new LogLimit(60_000);
 
   /** @param report sends a control message to the proxy (dropped while the uplink is down) */
   constructor(
@@ -54,6 +58,7 @@ export class FastPathManager {
     this.#config = init.config;
     this.#signal = init.signal;
     this.#report = report;
+    this.#acceptor = new Acceptor(init.config);
     init.signal.addEventListener("abort", () => {
       try {
         this.#listener?.close();
@@ -99,6 +104,11 @@ export class FastPathManager {
     return wildcard
       ? `:${bound.port}`
       : formatAddress({ hostname: bound.hostname, port: bound.port });
+  }
+
+  /** Fast-path connections refused or dropped before their ticket was checked, by reason. */
+  get refusals(): Readonly<Record<string, number>> {
+    return this.#acceptor.refusals;
   }
 
   /** Carries out an instruction from the proxy. */
@@ -153,9 +163,15 @@ export class FastPathManager {
     }
   }
 
+  /**
+   * Accepts fast-path connections within the same limits as the proxy's join listener: this
+   * listener is on every host's public side, and nobody is authenticated before the ticket.
+   */
   async #acceptLoop(listener: Deno.TlsListener): Promise<void> {
-    try {
-      for await (const conn of listener) {
+    await this.#acceptor.run(listener, {
+      sourceOf: (conn) => (conn.remoteAddr as Deno.NetAddr).hostname,
+      onRefused: (source, why) => this.#refused(source, why),
+      serve: async (conn, handshakeDone) => {
         // Frames must not wait for ACKs (see ffi/socket.ts).
         const noDelayFailed = tryTcpNoDelay(conn);
         if (noDelayFailed) {
@@ -163,27 +179,43 @@ export class FastPathManager {
             error: noDelayFailed,
           });
         }
-        acceptPeer(conn, {
-          self: this.#self,
-          book: this.#book,
-          timeoutMs: this.#config.handshakeTimeout,
-          ticketWaitMs: 2000,
-        }).then(
-          ({ peer, handshake }) => this.#attach(peer, handshake),
-          (e) => {
-            this.#log.warn("Refused a fast-path connection: {error}", {
-              error: (e as Error).message,
-            });
-            try {
-              conn.close();
-            } catch { /* closed */ }
-          },
-        );
-      }
-    } catch (e) {
-      if (!this.#signal.aborted) {
-        this.#log.error("Fast-path listener stopped: {error}", { error: String(e) });
-      }
+        let accepted;
+        try {
+          accepted = await acceptPeer(conn, {
+            self: this.#self,
+            book: this.#book,
+            timeoutMs: this.#config.handshakeTimeout,
+            ticketWaitMs: 2000,
+          });
+        } catch (e) {
+          this.#acceptor.count("refused");
+          this.#refused((conn.remoteAddr as Deno.NetAddr).hostname, (e as Error).message);
+          try {
+            conn.close();
+          } catch { /* closed */ }
+          return;
+        } finally {
+          handshakeDone();
+        }
+        this.#attach(accepted.peer, accepted.handshake);
+      },
+      onAcceptError: (e) =>
+        this.#log.error("Cannot accept a fast-path connection: {error}", { error: String(e) }),
+      onServeError: (e) =>
+        this.#log.error("Fast-path connection failed: {error}", { error: String(e) }),
+    }, this.#signal);
+  }
+
+  /** Logs a refusal at most once per source and minute; all are counted. */
+  #refused(source: string, why: string): void {
+    if (this.#refusalLog.shouldLog(source, Date.now())) {
+      this.#log.warn(
+        "Refused a fast-path connection from {source}: {why} (more for 60 s: counted only)",
+        {
+          source,
+          why,
+        },
+      );
     }
   }
 

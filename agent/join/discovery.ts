@@ -108,7 +108,7 @@ export function discoverCa(
       servername: PROXY_TLS_NAME,
       rejectUnauthorized: false,
     });
-    const reader = new StreamReader();
+    const reader = new StreamReader(undefined, { preAuthBodyBytes: MAX_CA_CERT_BYTES });
     const head = new Uint8Array(PREAMBLE_LEN + HEADER_LEN);
     let headBytes = 0;
     let done = false;

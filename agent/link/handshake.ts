@@ -35,7 +35,8 @@ export class HandshakeTimeout extends Error {
  */
 export class Handshake {
   readonly conn: Conn;
-  readonly reader = new StreamReader();
+  /** Small and capped at {@linkcode MAX_HANDSHAKE_BODY} until the Link takes it over. */
+  readonly reader = new StreamReader(undefined, { preAuthBodyBytes: MAX_HANDSHAKE_BODY });
   readonly #deadline: number;
 
   /** @param timeoutMs time from now within which the whole handshake must finish. */

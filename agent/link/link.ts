@@ -96,6 +96,8 @@ export class Link implements Port {
     this.peer = init.peer;
     this.#conn = init.conn;
     this.#reader = init.reader;
+    // A link exists only once its peer is authenticated: full-size messages from here on.
+    this.#reader.authenticated();
     this.#handlers = handlers;
     this.#opts = options;
     this.#queue = new SendQueue({ capacityBytes: options.queueBytes });

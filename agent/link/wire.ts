@@ -62,6 +62,9 @@ export type MessageTypeValue = typeof MessageType[keyof typeof MessageType];
 
 const KNOWN_TYPES = new Set<number>(Object.values(MessageType));
 
+/** The buffer of a reader whose peer is not authenticated yet (grows up to the cap if needed). */
+const PRE_AUTH_BUFFER_BYTES = 16 * 1024;
+
 /** Largest body each message type may carry. */
 function maxBody(type: number): number {
   switch (type) {
@@ -185,15 +188,35 @@ export interface Message {
  */
 export class StreamReader {
   #buf: Uint8Array;
-  readonly #initialBytes: number;
+  #initialBytes: number;
   #start = 0;
   #end = 0;
   #preambleSeen = false;
+  /** Largest body accepted of any type, until {@linkcode authenticated}. */
+  #bodyCap: number;
+  /** Size of the message being received, while it is larger than the working buffer. */
+  #need = 0;
 
-  /** @param initialBytes buffer size; at least one largest frame message fits. */
-  constructor(initialBytes = 256 * 1024) {
+  /**
+   * @param initialBytes buffer size; at least one largest frame message fits.
+   * @param options.preAuthBodyBytes before the peer is authenticated: the largest body of any
+   * type (checked at the header, before any byte of it is buffered), and a small buffer
+   * instead of `initialBytes` until {@linkcode authenticated} is called.
+   */
+  constructor(initialBytes = 256 * 1024, options: { preAuthBodyBytes?: number } = {}) {
     this.#initialBytes = Math.max(initialBytes, HEADER_LEN + MAX_FRAME_BODY + PREAMBLE_LEN);
-    this.#buf = new Uint8Array(this.#initialBytes);
+    this.#bodyCap = options.preAuthBodyBytes ?? Infinity;
+    this.#buf = new Uint8Array(
+      options.preAuthBodyBytes === undefined ? this.#initialBytes : PRE_AUTH_BUFFER_BYTES,
+    );
+  }
+
+  /**
+   * The peer is authenticated: every type may carry its full body again, and the buffer may
+   * grow to its working size when traffic needs it.
+   */
+  authenticated(): void {
+    this.#bodyCap = Infinity;
   }
 
   /** Bytes received but not yet consumed as messages. */
@@ -209,7 +232,8 @@ export class StreamReader {
   /** Free space to read into; compacts first, so earlier bodies become invalid. */
   space(): Uint8Array {
     if (
-      this.#buf.length > this.#initialBytes && this.#end - this.#start <= this.#initialBytes / 2
+      this.#buf.length > this.#initialBytes && this.#end - this.#start <= this.#initialBytes / 2 &&
+      this.#need === 0
     ) {
       // A large JSON message has been consumed: give its buffer back.
       const kept = this.#buf.subarray(this.#start, this.#end);
@@ -258,7 +282,7 @@ export class StreamReader {
     if (!KNOWN_TYPES.has(type)) {
       throw new ProtocolError(`Cannot decode message: unknown type 0x${type.toString(16)}`);
     }
-    const limit = maxBody(type);
+    const limit = Math.min(maxBody(type), this.#bodyCap);
     if (len > limit) {
       throw new ProtocolError(
         `Cannot decode message: type 0x${type.toString(16)} body of ${len} bytes exceeds ${limit}`,
@@ -271,9 +295,13 @@ export class StreamReader {
     }
     const total = HEADER_LEN + len;
     if (this.#end - at < total) {
+      // Keep the room for this message until it is complete: shrinking and growing again for
+      // every record of a large message costs a core.
+      if (total > this.#initialBytes) this.#need = total;
       if (total > this.#buf.length) this.#reserve(total);
       return null;
     }
+    this.#need = 0;
     this.#start = at + total;
     return { type: type as MessageTypeValue, body: b.subarray(at + HEADER_LEN, at + total) };
   }
@@ -283,7 +311,8 @@ export class StreamReader {
   }
 
   #reserve(bytes: number): void {
-    const next = new Uint8Array(Math.max(bytes, this.#initialBytes));
+    const floor = this.#bodyCap === Infinity ? this.#initialBytes : PRE_AUTH_BUFFER_BYTES;
+    const next = new Uint8Array(Math.max(bytes, floor));
     next.set(this.#buf.subarray(this.#start, this.#end));
     this.#end -= this.#start;
     this.#start = 0;

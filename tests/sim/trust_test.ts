@@ -5,7 +5,7 @@
  * after the token expired, and a revoked host's key never comes back.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { startOverlay, until } from "../support/sim.ts";
+import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
 import { testConfig } from "../support/config.ts";
 import { MemoryDevice } from "../../agent/device/memory_device.ts";
 import { runHost } from "../../agent/host.ts";
@@ -190,6 +190,44 @@ Deno.test("sim trust: a poisoned report is refused and counted; honest counts st
     }
     assertEquals(refused["report too soon"], 0);
   } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: a flood on a host's fast-path listener is bounded, counted and survived", async () => {
+  const sim = await startOverlay({
+    hosts: 1,
+    common: { ...FAST, listen: LOOPBACK, maxHandshakesPerSource: 4, handshakeTimeout: 300 },
+  });
+  const silent: Deno.TcpConn[] = [];
+  try {
+    const fp = sim.hosts[0].fastPaths;
+    await until(() => fp.address !== null, "the fast-path listener", 3000);
+    const at = fp.address!;
+    // 20 connections that never speak, from one address: 4 wait for their handshake timeout,
+    // the rest are closed at once.
+    for (let i = 0; i < 20; i++) silent.push(await Deno.connect(at));
+    await until(
+      () => (fp.refusals["too many handshakes from one source"] ?? 0) === 16,
+      "16 refused",
+      3000,
+    );
+    // The silent four time out and free their slots: the listener admits four more.
+    await until(() => (fp.refusals["refused"] ?? 0) === 4, "the silent ones timed out", 5000);
+    for (let i = 0; i < 4; i++) silent.push(await Deno.connect(at));
+    await until(
+      () => (fp.refusals["refused"] ?? 0) === 8,
+      "the next four admitted, then timed out",
+      5000,
+    );
+    assertEquals(fp.refusals["too many handshakes from one source"], 16, "none of them refused");
+    assertEquals(sim.hosts[0].fatal(), null);
+  } finally {
+    for (const c of silent) {
+      try {
+        c.close();
+      } catch { /* closed by the host */ }
+    }
     await sim.close();
   }
 });

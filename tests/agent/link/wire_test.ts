@@ -73,3 +73,46 @@ Deno.test("wire: bad preamble, wrong version, unknown type and oversize are prot
   const tiny = stream([MessageType.FRAME, new Uint8Array(5)]);
   assertThrows(bad(tiny), ProtocolError, "shorter");
 });
+
+/** How many bytes the reader holds room for: what it buffered plus what it offers. */
+function capacity(r: StreamReader): number {
+  return r.buffered + r.space().length;
+}
+
+Deno.test("wire: a large message arriving in records is received in one buffer, not regrown per record", () => {
+  const r = new StreamReader();
+  const json = new Uint8Array(1 << 20).fill(0x20);
+  const bytes = stream([MessageType.CONTROL, json]);
+  let smallest = Infinity;
+  let got = 0;
+  for (let i = 0; i < bytes.length; i += 16_384) {
+    const part = bytes.subarray(i, i + 16_384);
+    r.space().set(part);
+    r.commit(part.length);
+    if (r.next()) got++;
+    else if (i > 0) smallest = Math.min(smallest, capacity(r));
+  }
+  assertEquals(got, 1);
+  // Once the header announced 1 MiB, the room for it stayed (it used to shrink back to 256 KiB
+  // and grow again on every 16 KiB record: half a core for one slow peer).
+  assertEquals(smallest >= (1 << 20), true, `capacity fell to ${smallest}`);
+  // And after it, the buffer gives the megabyte back.
+  assertEquals(capacity(r) <= 256 * 1024, true, `still ${capacity(r)} bytes`);
+});
+
+Deno.test("wire: before authentication a body over the cap is refused at its header, in a small buffer", () => {
+  const r = new StreamReader(undefined, { preAuthBodyBytes: 64 * 1024 });
+  assertEquals(capacity(r) <= 16 * 1024, true, `a pre-auth reader holds ${capacity(r)} bytes`);
+  // Only the preamble and the header of a 4 MiB message: refused before any of its body came.
+  const head = stream([MessageType.HELLO, new Uint8Array(0)]);
+  writeHeader(head, head.length - 4, MessageType.HELLO, 4 * 1024 * 1024 - 1);
+  r.space().set(head);
+  r.commit(head.length);
+  assertThrows(() => r.next(), ProtocolError, "exceeds 65536");
+  assertEquals(capacity(r) <= 16 * 1024, true, "nothing was reserved for it");
+  // Authenticated, the same reader takes full-size messages.
+  const ok = new StreamReader(undefined, { preAuthBodyBytes: 64 * 1024 });
+  ok.authenticated();
+  const got = feed(ok, stream([MessageType.CONTROL, new Uint8Array(200_000).fill(0x20)]), 16_384);
+  assertEquals(got.length, 1);
+});

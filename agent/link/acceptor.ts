@@ -1,6 +1,6 @@
 /**
- * The proxy's front door: accepts connections and bounds what they may cost before anyone is
- * authenticated. Handshakes in flight are limited overall and per source address, so a slow or
+ * The front door of a listener (the proxy's join listener, a host's fast-path listener):
+ * accepts connections and bounds what they may cost before anyone is authenticated. Handshakes in flight are limited overall and per source address, so a slow or
  * flooding client cannot starve the hosts that join properly; every refusal is counted by
  * reason; and an accept that fails (out of descriptors, a reset) is counted and retried after
  * a pause instead of ending the loop for good.
@@ -24,6 +24,14 @@ export interface ConnSource<C> {
   accept(): Promise<C>;
 }
 
+/** A connection in its handshake. */
+interface Pending {
+  source: string;
+  conn: { close(): void };
+  /** Its slot was given back (the handshake settled, or it was evicted). */
+  released: boolean;
+}
+
 /** How long to wait after a failed accept before the next (e.g. out of file descriptors). */
 const ACCEPT_RETRY_MS = 100;
 
@@ -42,6 +50,39 @@ export class Acceptor {
   /** Counts one refusal for `why`. */
   count(why: string): void {
     this.refusals[why] = (this.refusals[why] ?? 0) + 1;
+  }
+
+  /** Connections still in their handshake, oldest first, by source. */
+  readonly #conns = new Map<string, Pending[]>();
+
+  /** A handshake settled (or was evicted): its slot goes back, once. */
+  #settle(entry: Pending): void {
+    if (entry.released) return;
+    entry.released = true;
+    this.release(entry.source);
+    const left = (this.#conns.get(entry.source) ?? []).filter((e) => e !== entry);
+    if (left.length) this.#conns.set(entry.source, left);
+    else this.#conns.delete(entry.source);
+  }
+
+  /**
+   * All handshake slots are taken and `source` wants one: if some other source holds at least
+   * two slots more than `source`, its oldest handshake is closed to make room. A few addresses
+   * that open and hold connections then cannot lock every other source out for the handshake
+   * timeout; they only compete among themselves.
+   */
+  #makeRoom(source: string, onRefused?: (source: string, why: string) => void): void {
+    const mine = this.#conns.get(source)?.length ?? 0;
+    let victim: Pending | null = null;
+    let most = mine + 1;
+    for (const list of this.#conns.values()) {
+      if (list.length > most) [victim, most] = [list[0], list.length];
+    }
+    if (victim === null) return;
+    this.#settle(victim);
+    this.count("evicted for another source");
+    onRefused?.(victim.source, "evicted for another source");
+    closeQuietly(victim.conn);
   }
 
   /** Handshakes in flight now. */
@@ -97,6 +138,8 @@ export class Acceptor {
     listener: ConnSource<C>,
     handlers: {
       sourceOf(conn: C): string;
+      /** A connection from `source` was turned away for `why` (already counted). */
+      onRefused?(source: string, why: string): void;
       serve(conn: C, handshakeDone: () => void): Promise<void>;
       onAcceptError(e: Error): void;
       onServeError(e: Error): void;
@@ -115,19 +158,25 @@ export class Acceptor {
         continue;
       }
       const source = handlers.sourceOf(conn);
-      if (this.take(source) !== null) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
+      if (this.#pending >= this.#limits.maxHandshakes) this.#makeRoom(source, handlers.onRefused);
+      const why = this.take(source);
+      if (why !== null) {
+        handlers.onRefused?.(source, why);
+        closeQuietly(conn);
         continue;
       }
-      let released = false;
-      const done = () => {
-        if (released) return;
-        released = true;
-        this.release(source);
-      };
+      const entry: Pending = { source, conn, released: false };
+      const list = this.#conns.get(source) ?? [];
+      list.push(entry);
+      this.#conns.set(source, list);
+      const done = () => this.#settle(entry);
       handlers.serve(conn, done).catch((e) => handlers.onServeError(e as Error)).finally(done);
     }
   }
+}
+
+function closeQuietly(conn: { close(): void }): void {
+  try {
+    conn.close();
+  } catch { /* closed */ }
 }

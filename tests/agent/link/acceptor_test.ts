@@ -3,8 +3,8 @@
  * back when the handshake settles (not when the host leaves), and a failing accept (EMFILE)
  * counted and survived instead of ending the loop.
  */
-import { assert, assertEquals } from "../support/assert.ts";
-import { Acceptor } from "../../proxy/acceptor.ts";
+import { assert, assertEquals } from "../../support/assert.ts";
+import { Acceptor } from "../../../agent/link/acceptor.ts";
 
 class FakeConn {
   closed = false;
@@ -27,9 +27,13 @@ class FakeListener {
   }
 }
 
-Deno.test("acceptor: limits per source and overall; a settled handshake frees its slot", async () => {
-  const a = new Acceptor({ maxHandshakes: 3, maxHandshakesPerSource: 2 });
-  const conns = ["a", "a", "a", "b", "c"].map((s) => new FakeConn(s));
+/** Runs an acceptor over scripted sources; the served hosts never finish their handshakes. */
+async function script(
+  limits: { maxHandshakes: number; maxHandshakesPerSource: number },
+  sources: string[],
+) {
+  const a = new Acceptor(limits);
+  const conns = sources.map((s) => new FakeConn(s));
   const served: FakeConn[] = [];
   const finish: (() => void)[] = [];
   const stop = new AbortController();
@@ -44,10 +48,22 @@ Deno.test("acceptor: limits per source and overall; a settled handshake frees it
     onServeError: () => {},
   }, stop.signal);
   // The script is done once the last connection was either served or turned away.
+  const last = conns.at(-1)!;
   const until = Date.now() + 5000;
-  while (!conns[4].closed && Date.now() < until) await new Promise((r) => setTimeout(r, 1));
+  while (!last.closed && !served.includes(last) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return { a, conns, served, finish, stop };
+}
+
+Deno.test("acceptor: limits per source and overall; a settled handshake frees its slot", async () => {
+  const { a, conns, served, finish, stop } = await script(
+    { maxHandshakes: 3, maxHandshakesPerSource: 2 },
+    ["a", "a", "a", "b", "b"],
+  );
   assertEquals(served.map((c) => c.source), ["a", "a", "b"]);
-  assert(conns[2].closed && conns[4].closed, "the third from a and the one over the total closed");
+  assert(conns[2].closed, "the third from a closed");
+  assert(conns[4].closed, "b's second: every source holds at most one more than b");
   assertEquals(a.refusals, {
     "too many handshakes from one source": 1,
     "too many handshakes": 1,
@@ -56,6 +72,23 @@ Deno.test("acceptor: limits per source and overall; a settled handshake frees it
   for (const done of finish) done();
   finish[0](); // a second call (or the serve promise settling later) frees nothing twice
   assertEquals(a.pending, 0, "admitted hosts hold no handshake slot");
+  stop.abort();
+});
+
+Deno.test("acceptor: when full, the source holding the most handshakes makes room for a new one", async () => {
+  // x and y hold every slot (as attackers holding silent connections would); z and w still get
+  // in, each at the cost of the oldest handshake of whoever holds the most; v finds every
+  // source at one slot and is refused.
+  const { a, conns, served, stop } = await script(
+    { maxHandshakes: 4, maxHandshakesPerSource: 2 },
+    ["x", "x", "y", "y", "z", "w", "v"],
+  );
+  assertEquals(served.map((c) => c.source), ["x", "x", "y", "y", "z", "w"]);
+  assert(conns[0].closed && conns[2].closed, "the oldest of x and of y were evicted");
+  assert(!conns[1].closed && !conns[3].closed, "their newer ones stay");
+  assert(conns[6].closed, "v refused: nobody holds more than one slot more");
+  assertEquals(a.refusals, { "evicted for another source": 2, "too many handshakes": 1 });
+  assertEquals(a.pending, 4);
   stop.abort();
 });
 
