@@ -114,35 +114,23 @@ export function renderMetrics(
     "Frames dropped because a link's send queue was full.",
     links.map((l) => [{ host: l.peer }, l.stats().frameDrops]),
   );
-  x.family(
-    "vnet_switch_drops_total",
-    "counter",
-    "Frames the switch dropped, by reason.",
-    Object.entries(ctx.switch.drops).map(([reason, n]) => [{ reason }, n]),
-  );
-  if (ctx.reports) {
-    x.family(
+  const byReason: [string, string, Readonly<Record<string, number>> | undefined][] = [
+    ["vnet_switch_drops_total", "Frames the switch dropped, by reason.", ctx.switch.drops],
+    [
       "vnet_report_refusals_total",
-      "counter",
       "Traffic reports refused whole, and report entries refused or clamped, by reason.",
-      Object.entries(ctx.reports.refused).map(([reason, n]) => [{ reason }, n]),
-    );
-  }
-  if (ctx.connectionRefusals) {
-    x.family(
+      ctx.reports?.refused,
+    ],
+    [
       "vnet_connection_refusals_total",
-      "counter",
       "Connections to the join listener refused or dropped before admission, by reason.",
-      Object.entries(ctx.connectionRefusals).map(([reason, n]) => [{ reason }, n]),
-    );
-  }
-  if (ctx.apiRefusals) {
-    x.family(
-      "vnet_api_refusals_total",
-      "counter",
-      "Control API requests refused, by reason.",
-      Object.entries(ctx.apiRefusals).map(([reason, n]) => [{ reason }, n]),
-    );
+      ctx.connectionRefusals,
+    ],
+    ["vnet_api_refusals_total", "Control API requests refused, by reason.", ctx.apiRefusals],
+  ];
+  for (const [name, help, counts] of byReason) {
+    if (!counts) continue;
+    x.family(name, "counter", help, Object.entries(counts).map(([reason, n]) => [{ reason }, n]));
   }
   x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);
   x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
