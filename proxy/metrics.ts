@@ -114,7 +114,8 @@ export function renderMetrics(
     "Frames dropped because a link's send queue was full.",
     links.map((l) => [{ host: l.peer }, l.stats().frameDrops]),
   );
-  const byReason: [string, string, Readonly<Record<string, number>> | undefined][] = [
+  // Each a record of counters by reason (the switch's drops are a typed one).
+  const byReason: [string, string, object | undefined][] = [
     ["vnet_switch_drops_total", "Frames the switch dropped, by reason.", ctx.switch.drops],
     [
       "vnet_report_refusals_total",
@@ -130,7 +131,8 @@ export function renderMetrics(
   ];
   for (const [name, help, counts] of byReason) {
     if (!counts) continue;
-    x.family(name, "counter", help, Object.entries(counts).map(([reason, n]) => [{ reason }, n]));
+    const rows = Object.entries(counts as Record<string, number>);
+    x.family(name, "counter", help, rows.map(([reason, n]) => [{ reason }, n]));
   }
   x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);
   x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
