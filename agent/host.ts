@@ -27,6 +27,8 @@ import { logger } from "./log.ts";
 import { dispatchProxyMessage } from "./proxy_control.ts";
 import { DEVICE_PORT } from "./switch/port_name.ts";
 import { Switch } from "./switch/switch.ts";
+import type { Mac } from "./switch/ethernet.ts";
+import { presentOnBridge } from "./device/bridge_fdb.ts";
 import { MAX_COUNTED_PAIRS, TrafficCounter } from "./traffic/counter.ts";
 import { reportTraffic } from "./traffic/reporter.ts";
 import { Uplink } from "./uplink.ts";
@@ -89,6 +91,21 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   const traffic = new TrafficCounter({ maxPairs: MAX_COUNTED_PAIRS });
   sw.observer = traffic;
 
+  // Whether a VM is still here, when another host claims it: the bridge's forwarding database
+  // when the agent's TAP is on a bridge; otherwise (pcap, no bridge) whether it was heard
+  // within move-quiet, which is weaker.
+  const present = (mac: Mac, now: number): boolean => {
+    if (config.bridge && !config.pcap) {
+      try {
+        return presentOnBridge(mac, config.bridge, device.name);
+      } catch (e) {
+        log.warn("{error}; judging by the last frame instead", { error: (e as Error).message });
+      }
+    }
+    const e = sw.macs.get(mac);
+    return e?.port === DEVICE_PORT && now - e.lastSeen < config.moveQuiet;
+  };
+
   // The star, and the fast paths the proxy asks for.
   const fastPaths = new FastPathManager(
     { sw, self: name, config, signal },
@@ -101,7 +118,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     state,
     offload: device.offload,
     sw,
-    onMessage: (msg, link) => dispatchProxyMessage({ sw, fastPaths }, msg, link),
+    onMessage: (msg, link) => dispatchProxyMessage({ sw, fastPaths, present }, msg, link),
     onBadMessage: (e) =>
       log.warn("Ignored a control message from the proxy: {error}", { error: e.message }),
     onUp: (link, welcome, caPem) => {

@@ -4,6 +4,7 @@
  * set up or close.
  *
  *     uplink ──ProxyMessage──> rules -> Switch.rules (+ rules-applied)
+ *                              mac-check -> is the VM still here? (mac-status)
  *                              mac-moved -> forget the VM as local
  *                              peer-* -> FastPathManager
  *
@@ -15,13 +16,21 @@ import { applyRules } from "./control/apply.ts";
 import type { FastPathManager } from "./fastpath/manager.ts";
 import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
-import { parseMac } from "./switch/ethernet.ts";
+import { type Mac, parseMac } from "./switch/ethernet.ts";
 import { DEVICE_PORT } from "./switch/port_name.ts";
 import type { Switch } from "./switch/switch.ts";
 
+/** What a host acts with. */
+export interface ProxyControlContext {
+  sw: Switch;
+  fastPaths: FastPathManager;
+  /** Whether VM `mac` is still on this host's network (see device/bridge_fdb.ts). */
+  present(mac: Mac, now: number): boolean;
+}
+
 /** Acts on one validated message from the proxy, which arrived on `uplink`. */
 export function dispatchProxyMessage(
-  ctx: { sw: Switch; fastPaths: FastPathManager },
+  ctx: ProxyControlContext,
   msg: ProxyMessage,
   uplink: Link,
 ): void {
@@ -35,6 +44,19 @@ export function dispatchProxyMessage(
       if (msg.type === "rules-set") {
         uplink.sendControl({ type: "rules-applied", owner: msg.owner, seq: msg.seq });
       }
+      break;
+    }
+    case "mac-check": {
+      // Another host claims one of our VMs: say whether it is still here. The proxy moves it
+      // only on "no" (or when this host is gone).
+      const mac = parseMac(msg.mac);
+      const present = ctx.present(mac, Date.now());
+      uplink.sendControl({ type: "mac-status", mac: msg.mac, present });
+      if (!present && ctx.sw.macs.get(mac)?.port === DEVICE_PORT) ctx.sw.macs.forget(mac);
+      log.info("Proxy asked whether VM {mac} is still here: {answer}", {
+        mac: msg.mac,
+        answer: present ? "yes" : "no",
+      });
       break;
     }
     case "mac-moved": {

@@ -26,6 +26,7 @@ import { AdmissionRefused, admit, type AdmitContext } from "./admit.ts";
 import type { EventHub } from "./events.ts";
 import type { HostRegistry } from "./host_registry.ts";
 import type { MacFacts, ReportGate } from "./report_gate.ts";
+import type { MacAuthority } from "./mac_authority.ts";
 import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { VttifService } from "./vttif_service.ts";
 
@@ -37,6 +38,8 @@ export interface SessionContext {
   adapt: AdaptLoop;
   events: EventHub;
   acceptor: Acceptor;
+  /** Who may take over a VM's MAC (answers to mac-check go here). */
+  macs: MacAuthority;
   /** One log line per source and kind of refusal per minute. */
   refusalLog: LogLimit;
   reports: ReportGate;
@@ -97,7 +100,7 @@ function macFacts(sw: Switch): MacFacts {
 
 /** Acts on one control message from host `host` (joined from `from`). */
 export function dispatchHostMessage(
-  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports">,
+  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports" | "macs">,
   host: string,
   from: string,
   msg: HostMessage,
@@ -130,6 +133,9 @@ export function dispatchHostMessage(
     case "peer-down":
     case "rules-applied":
       ctx.adapt.onHostMessage(host, msg, now);
+      break;
+    case "mac-status":
+      ctx.macs.onStatus(host, parseMac(msg.mac), msg.present, now);
       break;
   }
 }
@@ -195,6 +201,7 @@ export async function serveHost(
         if (ctx.hosts.remove(name, l)) {
           ctx.sw.detach(port);
           ctx.reports.forget(name);
+          ctx.macs.forgetHost(name);
           ctx.adapt.onHostDown(name, Date.now());
         }
         log.info("Host {host} left: {reason}", { host: name, reason });

@@ -39,6 +39,7 @@ import { EventHub } from "./events.ts";
 import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
 import { followMacs } from "./mac_events.ts";
+import { MacAuthority } from "./mac_authority.ts";
 import { ReportGate } from "./report_gate.ts";
 import { LogLimit } from "../agent/log_limit.ts";
 import { vmHosts } from "./vm_hosts.ts";
@@ -115,6 +116,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const sw = new Switch({
     role: "proxy",
     maxMacs: config.maxMacs,
+    maxMacsPerPort: config.maxMacsPerHost,
     macAgeMs: config.macAge,
     moveQuietMs: config.moveQuiet,
   });
@@ -148,6 +150,16 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
   adapt.onEvent = (e) => events.emit({ ...e, at: Date.now() });
   followMacs(sw, { events, adapt, hosts });
+  // A VM's MAC moves between hosts only on the old host's word (or its departure).
+  const macs = new MacAuthority({
+    ask: (host, mac) => hosts.links.get(host)?.sendControl({ type: "mac-check", mac }) ?? false,
+    relocate: (mac, to, now) => sw.relocate(mac, to, now),
+    refused: (mac, claimedBy, heldBy, now) => {
+      sw.drops.spoofed++;
+      sw.listener?.onMacRefused?.(mac, claimedBy, heldBy, now);
+    },
+  });
+  sw.movePolicy = macs;
   tasks.push(vttif.run(signal), adapt.run(signal));
 
   // The LAN side, when there is one.
@@ -181,6 +193,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     acceptor,
+    macs,
     refusalLog,
     reports,
     admission: {

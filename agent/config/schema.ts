@@ -177,6 +177,14 @@ export const SETTINGS = {
     meta: "N",
     doc: "Bound of the MAC table.",
   }),
+  maxMacsPerHost: setting({
+    kind: int(1, 10_000_000),
+    default: 4096,
+    group: "data plane",
+    meta: "N",
+    doc: "Proxy: most VM MACs one host may hold; frames from further new sources are dropped " +
+      "and counted (portFull).",
+  }),
   macAge: setting({
     kind: duration(1_000, 86_400_000),
     default: 300_000,
@@ -189,8 +197,8 @@ export const SETTINGS = {
     default: 250,
     group: "data plane",
     meta: "DURATION",
-    doc: "A VM's MAC may appear behind another host only after this much silence at the old " +
-      "one (lets migrations through, refuses spoofing of live VMs).",
+    doc: "Host without a bridge (pcap): when another host claims one of its VMs, it says the VM " +
+      "is gone after this much silence (with a bridge, its forwarding database decides).",
   }),
   keepalive: setting({
     kind: duration(100, 600_000),

@@ -93,9 +93,26 @@ export interface MacMoved {
   to: string;
 }
 
+/**
+ * Proxy -> host: another host claims `mac`, which lives here. Is the VM still on this host's
+ * network? Answer with mac-status.
+ */
+export interface MacCheck {
+  type: "mac-check";
+  mac: string;
+}
+
+/** Host -> proxy: whether `mac` is still on this host's network (after a mac-check). */
+export interface MacStatus {
+  type: "mac-status";
+  mac: string;
+  present: boolean;
+}
+
 /** What the proxy sends a host. */
 export type ProxyMessage =
   | MacMoved
+  | MacCheck
   | RuleAdd
   | RuleDel
   | RulesSet
@@ -104,7 +121,7 @@ export type ProxyMessage =
   | PeerClose;
 
 /** What a host sends the proxy. */
-export type HostMessage = Traffic | Listening | PeerState | RulesApplied;
+export type HostMessage = Traffic | Listening | PeerState | RulesApplied | MacStatus;
 
 /** Every control message this version understands, either way. */
 export type ControlMessage = ProxyMessage | HostMessage;
@@ -112,6 +129,7 @@ export type ControlMessage = ProxyMessage | HostMessage;
 /** Every message type the proxy sends. */
 export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
   "mac-moved",
+  "mac-check",
   "rule-add",
   "rule-del",
   "rules-set",
@@ -127,6 +145,7 @@ export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
   "peer-up",
   "peer-down",
   "rules-applied",
+  "mac-status",
 ];
 
 const FROM_PROXY: ReadonlySet<string> = new Set(PROXY_MESSAGE_TYPES);
@@ -338,6 +357,16 @@ function parseAny(v: unknown): ControlMessage {
         address: text(o, "address", 100),
         ticket: text(o, "ticket", 128),
       };
+    case "mac-check":
+    case "mac-status": {
+      const mac = macOrAny(o.mac, "mac");
+      if (mac === null) throw new ProtocolError(`Cannot accept ${o.type}: mac is missing`);
+      if (o.type === "mac-check") return { type: "mac-check", mac };
+      if (typeof o.present !== "boolean") {
+        throw new ProtocolError("Cannot accept mac-status: present must be true or false");
+      }
+      return { type: "mac-status", mac, present: o.present };
+    }
     case "mac-moved": {
       const mac = macOrAny(o.mac, "mac");
       if (mac === null) throw new ProtocolError("Cannot accept mac-moved: mac is missing");

@@ -48,6 +48,8 @@ export interface MacTableStats {
  */
 export class MacTable {
   readonly #entries = new Map<Mac, MacEntry>();
+  /** Entries per port, for per-port bounds. */
+  readonly #perPort = new Map<string, number>();
   readonly #maxEntries: number;
   readonly #ageMs: number;
   readonly stats: MacTableStats = { learned: 0, moved: 0, aged: 0, refusedFull: 0 };
@@ -68,6 +70,8 @@ export class MacTable {
     if (e) {
       e.lastSeen = now;
       if (e.port === port) return "refreshed";
+      this.#count(e.port, -1);
+      this.#count(port, 1);
       e.port = port;
       e.since = now;
       this.stats.moved++;
@@ -81,6 +85,7 @@ export class MacTable {
       }
     }
     this.#entries.set(mac, { port, since: now, lastSeen: now, firstSeen: now });
+    this.#count(port, 1);
     this.stats.learned++;
     return "new";
   }
@@ -99,7 +104,20 @@ export class MacTable {
 
   /** Forgets `mac`; returns whether it was known. */
   forget(mac: Mac): boolean {
+    const e = this.#entries.get(mac);
+    if (e) this.#count(e.port, -1);
     return this.#entries.delete(mac);
+  }
+
+  /** How many addresses port `port` holds (aged ones included until the next sweep). */
+  countOn(port: string): number {
+    return this.#perPort.get(port) ?? 0;
+  }
+
+  #count(port: string, delta: number): void {
+    const n = (this.#perPort.get(port) ?? 0) + delta;
+    if (n > 0) this.#perPort.set(port, n);
+    else this.#perPort.delete(port);
   }
 
   /** Forgets every address on `port` (the port went away); returns them. */
@@ -111,6 +129,7 @@ export class MacTable {
         gone.push(mac);
       }
     }
+    this.#perPort.delete(port);
     return gone;
   }
 
@@ -120,6 +139,7 @@ export class MacTable {
     for (const [mac, e] of this.#entries) {
       if (now - e.lastSeen > this.#ageMs) {
         this.#entries.delete(mac);
+        this.#count(e.port, -1);
         n++;
       }
     }

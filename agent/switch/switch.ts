@@ -69,6 +69,13 @@ export interface DropCounters {
   loop: number;
   /** Source MAC is active behind another port: refused by the anti-spoofing rule. */
   spoofed: number;
+  /**
+   * Source MAC is held by another port whose host is being asked whether the VM left it:
+   * dropped until it answers (a migrating VM's first frames on its new host).
+   */
+  claimPending: number;
+  /** A port already holds as many MACs as one port may: a new source was not learned. */
+  portFull: number;
   /** Destination lives behind the port the frame came from. */
   hairpin: number;
   /** A broadcast or multicast frame arrived on a fast-path link. */
@@ -94,11 +101,23 @@ export interface SwitchOptions {
    * competes with a live VM). 0 lets every move through.
    */
   moveQuietMs: number;
+  /** Most MACs one port may hold (a host claiming endless addresses); 0: no bound. */
+  maxMacsPerPort?: number;
 }
 
 /** Notified of every frame that enters the overlay at this switch's device (VTTIF counts). */
 export interface FrameObserver {
   observe(src: Mac, dst: Mac, bytes: number): void;
+}
+
+/**
+ * Decides whether a MAC held behind one port may move to another, from what the switch cannot
+ * know alone (whether the old host still has the VM). `refuse` counts the frame as spoofed,
+ * `pending` as a claim under review; neither moves the MAC. The proxy's is
+ * proxy/mac_authority.ts; without one, the quiet timer decides.
+ */
+export interface MovePolicy {
+  decide(mac: Mac, heldBy: string, claimedBy: string, now: number): "move" | "refuse" | "pending";
 }
 
 /** Notified when the switch learns, moves or refuses a MAC. */
@@ -138,6 +157,8 @@ export class Switch {
     badSource: 0,
     loop: 0,
     spoofed: 0,
+    claimPending: 0,
+    portFull: 0,
     hairpin: 0,
     groupOnFastPath: 0,
     rule: 0,
@@ -146,9 +167,12 @@ export class Switch {
   };
   observer: FrameObserver | null = null;
   listener: MacListener | null = null;
+  /** Who may move a MAC between live ports (proxy); null: the quiet timer alone. */
+  movePolicy: MovePolicy | null = null;
 
   readonly #role: "host" | "proxy";
   readonly #moveQuietMs: number;
+  readonly #maxMacsPerPort: number;
   readonly #ports = new Map<string, Port>();
   readonly #counters = new Map<string, PortCounters>();
   /** Ports in attach order, for flooding without allocating. */
@@ -161,6 +185,7 @@ export class Switch {
   constructor(options: SwitchOptions) {
     this.#role = options.role;
     this.#moveQuietMs = options.moveQuietMs;
+    this.#maxMacsPerPort = options.maxMacsPerPort ?? 0;
     this.macs = new MacTable({ maxEntries: options.maxMacs, ageMs: options.macAgeMs });
   }
 
@@ -300,12 +325,29 @@ export class Switch {
   /** Learns `src` behind `port`, applying the anti-spoofing rule to moves. */
   #admitSource(src: Mac, port: string, now: number): boolean {
     const held = this.macs.get(src);
-    if (
-      held && held.port !== port && this.#ports.has(held.port) &&
-      now - held.lastSeen < this.#moveQuietMs
-    ) {
-      this.drops.spoofed++;
-      this.listener?.onMacRefused?.(src, port, held.port, now);
+    if (held && held.port !== port && this.#ports.has(held.port)) {
+      const verdict = this.movePolicy
+        ? this.movePolicy.decide(src, held.port, port, now)
+        : now - held.lastSeen < this.#moveQuietMs
+        ? "refuse"
+        : "move";
+      if (verdict === "pending") {
+        this.drops.claimPending++;
+        return false;
+      }
+      if (verdict === "refuse") {
+        this.drops.spoofed++;
+        this.listener?.onMacRefused?.(src, port, held.port, now);
+        return false;
+      }
+    }
+    return this.#learn(src, port, now);
+  }
+
+  #learn(src: Mac, port: string, now: number): boolean {
+    const held = this.macs.get(src);
+    if (!held && this.#maxMacsPerPort > 0 && this.macs.countOn(port) >= this.#maxMacsPerPort) {
+      this.drops.portFull++;
       return false;
     }
     const before = held?.port;
@@ -314,6 +356,16 @@ export class Switch {
     else if (r === "new") this.listener?.onMacLearned?.(src, port, now);
     else if (r === "moved") this.listener?.onMacMoved?.(src, before!, port, now);
     return true;
+  }
+
+  /**
+   * Moves `mac` behind port `to` now, as if its next frame had come from there: the move
+   * policy authorised it after the fact (the old host confirmed the VM left). Returns false
+   * when `to` is gone or the MAC is already there.
+   */
+  relocate(mac: Mac, to: string, now: number): boolean {
+    if (!this.#ports.has(to) || this.macs.get(mac)?.port === to) return false;
+    return this.#learn(mac, to, now);
   }
 
   #flood(packet: Uint8Array, from: Port, bytes: number): void {

@@ -18,7 +18,7 @@ function setup() {
   const fastPaths = {
     handle: (m: { type: string }) => handled.push(m.type),
   } as unknown as FastPathManager;
-  return { sw, sent, uplink, handled, ctx: { sw, fastPaths } };
+  return { sw, sent, uplink, handled, ctx: { sw, fastPaths, present: () => false } };
 }
 
 Deno.test("proxy control: a rules-set is applied and acknowledged with its sequence", () => {

@@ -13,10 +13,12 @@ const FROM_HOSTS = [
   { type: "peer-up", peer: "h2" },
   { type: "peer-down", peer: "h2", reason: "gone" },
   { type: "rules-applied", owner: "adapt", seq: 3 },
+  { type: "mac-status", mac: "02:00:00:00:00:01", present: false },
 ];
 
 const FROM_PROXY = [
   { type: "mac-moved", mac: "02:00:00:00:00:01", to: "h2" },
+  { type: "mac-check", mac: "02:00:00:00:00:01" },
   { type: "rule-add", rule: { src: null, dst: null, target: "drop" } },
   { type: "rule-del", src: null, dst: null },
   { type: "rules-set", owner: "adapt", seq: 1, rules: [] },
