@@ -21,6 +21,7 @@ import { pumpDevice } from "./device/pump.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
 import { serveHostApi } from "./host_api.ts";
 import { HostState } from "./join/host_state.ts";
+import { readSecretFile } from "./secret_file.ts";
 import { parseJoinToken } from "./join/token.ts";
 import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
@@ -68,12 +69,30 @@ export function defaultHostName(): string {
   return raw.slice(0, 63) || "host";
 }
 
+/**
+ * The join token from `--token-file`: a secret, so the file must be private (0600, as the
+ * proxy writes join.token); a missing or open file is an error that says what to do.
+ */
+async function readToken(path: string, read?: (path: string) => Promise<string>): Promise<string> {
+  if (read) return await read(path);
+  try {
+    return await readSecretFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `Cannot read the join token from ${path} (--token-file): no such file. Copy the ` +
+          "proxy's state-dir/join.token there (keep it 0600: it admits hosts)",
+      );
+    }
+    throw new Error(`Cannot read the join token (--token-file): ${(e as Error).message}`);
+  }
+}
+
 /** Starts a host; rejects only for errors found before anything runs (bad token file...). */
 export async function runHost(config: Config, deps: HostDeps): Promise<HostHandle> {
   const log = logger("host");
   const name = config.name ?? defaultHostName();
-  const tokenText = config.token ??
-    (await (deps.readTextFile ?? Deno.readTextFile)(config.tokenFile!)).trim();
+  const tokenText = config.token ?? (await readToken(config.tokenFile!, deps.readTextFile)).trim();
   const token = parseJoinToken(tokenText);
   const state = await HostState.load(config.stateDir);
   const stopper = new AbortController();

@@ -13,6 +13,7 @@ import { logger } from "../agent/log.ts";
 import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
 import { type ApiContext, apiHandler } from "./api.ts";
 import { ApiGuard } from "./api_guard.ts";
+import { explainListenError } from "../agent/listen_error.ts";
 
 /** Default address of the control API: loopback only. */
 export const DEFAULT_API: Address = { hostname: "127.0.0.1", port: 7801 };
@@ -45,21 +46,30 @@ export async function serveControlApi(
   const api = config.api ?? DEFAULT_API;
   const guard = new ApiGuard(await bearerToken(config.stateDir));
   let bound = api;
-  const server = Deno.serve({
-    hostname: api.hostname,
-    port: api.port,
-    signal,
-    onListen: (a) => {
-      bound = { hostname: a.hostname, port: a.port };
-      guard.listensOn(a.hostname, a.port);
-      log.info(
-        "Control API on http://{addr}/api/status (token in {path}; `agent page` for the page)",
-        {
-          addr: formatAddress(bound),
-          path: `${config.stateDir}/api.token`,
-        },
-      );
-    },
-  }, apiHandler({ ...ctx, apiRefusals: guard.refused }, guard));
+  let server: Deno.HttpServer;
+  try {
+    server = serveOn();
+  } catch (e) {
+    throw explainListenError(e, api, "api");
+  }
   return { address: () => bound, finished: server.finished };
+
+  function serveOn(): Deno.HttpServer {
+    return Deno.serve({
+      hostname: api.hostname,
+      port: api.port,
+      signal,
+      onListen: (a) => {
+        bound = { hostname: a.hostname, port: a.port };
+        guard.listensOn(a.hostname, a.port);
+        log.info(
+          "Control API on http://{addr}/api/status (token in {path}; `agent page` for the page)",
+          {
+            addr: formatAddress(bound),
+            path: `${config.stateDir}/api.token`,
+          },
+        );
+      },
+    }, apiHandler({ ...ctx, apiRefusals: guard.refused }, guard));
+  }
 }

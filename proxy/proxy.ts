@@ -30,6 +30,7 @@ import { DEVICE_PORT } from "../agent/switch/port_name.ts";
 import { Switch } from "../agent/switch/switch.ts";
 import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
 import { VERSION } from "../agent/version.ts";
+import { explainListenError } from "../agent/listen_error.ts";
 import { AdaptLoop } from "../adapt/loop.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
 import { Acceptor } from "../agent/link/acceptor.ts";
@@ -162,22 +163,37 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   sw.movePolicy = macs;
   tasks.push(vttif.run(signal), adapt.run(signal));
 
-  // The LAN side, when there is one.
+  // The LAN side, when there is one; said at start either way.
   let device: Device | null = null;
   if ((config.tap || config.pcap) && deps.openDevice) {
     const dev = device = deps.openDevice(config);
     sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => dev.write(p) });
     tasks.push(pumpDevice(dev, sw, { signal }));
+    log.info("Bridging the overlay to the LAN through {device}{bridge}", {
+      device: config.pcap ? `captured interface ${config.pcap}` : `TAP ${dev.name}`,
+      bridge: config.bridge ? ` on bridge ${config.bridge}` : "",
+    });
+  } else {
+    log.info(
+      "Not bridging the overlay to any LAN (no --tap or --pcap): the proxy only relays between hosts",
+    );
   }
 
   // The star: hosts join over TLS, within the acceptor's limits.
   const listenAddr = config.listen ?? { hostname: "0.0.0.0", port: DEFAULT_PROXY_PORT };
-  const listener = Deno.listenTls({
-    hostname: listenAddr.hostname,
-    port: listenAddr.port,
-    cert: state.pki.proxyCertPem,
-    key: state.pki.proxyKeyPem,
-  });
+  let listener: Deno.TlsListener;
+  try {
+    listener = Deno.listenTls({
+      hostname: listenAddr.hostname,
+      port: listenAddr.port,
+      cert: state.pki.proxyCertPem,
+      key: state.pki.proxyKeyPem,
+    });
+  } catch (e) {
+    stopper.abort();
+    await Promise.all(tasks);
+    throw explainListenError(e, listenAddr, "listen");
+  }
   const bound = listener.addr as Deno.NetAddr;
   log.info("Proxy listening on {addr}; token id {id}", {
     addr: formatAddress({ hostname: bound.hostname, port: bound.port }),
@@ -237,32 +253,40 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     for (const link of hosts.links.values()) link.close("proxy shutting down");
   }, { once: true });
 
-  const api = await serveControlApi(config, {
-    switch: sw,
-    hosts: () => hosts.links,
-    hostRules: hosts.rules,
-    startedAt: Date.now(),
-    version: VERSION,
-    vttif,
-    adapt,
-    events,
-    book: state.book,
-    reports,
-    connectionRefusals: acceptor.refusals,
-    revokeHost: async (name) => {
-      const r = await state.book.revoke(name, Date.now());
-      if (r) {
-        // Its link goes now; its key can never join again, under any name.
-        hosts.links.get(name)?.close("revoked by the operator");
-        log.warn("Host {host} revoked: key {key} is denied from now on", {
-          host: name,
-          key: r.key,
-        });
-        events.emit({ type: "host", at: Date.now(), host: name, state: "revoked", key: r.key });
-      }
-      return r;
-    },
-  }, signal);
+  let api;
+  try {
+    api = await serveControlApi(config, {
+      switch: sw,
+      hosts: () => hosts.links,
+      hostRules: hosts.rules,
+      startedAt: Date.now(),
+      version: VERSION,
+      vttif,
+      adapt,
+      events,
+      book: state.book,
+      reports,
+      connectionRefusals: acceptor.refusals,
+      revokeHost: async (name) => {
+        const r = await state.book.revoke(name, Date.now());
+        if (r) {
+          // Its link goes now; its key can never join again, under any name.
+          hosts.links.get(name)?.close("revoked by the operator");
+          log.warn("Host {host} revoked: key {key} is denied from now on", {
+            host: name,
+            key: r.key,
+          });
+          events.emit({ type: "host", at: Date.now(), host: name, state: "revoked", key: r.key });
+        }
+        return r;
+      },
+    }, signal);
+  } catch (e) {
+    // Nothing of this proxy may outlive the failed start.
+    stopper.abort();
+    await Promise.all(tasks);
+    throw e;
+  }
   tasks.push(api.finished);
 
   const done = Promise.all(tasks).then(() => device?.close());

@@ -145,6 +145,10 @@ Deno.test("agent --proxy logs JSON lines with --log-format json and stops cleanl
       err,
     );
     assertEquals(await proxy.stdout, "", "nothing on stdout, the token least of all");
+    assert(
+      records.some((r) => r.message.startsWith("Not bridging the overlay to any LAN")),
+      "a proxy without --tap says it bridges nothing",
+    );
     assertEquals((await Deno.stat(`${stateDir}/join.token`)).mode! & 0o777, 0o600);
     assertEquals((await Deno.stat(`${stateDir}/ca.key`)).mode! & 0o777, 0o600);
   } finally {
@@ -210,4 +214,65 @@ Deno.test("deno task compile fails with a clear message when denort is missing",
       "DENORT_BIN=/nonexistent/denort does not name a file",
     ),
   );
+});
+
+Deno.test("deno task agent: bad input says what is expected, with the right flag", async () => {
+  const neg = await agent(["--proxy", "--fast-paths", "-1"]);
+  assertEquals(neg.code, 2);
+  assert(neg.stderr.includes("flag --fast-paths: expected auto or an integer"), neg.stderr);
+  const typo = await agent(["status", "--jsn"]);
+  assertEquals(typo.code, 2);
+  assert(typo.stderr.includes("unknown flag --jsn (did you mean --json?)"), typo.stderr);
+  const help = await agent(["--help"]);
+  assert(/--mac-age DURATION .*\(default 5m\)/.test(help.stdout), "durations as people write them");
+  assert(
+    /--fast-paths N\|auto .*\(default auto\)/.test(help.stdout),
+    "--fast-paths has its default",
+  );
+  assert(
+    help.stdout.includes("the proxy attaches nothing without --tap or --pcap"),
+    "--tap per mode",
+  );
+});
+
+Deno.test("deno task agent: a port in use names the flag; a token file must exist and be private", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vnet-msg-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const common = ["--proxy", "--state-dir", `${dir}/state`];
+    const listen = await agent([
+      ...common,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--api",
+      "127.0.0.1:0",
+    ]);
+    assertEquals(listen.code, 1, listen.stderr);
+    assert(
+      listen.stderr.includes(
+        `Cannot listen on 127.0.0.1:${port} (--listen): the address is already in use`,
+      ),
+      listen.stderr,
+    );
+    const api = await agent([...common, "--listen", "127.0.0.1:0", "--api", `127.0.0.1:${port}`]);
+    assertEquals(api.code, 1, api.stderr);
+    assert(api.stderr.includes(`(--api): the address is already in use`), api.stderr);
+
+    const host = ["--join", "127.0.0.1:9", "--state-dir", `${dir}/host`, "--tap", "vnettest"];
+    const missing = await agent([...host, "--token-file", `${dir}/nope`]);
+    assertEquals(missing.code, 1, missing.stderr);
+    assert(
+      missing.stderr.includes("(--token-file): no such file. Copy the proxy's"),
+      missing.stderr,
+    );
+    await Deno.writeTextFile(`${dir}/open.token`, "vnet1.x.y.z\n", { mode: 0o644 });
+    await Deno.chmod(`${dir}/open.token`, 0o644);
+    const open = await agent([...host, "--token-file", `${dir}/open.token`]);
+    assertEquals(open.code, 1, open.stderr);
+    assert(open.stderr.includes(`chmod 600 ${dir}/open.token`), open.stderr);
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

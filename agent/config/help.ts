@@ -18,11 +18,41 @@ const GROUPS: Setting<unknown>["group"][] = [
   "logging",
 ];
 
-function formatDefault(s: Setting<unknown>): string {
+/**
+ * A duration as people write it: `250ms`, `1s`, `5m`, `1h`, `2d`.
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "./help.ts";
+ * const shown = [250, 1000, 1500, 300_000, 86_400_000].map(formatDuration).join(" ");
+ * if (shown !== "250ms 1s 1.5s 5m 1d") throw new Error(shown);
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  for (
+    const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const
+  ) {
+    if (ms >= size && (ms % size === 0 || (unit === "s" && ms % 100 === 0))) {
+      return `${ms / size}${unit}`;
+    }
+  }
+  return `${ms}ms`;
+}
+
+/** Defaults that are not plain values, said in words. */
+const DEFAULT_WORDS: Partial<Record<SettingName, string>> = {
+  tokenTtl: "0: never expires",
+  fastPaths: "auto",
+  tap: "vnet0 on hosts; the proxy attaches nothing without --tap or --pcap",
+};
+
+function formatDefault(name: SettingName, s: Setting<unknown>): string {
+  const words = DEFAULT_WORDS[name];
+  if (words) return ` (default ${words})`;
   const d = s.default;
   if (d === null || d === false) return "";
   if (typeof d === "object") return ` (default ${JSON.stringify(d)})`;
-  if (s.kind.expects.startsWith("a duration")) return ` (default ${d}ms)`;
+  if (s.kind.expects.startsWith("a duration")) return ` (default ${formatDuration(Number(d))})`;
   return ` (default ${d})`;
 }
 
@@ -49,7 +79,7 @@ export function helpText(version: string): string {
     for (const n of inGroup) {
       const s = SETTINGS[n] as Setting<unknown>;
       const flag = `--${keyOf(n)}${s.kind.isSwitch ? "" : ` ${s.meta ?? "VALUE"}`}`;
-      lines.push(`  ${flag.padEnd(28)} ${s.doc}${formatDefault(s)}`);
+      lines.push(`  ${flag.padEnd(28)} ${s.doc}${formatDefault(n, s)}`);
     }
     lines.push("");
   }

@@ -38,10 +38,13 @@ const NAMES = Object.keys(SETTINGS) as SettingName[];
 const BY_KEY = new Map(NAMES.map((n) => [keyOf(n), n]));
 
 /** Closest known key to `key`, for "did you mean" hints. */
-function closest(key: string): string | null {
+/** Flags of the command line that are not settings (so not config-file keys). */
+const COMMAND_LINE_ONLY = ["config", "help", "version", "json", "dot"];
+
+function closest(key: string, candidates: Iterable<string> = BY_KEY.keys()): string | null {
   let best: string | null = null;
   let bestD = 3;
-  for (const k of BY_KEY.keys()) {
+  for (const k of candidates) {
     const d = editDistance(key, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
@@ -192,7 +195,20 @@ export async function loadInvocation(
   // On/off settings: `--adapt` alone means true; `--no-adapt` and `--adapt=false` say false.
   const switches = new Map<string, boolean>();
   const rest: string[] = [];
-  for (const arg of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    // `--fast-paths -1`: a value that starts with "-" would read as a flag; join it so the
+    // setting's own check can say what is expected.
+    const flag = /^--([a-z-]+)$/.exec(arg)?.[1];
+    const next = argv[i + 1];
+    if (
+      flag && next !== undefined && /^-\d/.test(next) && BY_KEY.has(flag) &&
+      !SETTINGS[BY_KEY.get(flag)!].kind.isSwitch
+    ) {
+      rest.push(`--${flag}=${next}`);
+      i++;
+      continue;
+    }
     const m = /^--(no-)?([a-z-]+)(?:=(.*))?$/.exec(arg);
     const name = m ? BY_KEY.get(m[2]) : undefined;
     if (m && name && SETTINGS[name].kind.isSwitch && (m[1] || m[3] !== undefined)) {
@@ -210,7 +226,13 @@ export async function loadInvocation(
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const m = /Unknown option '--?([^']+)'/.exec(msg);
-    if (m) throw unknownKey("command line", m[1]);
+    if (m) {
+      const hint = closest(m[1], [...BY_KEY.keys(), ...COMMAND_LINE_ONLY]);
+      throw new ConfigError(
+        `command line: unknown flag --${m[1]}` + (hint ? ` (did you mean --${hint}?)` : "") +
+          "; see agent --help for every flag",
+      );
+    }
     throw new ConfigError(`command line: ${msg.split(".")[0]}; see agent --help`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;

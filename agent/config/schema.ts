@@ -115,7 +115,7 @@ export const SETTINGS = {
     default: null as string | null,
     group: "attach",
     meta: "NAME",
-    doc: "Attach through a TAP device of this name, created by the agent (default: vnet0).",
+    doc: "Attach through a TAP device of this name, created by the agent.",
   }),
   bridge: setting({
     kind: optional(text("an interface name of at most 15 characters", IFNAME)),

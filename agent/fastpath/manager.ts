@@ -26,6 +26,7 @@ import { acceptPeer, dialPeer } from "./handshake.ts";
 import { TicketBook } from "./tickets.ts";
 import { Acceptor } from "../link/acceptor.ts";
 import { LogLimit } from "../log_limit.ts";
+import { explainListenError } from "../listen_error.ts";
 
 /** Tickets a host keeps waiting at most. */
 export const MAX_TICKETS = 1024;
@@ -91,12 +92,16 @@ export class FastPathManager {
     this.#caPem = tls.caPem;
     if (!this.#listener) {
       const want = this.#config.listen ?? { hostname: "0.0.0.0", port: 0 };
-      this.#listener = Deno.listenTls({
-        hostname: want.hostname,
-        port: want.port,
-        cert: tls.certPem,
-        key: tls.keyPem,
-      });
+      try {
+        this.#listener = Deno.listenTls({
+          hostname: want.hostname,
+          port: want.port,
+          cert: tls.certPem,
+          key: tls.keyPem,
+        });
+      } catch (e) {
+        throw explainListenError(e, want, "listen");
+      }
       this.#acceptLoop(this.#listener);
     }
     const bound = this.#listener.addr as Deno.NetAddr;

@@ -86,7 +86,7 @@ Deno.test("config: YAML syntax errors, non-mappings and missing files are clear"
   await assertRejects(
     () => loadInvocation(["--frobnicate"]),
     ConfigError,
-    "command line: unknown key",
+    "command line: unknown flag --frobnicate",
   );
 });
 
