@@ -149,7 +149,12 @@ export class Tap {
           syscall: "ioctl(TUNSETIFF)",
           action,
           detail: wanted,
-          hint: errnoName(code) === "EINVAL"
+          // The capability is checked where the kernel keeps it, not inferred from errno: in
+          // rare runs the errno read after the call is not the call's.
+          hint: lacksNetAdmin()
+            ? "This process lacks CAP_NET_ADMIN: run as root, or grant it (systemd: " +
+              "AmbientCapabilities=CAP_NET_ADMIN; elsewhere: setpriv --ambient-caps +net_admin)."
+            : errnoName(code) === "EINVAL"
             ? "An interface with this name may exist already and not be a TAP; pick another."
             : undefined,
         }, code);
@@ -312,5 +317,19 @@ export class Tap {
     if (libc().ioctl(this.#ctl, request, this.#ifr) < 0) {
       throw lastError({ syscall, action, detail: this.#name });
     }
+  }
+}
+
+/** CAP_NET_ADMIN's bit in the capability sets of /proc/self/status. */
+const CAP_NET_ADMIN_BIT = 12n;
+
+/** True when this process's effective capabilities lack CAP_NET_ADMIN (false if unknown). */
+function lacksNetAdmin(): boolean {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return hex !== undefined && ((BigInt(`0x${hex}`) >> CAP_NET_ADMIN_BIT) & 1n) === 0n;
+  } catch {
+    return false;
   }
 }
