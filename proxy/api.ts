@@ -61,6 +61,8 @@ export interface ApiContext {
   apiRefusals?: Readonly<Record<string, number>>;
   /** Connections to the join listener refused before admission, by reason. */
   connectionRefusals?: Readonly<Record<string, number>>;
+  /** Keeps the operator's rules and adaptation settings across restarts (operator.json). */
+  persist?(): Promise<void>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */
   revokeHost(name: string): Promise<HostRecord | null>;
 }
@@ -126,7 +128,10 @@ export function apiHandler(
       }
       if (url.pathname === "/api/adapt") {
         if (req.method === "GET") return json(adaptView(ctx));
-        if (req.method === "PUT") return json(changeAdapt(ctx, await req.json().catch(() => null)));
+        if (req.method === "PUT") {
+          const view = changeAdapt(ctx, await req.json().catch(() => null));
+          return await kept(ctx, json(view));
+        }
         return problem(405, "Cannot use /api/adapt with this method: use GET or PUT");
       }
       if (url.pathname === "/api/login" && req.method === "POST") {
@@ -145,13 +150,18 @@ export function apiHandler(
       if (url.pathname === "/api/links" && req.method === "GET") return json(links(ctx));
       if (url.pathname === "/api/rules") {
         if (req.method === "GET") return json(rules(ctx));
-        if (req.method === "POST") return addRule(ctx, await req.json().catch(() => null));
+        if (req.method === "POST") {
+          return await kept(ctx, addRule(ctx, await req.json().catch(() => null)));
+        }
         if (req.method === "DELETE") {
-          return delRule(
+          return await kept(
             ctx,
-            url.searchParams.get("host"),
-            url.searchParams.get("src"),
-            url.searchParams.get("dst"),
+            delRule(
+              ctx,
+              url.searchParams.get("host"),
+              url.searchParams.get("src"),
+              url.searchParams.get("dst"),
+            ),
           );
         }
         return problem(405, `Cannot ${req.method} /api/rules: use GET, POST or DELETE`);
@@ -209,6 +219,38 @@ function status(ctx: ApiContext) {
     rules: sw.rules.size,
     drops: sw.drops,
     reportRefusals: ctx.reports.refused,
+  };
+}
+
+/**
+ * After a successful change, keeps the operator's state; a change that is in force but could
+ * not be kept says so (500) instead of being lost silently at the next restart.
+ */
+async function kept(ctx: ApiContext, res: Response): Promise<Response> {
+  if (res.status >= 300 || !ctx.persist) return res;
+  try {
+    await ctx.persist();
+    return res;
+  } catch (e) {
+    return problem(
+      500,
+      `The change is in force but cannot be kept across a restart: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The operator's run-time state as operator.json keeps it. */
+export function operatorState(ctx: Pick<ApiContext, "switch" | "hostRules" | "adapt">) {
+  const hostRules: Record<string, WireRule[]> = {};
+  for (const [name, m] of ctx.hostRules) if (m.size) hostRules[name] = [...m.values()];
+  const a = ctx.adapt.settings;
+  return {
+    proxyRules: ctx.switch.rules.list().map((r) => {
+      const v = ruleView(r);
+      return { src: v.src, dst: v.dst, target: v.target, owner: v.owner, reason: v.reason };
+    }),
+    hostRules,
+    adapt: { enabled: a.enabled, budget: a.budget, pins: a.pins, forbids: a.forbids },
   };
 }
 

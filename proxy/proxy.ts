@@ -40,6 +40,9 @@ import { EventHub } from "./events.ts";
 import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
 import { followMacs } from "./mac_events.ts";
+import { OperatorStore } from "./operator_state.ts";
+import { hostRuleKey, operatorState } from "./api.ts";
+import { parseMac } from "../agent/switch/ethernet.ts";
 import { MacAuthority } from "./mac_authority.ts";
 import { ReportGate } from "./report_gate.ts";
 import { LogLimit } from "../agent/log_limit.ts";
@@ -151,6 +154,34 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
   adapt.onEvent = (e) => events.emit({ ...e, at: Date.now() });
   followMacs(sw, { events, adapt, hosts });
+  // What the operator changed at run time survives restarts.
+  const operator = await OperatorStore.load(config.stateDir);
+  if (operator.saved) {
+    const saved = operator.saved;
+    for (const r of saved.proxyRules) {
+      sw.rules.add({
+        src: r.src === null ? null : parseMac(r.src),
+        dst: r.dst === null ? null : parseMac(r.dst),
+        target: r.target,
+        owner: r.owner ?? "operator",
+        reason: r.reason ?? "",
+      });
+    }
+    for (const [host, rules] of Object.entries(saved.hostRules)) {
+      hosts.rules.set(host, new Map(rules.map((r) => [hostRuleKey(r.src, r.dst), r])));
+    }
+    adapt.settings = { ...adapt.settings, ...saved.adapt };
+    log.info(
+      "Restored the operator's {rules} rules and adaptation settings (saved {at}) from {path}; " +
+        "delete it to start from the configuration",
+      {
+        rules: saved.proxyRules.length +
+          Object.values(saved.hostRules).reduce((n, l) => n + l.length, 0),
+        at: new Date(saved.savedAt).toISOString(),
+        path: operator.path,
+      },
+    );
+  }
   // A VM's MAC moves between hosts only on the old host's word (or its departure).
   const macs = new MacAuthority({
     ask: (host, mac) => hosts.links.get(host)?.sendControl({ type: "mac-check", mac }) ?? false,
@@ -266,6 +297,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       events,
       book: state.book,
       reports,
+      persist: () =>
+        operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now()),
       connectionRefusals: acceptor.refusals,
       revokeHost: async (name) => {
         const r = await state.book.revoke(name, Date.now());

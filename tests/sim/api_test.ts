@@ -205,3 +205,61 @@ Deno.test("api: every request needs a credential and must name this API; the pag
     "bad login code": 1,
   });
 });
+
+Deno.test("api: a proxy restart keeps the operator's rules and adaptation settings", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-operator-" });
+  const start = () =>
+    runProxy(
+      testConfig({
+        proxy: true,
+        stateDir,
+        listen: { hostname: "127.0.0.1", port: 0 },
+        api: { hostname: "127.0.0.1", port: 0 },
+      }),
+      { announceToken: () => {} },
+    );
+  try {
+    const first = await start();
+    const api = apiClient(first.apiAddress.port, stateDir);
+    const send = (method: string, path: string, body?: unknown) =>
+      api(path, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+        .then(async (r) => ({ status: r.status, body: await r.json() }));
+    assertEquals(
+      (await send("POST", "/api/rules", { src: "*", dst: formatMac(vmMac(2)), target: "drop" }))
+        .status,
+      201,
+    );
+    assertEquals(
+      (await send("POST", "/api/rules", {
+        host: "h7",
+        src: formatMac(vmMac(1)),
+        dst: "*",
+        target: "proxy",
+      })).status,
+      201,
+    );
+    assertEquals((await send("PUT", "/api/adapt", { budget: 2, pin: ["a", "b"] })).status, 200);
+    await first.stop();
+    assertEquals((await Deno.stat(`${stateDir}/operator.json`)).mode! & 0o777, 0o600);
+
+    const again = await start();
+    try {
+      const api2 = apiClient(again.apiAddress.port, stateDir);
+      const rules = await (await api2("/api/rules")).json();
+      assertEquals(
+        rules.proxy.map((r: { dst: string; target: string }) => `${r.dst} ${r.target}`),
+        [
+          `${formatMac(vmMac(2))} drop`,
+        ],
+      );
+      assertEquals(rules.hosts.h7.map((r: { src: string }) => r.src), [formatMac(vmMac(1))]);
+      const adapt = await (await api2("/api/adapt")).json();
+      assertEquals(adapt.settings.budget, 2, JSON.stringify(adapt.settings));
+      assertEquals(adapt.settings.pins, ["a|b"]);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
