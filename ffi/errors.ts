@@ -67,11 +67,11 @@ export function errnoName(errno: number): string {
 export function hintFor(errno: number, target = ""): string {
   switch (errnoName(errno)) {
     case "EPERM":
-      return "Run as root or grant CAP_NET_ADMIN (e.g. setcap cap_net_admin+ep on the binary).";
+      return "Run as root or grant CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN).";
     case "EACCES":
       return target.startsWith("/dev/")
         ? `Run as root, or give this user read-write access to ${target} and CAP_NET_ADMIN.`
-        : "Run as root or grant CAP_NET_ADMIN (e.g. setcap cap_net_admin+ep on the binary).";
+        : "Run as root or grant CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN).";
     case "ENOENT":
       return target === "/dev/net/tun" ? "Load the tun module: modprobe tun." : "";
     case "ENODEV":

@@ -34,6 +34,13 @@ const LIBC_SYMBOLS = {
     parameters: ["i32"], // int fd
     result: "i32", // int
   },
+  capget: {
+    parameters: [
+      "buffer", // cap_user_header_t hdrp: { __u32 version; int pid; }
+      "buffer", // cap_user_data_t datap: { __u32 effective, permitted, inheritable; }[2]
+    ],
+    result: "i32", // int
+  },
   read: {
     parameters: [
       "i32", // int fd

@@ -13,7 +13,7 @@ Deno.test("SyscallError message reads Cannot <action>: <detail>: ... (errno N CO
     e.message,
     "Cannot create TAP device: vnet0: ioctl(TUNSETIFF) failed " +
       "(errno 1 EPERM: Operation not permitted). " +
-      "Run as root or grant CAP_NET_ADMIN (e.g. setcap cap_net_admin+ep on the binary).",
+      "Run as root or grant CAP_NET_ADMIN (systemd: AmbientCapabilities=CAP_NET_ADMIN).",
   );
   assert.equal(e.name, "SyscallError");
   assert.equal(e.syscall, "ioctl(TUNSETIFF)");
