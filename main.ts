@@ -13,6 +13,7 @@ import { runHost } from "./agent/host.ts";
 import { setupLogging } from "./agent/log.ts";
 import { keepNativeMemoryLow } from "./agent/native_memory.ts";
 import { runProxy } from "./proxy/proxy.ts";
+import { diagnose, report } from "./agent/cli/doctor.ts";
 import { VERSION } from "./agent/version.ts";
 
 /** Runs the agent with `argv`; resolves to the process exit code. */
@@ -34,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
   if (inv.version) {
     console.log(`agent ${VERSION} (deno ${Deno.version.deno})`);
     return 0;
+  }
+  if (inv.command.length === 1 && inv.command[0] === "doctor") {
+    return report(await diagnose(inv.config), console.log);
   }
   if (inv.command.length > 0) return await runCommand(inv);
   const config = inv.config;

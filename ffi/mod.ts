@@ -33,6 +33,7 @@ export type { SyscallErrorOptions } from "./errors.ts";
 export { errno, FdWaiter, lastError, libc } from "./libc.ts";
 export type { FailedCall, LibcSymbols } from "./libc.ts";
 export { Tap } from "./tap.ts";
+export { CAP_NET_ADMIN, CAP_NET_RAW, hasCapability } from "./capabilities.ts";
 export type { TapOptions } from "./tap.ts";
 export { LIBPCAP_CANDIDATES, PcapHandle } from "./pcap.ts";
 export type { PcapOptions, PcapStats } from "./pcap.ts";

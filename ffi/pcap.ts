@@ -122,6 +122,14 @@ type PcapSymbols = Deno.DynamicLibrary<typeof PCAP_SYMBOLS>["symbols"];
 
 let library: Deno.DynamicLibrary<typeof PCAP_SYMBOLS> | undefined;
 
+/**
+ * Loads libpcap (as the first capture would) and says nothing when it can; throws the same
+ * error, listing every path tried, when it cannot. For `agent doctor`.
+ */
+export function checkLibpcap(): void {
+  pcap();
+}
+
 /** The libpcap symbols, loading the library on the first call. */
 function pcap(): PcapSymbols {
   if (library !== undefined) return library.symbols;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { CAP_NET_ADMIN, hasCapability } from "./capabilities.ts";
 import { EAGAIN, errnoName } from "./errors.ts";
 import {
   AF_INET,
@@ -320,19 +321,20 @@ export class Tap {
   }
 }
 
-/** CAP_NET_ADMIN's bit in the effective capability set. */
-const CAP_NET_ADMIN_BIT = 12;
-
-/** `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two 32-bit words. */
-const CAPABILITY_VERSION_3 = 0x20080522;
+/** True when this process's effective capabilities lack CAP_NET_ADMIN (false if unknown). */
+function lacksNetAdmin(): boolean {
+  return hasCapability(CAP_NET_ADMIN) === false;
+}
 
 /**
- * True when this process's effective capabilities lack CAP_NET_ADMIN (false if unknown).
- * Asked with capget(2): Deno's permissions refuse /proc/self/status short of --allow-all.
+ * Whether /dev/net/tun can be opened here: null when it can, else why not (with the hint).
+ * Opened, not stat-ed: Deno's permissions refuse a stat of a device file short of --allow-all.
  */
-function lacksNetAdmin(): boolean {
-  const header = new Uint32Array([CAPABILITY_VERSION_3, 0]); // pid 0: this thread
-  const data = new Uint32Array(6);
-  if (libc().capget(header, data) !== 0) return false;
-  return ((data[0] >>> CAP_NET_ADMIN_BIT) & 1) === 0;
+export function tunUnavailable(): string | null {
+  const fd = libc().open(cString(TUN_PATH), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) {
+    return lastError({ syscall: "open", action: "open the TUN device", detail: TUN_PATH }).message;
+  }
+  libc().close(fd);
+  return null;
 }

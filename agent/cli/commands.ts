@@ -40,6 +40,7 @@ export const COMMAND_USAGE = [
   "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
   "agent rules del SRC DST [HOST]",
   "agent page                             (a one-time login link for the live page, valid 60 s)",
+  "agent doctor [the daemon's flags]      (checks this machine for what the agent needs; no API)",
   "agent hosts [--json]                   (every admitted host: key, certificate, online)",
   "agent hosts revoke NAME                (close its links, deny its key, free its name)",
 ].join("\n  ");

@@ -1,5 +1,6 @@
 /**
- * Whether a VM is still on this host's network, as the kernel's bridge sees it: its MAC in the
+ * Whether a VM is still on this host's network, as the kernel's bridge sees it (read through
+ * ffi/kernel_file.ts: Deno's file API refuses /sys to the agent's permissions): its MAC in the
  * bridge's forwarding database behind a port other than the agent's own TAP. A migrated VM's
  * port leaves the bridge (QEMU quits and its TAP goes, a veth moves away) and the kernel drops
  * its entries at once; a VM that is merely quiet keeps its entry (aged after minutes). So the
@@ -13,6 +14,7 @@
  */
 
 import { formatMac, type Mac } from "../switch/ethernet.ts";
+import { readKernelFile, readKernelText } from "../../ffi/kernel_file.ts";
 
 /** One entry of a bridge's forwarding database. */
 export interface FdbEntry {
@@ -54,11 +56,11 @@ export function parseBrforward(bytes: Uint8Array): FdbEntry[] {
 export function presentOnBridge(mac: Mac, bridge: string, ownTap: string): boolean {
   let tapPort = -1;
   try {
-    tapPort = parseInt(Deno.readTextFileSync(`/sys/class/net/${ownTap}/brport/port_no`), 16);
+    tapPort = parseInt(readKernelText(`/sys/class/net/${ownTap}/brport/port_no`), 16);
   } catch { /* the TAP is not on this bridge: every entry counts */ }
   let bytes: Uint8Array;
   try {
-    bytes = Deno.readFileSync(`/sys/class/net/${bridge}/brforward`);
+    bytes = readKernelFile(`/sys/class/net/${bridge}/brforward`);
   } catch (e) {
     throw new Error(
       `Cannot read bridge ${bridge}'s forwarding database to check ${formatMac(mac)}: ` +

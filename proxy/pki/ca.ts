@@ -21,6 +21,8 @@
 
 import type * as X509 from "@peculiar/x509";
 import { PROXY_TLS_NAME } from "../../agent/join/join.ts";
+import { loadX509 } from "../../agent/join/x509.ts";
+export { type CertificateInfo, certificateInfo } from "../../agent/join/x509.ts";
 import {
   generateHostKey,
   HOST_KEY_ALGORITHM,
@@ -29,58 +31,6 @@ import {
 } from "../../agent/join/host_key.ts";
 import { caHashOf } from "../../agent/join/token.ts";
 import { readSecretFile, writeSecretFile } from "../../agent/secret_file.ts";
-
-/**
- * The loaded @peculiar/x509 module. The library resolves its algorithms through tsyringe,
- * which refuses to load unless a Reflect metadata API exists; Deno has none and the import map
- * holds no polyfill. So the library is imported on first use, after
- * {@linkcode installReflectMetadata}, rather than statically (a static import would run
- * before any code of ours).
- */
-let x509Module: Promise<typeof X509> | undefined;
-
-function loadX509(): Promise<typeof X509> {
-  return x509Module ??= (installReflectMetadata(), import("@peculiar/x509"));
-}
-
-/**
- * Installs the three `Reflect` metadata functions tsyringe calls, unless a real polyfill
- * (reflect-metadata, core-js) is already there. tsyringe only stores and reads constructor
- * parameter lists with them, so a per-object map is all it takes.
- */
-function installReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect.getMetadata === "function") return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-    let entries = store.get(target);
-    if (entries === undefined) store.set(target, entries = new Map());
-    entries.set(key, value);
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object) => store.get(target)?.get(key);
-  reflect.getMetadata = (key: unknown, target: object) => {
-    for (let at: object | null = target; at !== null; at = Object.getPrototypeOf(at)) {
-      const entries = store.get(at);
-      if (entries?.has(key)) return entries.get(key);
-    }
-    return undefined;
-  };
-}
-
-/** What the proxy records of a certificate it issued. */
-export interface CertificateInfo {
-  /** Serial number, hex. */
-  serial: string;
-  /** End of validity, ms since the epoch. */
-  notAfter: number;
-}
-
-/** The serial and expiry of a PEM certificate. */
-export async function certificateInfo(pem: string): Promise<CertificateInfo> {
-  const x509 = await loadX509();
-  const cert = new x509.X509Certificate(pem);
-  return { serial: cert.serialNumber, notAfter: cert.notAfter.getTime() };
-}
 
 /** The proxy's trust material, loaded from (or created in) its state directory. */
 export interface ProxyPki {
