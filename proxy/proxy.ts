@@ -78,6 +78,8 @@ export interface ProxyHandle {
   readonly events: EventHub;
   /** Where the control API listens. */
   readonly apiAddress: { hostname: string; port: number };
+  /** Takes on the adaptation settings of a re-read configuration (SIGHUP), and keeps them. */
+  reconfigure(next: Config): Promise<void>;
   stop(): Promise<void>;
   done: Promise<void>;
 }
@@ -338,6 +340,11 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     events,
     get apiAddress() {
       return api.address();
+    },
+    reconfigure: async (next) => {
+      adapt.settings = { ...adaptSettingsOf(next), keepMargin: adapt.settings.keepMargin };
+      adapt.reconcile(Date.now());
+      await operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now());
     },
     stop: async () => {
       stopper.abort();

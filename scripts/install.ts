@@ -95,6 +95,8 @@ Wants=network-online.target
 [Service]
 Type=simple
 ExecStart=${command} --config /etc/vnet/proxy.yaml --state-dir /var/lib/vnet/proxy
+# Re-reads the config: logging and adaptation settings change live, the rest is named.
+ExecReload=/bin/kill -HUP $MAINPID
 StateDirectory=vnet/proxy
 StateDirectoryMode=0700
 ${SANDBOX}
@@ -111,6 +113,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 ExecStart=${command} --config /etc/vnet/%i.yaml --state-dir /var/lib/vnet/%i
+ExecReload=/bin/kill -HUP $MAINPID
 StateDirectory=vnet/%i
 StateDirectoryMode=0700
 ${SANDBOX}

@@ -43,12 +43,23 @@ function spawnAgent(args: string[]) {
     child,
     /** Everything it printed on stdout (after it stopped). */
     stdout,
-    /** Reads stderr until it contains `text` (or the process closed it); returns all so far. */
+    /**
+     * Reads stderr until it contains `text`; throws with what came when the process closed it
+     * or 20 s passed.
+     */
     async until(text: string): Promise<string> {
+      const deadline = Date.now() + 20_000;
       while (!err.includes(text)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        err += dec.decode(value);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<null>((r) =>
+          timer = setTimeout(() => r(null), deadline - Date.now())
+        );
+        const got = await Promise.race([reader.read(), timeout]);
+        clearTimeout(timer);
+        if (got === null || got.done) {
+          throw new Error(`"${text}" did not come from the agent; it said:\n${err}`);
+        }
+        err += dec.decode(got.value);
       }
       return err;
     },
@@ -273,6 +284,48 @@ Deno.test("deno task agent: a port in use names the flag; a token file must exis
     assert(open.stderr.includes(`chmod 600 ${dir}/open.token`), open.stderr);
   } finally {
     taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task agent: SIGHUP applies the adaptation settings of the file and names the rest", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vnet-hup-" });
+  try {
+    const file = `${dir}/vnet.yaml`;
+    const base = [
+      "proxy: true",
+      "listen: 127.0.0.1:0",
+      "api: 127.0.0.1:0",
+      `state-dir: ${dir}/state`,
+    ];
+    await Deno.writeTextFile(file, [...base, "log-format: json", ""].join("\n"));
+    const proxy = spawnAgent(["--config", file]);
+    const started = await proxy.until("Control API");
+    const port = /"addr":"127\.0\.0\.1:(\d+)","path"/.exec(started)?.[1];
+    assert(port, started);
+    await Deno.writeTextFile(
+      file,
+      [...base, "log-format: json", "fast-paths: 2", 'pin: ["a:b"]', "mac-age: 10m", ""].join(
+        "\n",
+      ),
+    );
+    // To the agent itself, as systemd's ExecReload does to its main process (`deno task`
+    // passes SIGTERM and SIGINT on to the agent, not SIGHUP).
+    const task = proxy.child.pid;
+    const agentPid = Number(
+      Deno.readTextFileSync(`/proc/${task}/task/${task}/children`).trim().split(/\s+/)[0],
+    );
+    Deno.kill(agentPid, "SIGHUP");
+    const after = await proxy.until("Reloaded the configuration");
+    const line = JSON.parse(after.trim().split("\n").at(-1)!);
+    assertEquals(line.properties, { applied: "--fast-paths, --pin", restart: "--mac-age" });
+    const token = (await Deno.readTextFile(`${dir}/state/api.token`)).trim();
+    const adapt = await (await fetch(`http://127.0.0.1:${port}/api/adapt`, {
+      headers: { authorization: `Bearer ${token}` },
+    })).json();
+    assertEquals([adapt.settings.budget, adapt.settings.pins], [2, ["a|b"]]);
+    assertEquals((await proxy.stop()).code, 0);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
