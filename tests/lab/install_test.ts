@@ -1,10 +1,11 @@
 /**
  * Root-only: the installed software, run the way a service runs it. `deno task install` puts
  * the program, its command, example configs and systemd units under a scratch root; the units
- * pass `systemd-analyze verify`; a host agent started from the installed command as an
- * unprivileged user with only CAP_NET_ADMIN and CAP_NET_RAW (as the units grant them) creates
- * its TAP, enslaves it and carries a VM's pings; without the capability it stops with a
- * message naming it and the unit setting that grants it; uninstall keeps the configs.
+ * pass `systemd-analyze verify`; host agents started from the installed command as an
+ * unprivileged user with only CAP_NET_ADMIN and CAP_NET_RAW (as the units grant them), one
+ * from a config file with a TAP on its bridge, one capturing its VM's interface with libpcap,
+ * carry the VMs' pings; without the capability the agent stops with a message naming it and
+ * the unit setting that grants it; uninstall keeps the configs.
  */
 import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
@@ -45,8 +46,6 @@ function asService(lab: Lab, command: string, caps: string | null, args: string[
     "--clear-groups",
     ...(caps ? [`--inh-caps=${caps}`, `--ambient-caps=${caps}`] : ["--inh-caps=-all"]),
     command,
-    "--join",
-    lab.proxyAddr,
     ...args,
   ];
 }
@@ -90,20 +89,28 @@ labTest("lab install: units verify; the installed agent runs unprivileged with t
   await mine(`${lab.dir}/svc/join.token`, false);
   await Deno.chmod(lab.dir, 0o755); // the scratch install inside it is read by nobody
 
+  // Host 1 as its unit runs it: from a config file, as the service user, two capabilities.
+  const config = `${lab.dir}/svc/h1.yaml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      `join: ${lab.proxyAddr}`,
+      `token-file: ${lab.dir}/svc/join.token`,
+      "name: h1",
+      "tap: vnet0",
+      "bridge: br-vm",
+      "",
+    ].join("\n"),
+  );
+  await mine(config, false);
   const host = await lab.spawn(
     "h1-service",
     lab.hostNs(1),
     asService(lab, l.command, "+net_admin,+net_raw", [
-      "--token-file",
-      `${lab.dir}/svc/join.token`,
+      "--config",
+      config,
       "--state-dir",
       `${lab.dir}/svc/state`,
-      "--name",
-      "h1",
-      "--tap",
-      "vnet0",
-      "--bridge",
-      "br-vm",
     ]),
   );
   await lab.waitForLog(host, /Joined proxy/, 30_000);
@@ -113,10 +120,33 @@ labTest("lab install: units verify; the installed agent runs unprivileged with t
   assert(master.stdout.includes("master br-vm"), `the TAP is on the bridge: ${master.stdout}`);
   assertEquals((await lab.ping(lab.vms[0].ns, lab.lanIp, { count: 3 })).received, 3);
 
+  // Host 2 captures its VM's existing interface (pcap mode), unprivileged too.
+  const pcapHost = await lab.spawn(
+    "h2-service",
+    lab.hostNs(2),
+    asService(lab, l.command, "+net_admin,+net_raw", [
+      "--join",
+      lab.proxyAddr,
+      "--token-file",
+      `${lab.dir}/svc/join.token`,
+      "--state-dir",
+      `${lab.dir}/svc/state-pcap`,
+      "--name",
+      "h2",
+      "--pcap",
+      "v1",
+    ]),
+  );
+  await lab.waitForLog(pcapHost, /Joined proxy/, 30_000);
+  assertEquals((await lab.ping(lab.vms[1].ns, lab.vms[0].ip, { count: 3 })).received, 3);
+  await lab.stop(pcapHost);
+
   // Without the capability: a clear stop, naming it and the unit setting.
   const denied = await lab.exec(
     lab.hostNs(2),
     asService(lab, l.command, null, [
+      "--join",
+      lab.proxyAddr,
       "--token-file",
       `${lab.dir}/svc/join.token`,
       "--state-dir",
