@@ -10,7 +10,6 @@
 import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 import { layout, units } from "../../scripts/install.ts";
-import type { Lab } from "../../testbed/lab.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const NOBODY = 65534;
@@ -38,7 +37,7 @@ function hasCommand(name: string): boolean {
 }
 
 /** The installed command, as user nobody, with `caps` ambient (e.g. "+net_admin,+net_raw"). */
-function asService(lab: Lab, command: string, caps: string | null, args: string[]): string[] {
+function asService(command: string, caps: string | null, args: string[]): string[] {
   return [
     "setpriv",
     `--reuid=${NOBODY}`,
@@ -106,7 +105,7 @@ labTest("lab install: units verify; the installed agent runs unprivileged with t
   const host = await lab.spawn(
     "h1-service",
     lab.hostNs(1),
-    asService(lab, l.command, "+net_admin,+net_raw", [
+    asService(l.command, "+net_admin,+net_raw", [
       "--config",
       config,
       "--state-dir",
@@ -124,7 +123,7 @@ labTest("lab install: units verify; the installed agent runs unprivileged with t
   const pcapHost = await lab.spawn(
     "h2-service",
     lab.hostNs(2),
-    asService(lab, l.command, "+net_admin,+net_raw", [
+    asService(l.command, "+net_admin,+net_raw", [
       "--join",
       lab.proxyAddr,
       "--token-file",
@@ -144,7 +143,7 @@ labTest("lab install: units verify; the installed agent runs unprivileged with t
   // Without the capability: a clear stop, naming it and the unit setting.
   const denied = await lab.exec(
     lab.hostNs(2),
-    asService(lab, l.command, null, [
+    asService(l.command, null, [
       "--join",
       lab.proxyAddr,
       "--token-file",
