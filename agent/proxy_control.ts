@@ -17,7 +17,6 @@ import type { FastPathManager } from "./fastpath/manager.ts";
 import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
 import { type Mac, parseMac } from "./switch/ethernet.ts";
-import { DEVICE_PORT } from "./switch/port_name.ts";
 import type { Switch } from "./switch/switch.ts";
 
 /** What a host acts with. */
@@ -52,7 +51,7 @@ export function dispatchProxyMessage(
       const mac = parseMac(msg.mac);
       const present = ctx.present(mac, Date.now());
       uplink.sendControl({ type: "mac-status", mac: msg.mac, present });
-      if (!present && ctx.sw.macs.get(mac)?.port === DEVICE_PORT) ctx.sw.macs.forget(mac);
+      if (!present) ctx.sw.markMovedAway(mac, Date.now());
       log.info("Proxy asked whether VM {mac} is still here: {answer}", {
         mac: msg.mac,
         answer: present ? "yes" : "no",
@@ -61,8 +60,7 @@ export function dispatchProxyMessage(
     }
     case "mac-moved": {
       // The VM migrated away: its frames may now arrive from links.
-      const mac = parseMac(msg.mac);
-      if (ctx.sw.macs.get(mac)?.port === DEVICE_PORT) ctx.sw.macs.forget(mac);
+      ctx.sw.markMovedAway(parseMac(msg.mac), Date.now());
       log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
       break;
     }

@@ -189,6 +189,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     ask: (host, mac) => hosts.links.get(host)?.sendControl({ type: "mac-check", mac }) ?? false,
     relocate: (mac, to, now) => sw.relocate(mac, to, now),
     refused: (mac, claimedBy, heldBy, now) => {
+      sw.releaseHeld(mac);
       sw.drops.spoofed++;
       sw.listener?.onMacRefused?.(mac, claimedBy, heldBy, now);
     },

@@ -105,6 +105,13 @@ export interface SwitchOptions {
   maxMacsPerPort?: number;
 }
 
+/** Claims whose frames are held at once, and frames held per claim (bounded memory). */
+const MAX_HELD_CLAIMS = 64;
+const MAX_HELD_FRAMES = 4;
+
+/** How long a host passes frames for a VM that left it on to the proxy. */
+const MOVED_AWAY_MS = 10_000;
+
 /** Notified of every frame that enters the overlay at this switch's device (VTTIF counts). */
 export interface FrameObserver {
   observe(src: Mac, dst: Mac, bytes: number): void;
@@ -169,6 +176,10 @@ export class Switch {
   listener: MacListener | null = null;
   /** Who may move a MAC between live ports (proxy); null: the quiet timer alone. */
   movePolicy: MovePolicy | null = null;
+  /** Frames of claims under review, by MAC: replayed if the move is authorised. */
+  readonly #held = new Map<Mac, { port: string; packets: Uint8Array[] }>();
+  /** Host: VMs that left, until when frames for them are passed to the proxy. */
+  readonly #movedAway = new Map<Mac, number>();
 
   readonly #role: "host" | "proxy";
   readonly #moveQuietMs: number;
@@ -302,13 +313,33 @@ export class Switch {
       }
       return this.#sendTo(this.#device, packet, bytes);
     }
+    // A VM that just left this host: a peer that still sends it here (its rules are being
+    // replaced) gets it passed on through the proxy, which knows where the VM is now.
+    if (from.kind === "peer" && this.#movedAway.size > 0) {
+      const until = this.#movedAway.get(dst);
+      if (until !== undefined) {
+        if (now < until) return this.#sendTo(this.#uplink, packet, bytes);
+        this.#movedAway.delete(dst);
+      }
+    }
     const rule = this.rules.lookup(src, dst, this.#usableFromLink);
     if (rule) return this.#sendByRule(rule, packet, bytes);
     this.#sendTo(this.#device, packet, bytes);
   }
 
+  /**
+   * Host: VM `mac` no longer lives here (this host told the proxy so, or the proxy said it
+   * moved). Frames for it that peers still send here go to the proxy for a while instead of
+   * the device, where nobody would take them.
+   */
+  markMovedAway(mac: Mac, now: number): void {
+    if (this.#movedAway.size >= MAX_HELD_CLAIMS) this.#movedAway.clear();
+    this.#movedAway.set(mac, now + MOVED_AWAY_MS);
+    if (this.macs.get(mac)?.port === "device") this.macs.forget(mac);
+  }
+
   #forwardProxy(packet: Uint8Array, from: Port, src: Mac, dst: Mac, bytes: number, now: number) {
-    if (!this.#admitSource(src, from.name, now)) return;
+    if (!this.#admitSource(src, from.name, now, packet)) return;
     if (from.kind === "device") this.observer?.observe(src, dst, bytes);
     if (isGroupMac(dst)) return this.#flood(packet, from, bytes);
     const rule = this.rules.lookup(src, dst, this.#usable);
@@ -323,7 +354,7 @@ export class Switch {
   }
 
   /** Learns `src` behind `port`, applying the anti-spoofing rule to moves. */
-  #admitSource(src: Mac, port: string, now: number): boolean {
+  #admitSource(src: Mac, port: string, now: number, packet?: Uint8Array): boolean {
     const held = this.macs.get(src);
     if (held && held.port !== port && this.#ports.has(held.port)) {
       const verdict = this.movePolicy
@@ -333,6 +364,7 @@ export class Switch {
         : "move";
       if (verdict === "pending") {
         this.drops.claimPending++;
+        if (packet) this.#hold(src, port, packet);
         return false;
       }
       if (verdict === "refuse") {
@@ -364,8 +396,36 @@ export class Switch {
    * when `to` is gone or the MAC is already there.
    */
   relocate(mac: Mac, to: string, now: number): boolean {
+    const held = this.#held.get(mac);
+    this.#held.delete(mac);
     if (!this.#ports.has(to) || this.macs.get(mac)?.port === to) return false;
-    return this.#learn(mac, to, now);
+    if (!this.#learn(mac, to, now)) return false;
+    // The frames held while the old host was asked go on now, as if the move had been
+    // instant: a migrated VM's first frames are often ARP requests, and one lost costs the
+    // VM its 1 s ARP retransmission.
+    const port = this.#ports.get(to)!;
+    if (held?.port === to) {
+      for (const p of held.packets) {
+        // Counted and checked when they arrived; switched now.
+        this.#forwardProxy(p, port, mac, macAt(p, DST_OFFSET), p.length - VNET_HDR_LEN, now);
+      }
+    }
+    return true;
+  }
+
+  /** Drops the frames held for `mac`'s claim (it was refused). */
+  releaseHeld(mac: Mac): void {
+    this.#held.delete(mac);
+  }
+
+  /** Keeps a copy of a frame of a claim under review, within small bounds. */
+  #hold(mac: Mac, port: string, packet: Uint8Array): void {
+    let h = this.#held.get(mac);
+    if (!h || h.port !== port) {
+      if (!h && this.#held.size >= MAX_HELD_CLAIMS) return;
+      this.#held.set(mac, h = { port, packets: [] });
+    }
+    if (h.packets.length < MAX_HELD_FRAMES) h.packets.push(packet.slice());
   }
 
   #flood(packet: Uint8Array, from: Port, bytes: number): void {

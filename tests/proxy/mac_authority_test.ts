@@ -86,8 +86,11 @@ Deno.test("switch with the authority: claims held back, moved on the holder's wo
   assertEquals(sw.drops.claimPending, 1);
   assertEquals(sw.macs.lookup(vm, 11), "host:a");
   assertEquals(asked, ["a 02:00:00:00:00:01"]);
+  const sentBefore = sent.length;
   auth.onStatus("a", vm, false, 12);
   assertEquals(sw.macs.lookup(vm, 13), "host:b", "moved on a's word, before b's next frame");
+  // The frame held during the question goes on now (a broadcast: to a and to the LAN).
+  assertEquals(sent.slice(sentBefore), ["host:a", "device"]);
   // A MAC on the proxy's LAN is never a host's.
   const lan = 0x020000000099;
   sw.forward(frame(0xffffffffffff, lan), "device", 20);

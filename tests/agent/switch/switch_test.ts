@@ -87,3 +87,19 @@ Deno.test("host: group frames on a fast-path link are dropped, short frames coun
   sw.forward(new Uint8Array(12), "peer:b", 0);
   assertEquals([sw.drops.groupOnFastPath, sw.drops.malformed, dev.got.length], [1, 1, 0]);
 });
+
+Deno.test("host: frames a peer still sends for a VM that left go to the proxy, for a while", () => {
+  const sw = new Switch({ role: "host", maxMacs: 100, macAgeMs: 10_000, moveQuietMs: 0 });
+  const dev = new RecordingPort("device", "device");
+  const up = new RecordingPort("proxy", "uplink");
+  const peer = new RecordingPort("peer:h3", "peer");
+  for (const p of [dev, up, peer]) sw.attach(p);
+  sw.forward(packet(vmMac(3), vmMac(1)), "device", 0); // VM 1 lives here
+  sw.markMovedAway(vmMac(1), 100); // ...until it migrated away
+  assertEquals(sw.macs.get(vmMac(1)), undefined, "no longer local");
+  sw.forward(packet(vmMac(1), vmMac(3)), "peer:h3", 200); // h3's rules still point here
+  // (VM 1's own frame went up first; the peer's frame for it follows, not to the device.)
+  assertEquals([dev.got, up.got], [[], ["1>3", "3>1"]], "passed on to the proxy");
+  sw.forward(packet(vmMac(1), vmMac(3)), "peer:h3", 20_000); // long after: the device again
+  assertEquals(dev.got, ["3>1"]);
+});
