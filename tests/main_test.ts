@@ -300,31 +300,37 @@ Deno.test("deno task agent: SIGHUP applies the adaptation settings of the file a
     ];
     await Deno.writeTextFile(file, [...base, "log-format: json", ""].join("\n"));
     const proxy = spawnAgent(["--config", file]);
-    const started = await proxy.until("Control API");
-    const port = /"addr":"127\.0\.0\.1:(\d+)","path"/.exec(started)?.[1];
-    assert(port, started);
-    await Deno.writeTextFile(
-      file,
-      [...base, "log-format: json", "fast-paths: 2", 'pin: ["a:b"]', "mac-age: 10m", ""].join(
-        "\n",
-      ),
-    );
-    // To the agent itself, as systemd's ExecReload does to its main process (`deno task`
-    // passes SIGTERM and SIGINT on to the agent, not SIGHUP).
-    const task = proxy.child.pid;
-    const agentPid = Number(
-      Deno.readTextFileSync(`/proc/${task}/task/${task}/children`).trim().split(/\s+/)[0],
-    );
-    Deno.kill(agentPid, "SIGHUP");
-    const after = await proxy.until("Reloaded the configuration");
-    const line = JSON.parse(after.trim().split("\n").at(-1)!);
-    assertEquals(line.properties, { applied: "--fast-paths, --pin", restart: "--mac-age" });
-    const token = (await Deno.readTextFile(`${dir}/state/api.token`)).trim();
-    const adapt = await (await fetch(`http://127.0.0.1:${port}/api/adapt`, {
-      headers: { authorization: `Bearer ${token}` },
-    })).json();
-    assertEquals([adapt.settings.budget, adapt.settings.pins], [2, ["a|b"]]);
-    assertEquals((await proxy.stop()).code, 0);
+    let stopped = false;
+    try {
+      const started = await proxy.until("Control API");
+      const port = /"addr":"127\.0\.0\.1:(\d+)","path"/.exec(started)?.[1];
+      assert(port, started);
+      await Deno.writeTextFile(
+        file,
+        [...base, "log-format: json", "fast-paths: 2", 'pin: ["a:b"]', "mac-age: 10m", ""].join(
+          "\n",
+        ),
+      );
+      // To the agent itself, as systemd's ExecReload does to its main process (`deno task`
+      // passes SIGTERM and SIGINT on to the agent, not SIGHUP).
+      const task = proxy.child.pid;
+      const agentPid = Number(
+        Deno.readTextFileSync(`/proc/${task}/task/${task}/children`).trim().split(/\s+/)[0],
+      );
+      Deno.kill(agentPid, "SIGHUP");
+      const after = await proxy.until("Reloaded the configuration");
+      const line = JSON.parse(after.trim().split("\n").at(-1)!);
+      assertEquals(line.properties, { applied: "--fast-paths, --pin", restart: "--mac-age" });
+      const token = (await Deno.readTextFile(`${dir}/state/api.token`)).trim();
+      const adapt = await (await fetch(`http://127.0.0.1:${port}/api/adapt`, {
+        headers: { authorization: `Bearer ${token}` },
+      })).json();
+      assertEquals([adapt.settings.budget, adapt.settings.pins], [2, ["a|b"]]);
+      stopped = true;
+      assertEquals((await proxy.stop()).code, 0);
+    } finally {
+      if (!stopped) await proxy.stop().catch(() => {}); // a failed check leaves no agent behind
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
