@@ -29,7 +29,8 @@ import { dispatchProxyMessage } from "./proxy_control.ts";
 import { DEVICE_PORT } from "./switch/port_name.ts";
 import { Switch } from "./switch/switch.ts";
 import type { Mac } from "./switch/ethernet.ts";
-import { presentOnBridge } from "./device/bridge_fdb.ts";
+import { BridgeView } from "./device/bridge_fdb.ts";
+import { LogLimit } from "./log_limit.ts";
 import { MAX_COUNTED_PAIRS, TrafficCounter } from "./traffic/counter.ts";
 import { reportTraffic } from "./traffic/reporter.ts";
 import { Uplink } from "./uplink.ts";
@@ -113,12 +114,16 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   // Whether a VM is still here, when another host claims it: the bridge's forwarding database
   // when the agent's TAP is on a bridge; otherwise (pcap, no bridge) whether it was heard
   // within move-quiet, which is weaker.
+  const bridgeErrors = new LogLimit(60_000); // one line a minute, however often hosts claim
+  const bridge = config.bridge && !config.pcap ? new BridgeView(config.bridge, device.name) : null;
   const present = (mac: Mac, now: number): boolean => {
-    if (config.bridge && !config.pcap) {
+    if (bridge) {
       try {
-        return presentOnBridge(mac, config.bridge, device.name);
+        return bridge.present(mac, now);
       } catch (e) {
-        log.warn("{error}; judging by the last frame instead", { error: (e as Error).message });
+        if (bridgeErrors.shouldLog("bridge", now)) {
+          log.warn("{error}; judging by the last frame instead", { error: (e as Error).message });
+        }
       }
     }
     const e = sw.macs.get(mac);

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { parseWireRule, type WireRule } from "../agent/control/messages.ts";
+import { macOfWire, parseWireRule, type WireRule } from "../agent/control/messages.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
 import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
 import { LAN_HOST, vmHosts } from "./vm_hosts.ts";
@@ -260,18 +260,22 @@ function rules(ctx: ApiContext) {
   return { proxy: ctx.switch.rules.list().map(ruleView), hosts };
 }
 
+/** Installs an operator's rule on the proxy's own switch (from the API or operator.json). */
+export function addProxyRule(sw: Switch, rule: WireRule): ForwardingRule {
+  return sw.rules.add({
+    src: macOfWire(rule.src),
+    dst: macOfWire(rule.dst),
+    target: rule.target,
+    owner: rule.owner ?? "operator",
+    reason: rule.reason ?? "",
+  });
+}
+
 function addRule(ctx: ApiContext, body: unknown): Response {
   const rule = parseWireRule(body);
   const host = (body as Record<string, unknown>)?.host;
   if (host === undefined || host === null) {
-    const r = ctx.switch.rules.add({
-      src: rule.src === null ? null : parseMac(rule.src),
-      dst: rule.dst === null ? null : parseMac(rule.dst),
-      target: rule.target,
-      owner: rule.owner ?? "operator",
-      reason: rule.reason ?? "",
-    });
-    return json({ added: ruleView(r), on: "proxy" }, 201);
+    return json({ added: ruleView(addProxyRule(ctx.switch, rule)), on: "proxy" }, 201);
   }
   if (typeof host !== "string") return problem(400, "Cannot add rule: host must be a host name");
   let wanted = ctx.hostRules.get(host);

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { sameSecret } from "../agent/join/token.ts";
+
 /** How long a login link works, ms. */
 export const LOGIN_CODE_MS = 60_000;
 
@@ -36,16 +38,15 @@ export type ApiRefusal =
   | "not json"
   | "bad login code";
 
-/** Byte-wise equality in time independent of where the first difference is. */
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+const encoder = new TextEncoder();
+
+/** Equality of two tokens in time independent of where they differ (see sameSecret). */
+function sameToken(a: string, b: string): boolean {
+  return sameSecret(encoder.encode(a), encoder.encode(b));
 }
 
-function randomToken(): string {
+/** A fresh random token (24 bytes, base64url): the API token, login codes, sessions. */
+export function randomToken(): string {
   return crypto.getRandomValues(new Uint8Array(24)).toBase64({
     alphabet: "base64url",
     omitPadding: true,
@@ -67,7 +68,7 @@ class Expiring {
         this.#m.delete(t);
         continue;
       }
-      if (timingSafeEqual(t, token)) ok = true;
+      if (sameToken(t, token)) ok = true;
     }
     if (consume) this.#m.delete(token);
     return ok;
@@ -78,6 +79,8 @@ class Expiring {
 export class ApiGuard {
   readonly #bearer: string;
   readonly #hosts = new Set<string>();
+  /** Bound to 0.0.0.0 or ::, where the machine's own names are not all known. */
+  #wildcard = false;
   readonly #codes = new Expiring();
   readonly #sessions = new Expiring();
   /** Requests refused, by reason. */
@@ -100,10 +103,8 @@ export class ApiGuard {
    */
   listensOn(hostname: string, port: number): void {
     const names = [hostname];
-    if (
-      hostname === "0.0.0.0" || hostname === "::" || hostname.startsWith("127.") ||
-      hostname === "::1"
-    ) {
+    this.#wildcard = hostname === "0.0.0.0" || hostname === "::";
+    if (this.#wildcard || hostname.startsWith("127.") || hostname === "::1") {
       names.push("127.0.0.1", "localhost", "[::1]");
     }
     for (const n of names) {
@@ -140,7 +141,10 @@ export class ApiGuard {
   check(req: Request, now: number): Response | null {
     const url = new URL(req.url);
     const host = req.headers.get("host") ?? url.host;
-    if (!this.#hosts.has(host)) {
+    // Bound to every address, the API cannot know all the names it is reached by: there a
+    // request that carries the bearer token (which no web page has) may name any Host; a
+    // page session still needs one of the known names.
+    if (!this.#hosts.has(host) && !(this.#wildcard && this.#bearerIn(req))) {
       return this.#refuse(
         "foreign host",
         403,
@@ -179,9 +183,13 @@ export class ApiGuard {
     return null;
   }
 
-  #credentialed(req: Request, now: number): boolean {
+  #bearerIn(req: Request): boolean {
     const auth = req.headers.get("authorization") ?? "";
-    if (auth.startsWith("Bearer ") && timingSafeEqual(auth.slice(7), this.#bearer)) return true;
+    return auth.startsWith("Bearer ") && sameToken(auth.slice(7), this.#bearer);
+  }
+
+  #credentialed(req: Request, now: number): boolean {
+    if (this.#bearerIn(req)) return true;
     const cookie = (req.headers.get("cookie") ?? "").split(/;\s*/)
       .find((c) => c.startsWith(`${SESSION_COOKIE}=`))?.slice(SESSION_COOKIE.length + 1);
     return cookie !== undefined && this.#sessions.valid(cookie, now);

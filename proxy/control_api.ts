@@ -12,7 +12,7 @@ import { type Address, formatAddress } from "../agent/config/types.ts";
 import { logger } from "../agent/log.ts";
 import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
 import { type ApiContext, apiHandler } from "./api.ts";
-import { ApiGuard } from "./api_guard.ts";
+import { ApiGuard, randomToken } from "./api_guard.ts";
 import { explainListenError } from "../agent/listen_error.ts";
 
 /** Default address of the control API: loopback only. */
@@ -30,7 +30,7 @@ export interface ControlApi {
 async function bearerToken(stateDir: string): Promise<string> {
   const path = `${stateDir}/api.token`;
   return await readSecretFile(path).then((t) => t.trim()).catch(async () => {
-    const t = crypto.getRandomValues(new Uint8Array(24)).toBase64({ alphabet: "base64url" });
+    const t = randomToken();
     await writeSecretFile(path, t + "\n");
     return t;
   });
@@ -46,30 +46,23 @@ export async function serveControlApi(
   const api = config.api ?? DEFAULT_API;
   const guard = new ApiGuard(await bearerToken(config.stateDir));
   let bound = api;
+  const handler = apiHandler({ ...ctx, apiRefusals: guard.refused }, guard);
+  const onListen = (a: Deno.NetAddr) => {
+    bound = { hostname: a.hostname, port: a.port };
+    guard.listensOn(a.hostname, a.port);
+    log.info(
+      "Control API on http://{addr}/api/status (token in {path}; `agent page` for the page)",
+      {
+        addr: formatAddress(bound),
+        path: `${config.stateDir}/api.token`,
+      },
+    );
+  };
   let server: Deno.HttpServer;
   try {
-    server = serveOn();
+    server = Deno.serve({ hostname: api.hostname, port: api.port, signal, onListen }, handler);
   } catch (e) {
     throw explainListenError(e, api, "api");
   }
   return { address: () => bound, finished: server.finished };
-
-  function serveOn(): Deno.HttpServer {
-    return Deno.serve({
-      hostname: api.hostname,
-      port: api.port,
-      signal,
-      onListen: (a) => {
-        bound = { hostname: a.hostname, port: a.port };
-        guard.listensOn(a.hostname, a.port);
-        log.info(
-          "Control API on http://{addr}/api/status (token in {path}; `agent page` for the page)",
-          {
-            addr: formatAddress(bound),
-            path: `${config.stateDir}/api.token`,
-          },
-        );
-      },
-    }, apiHandler({ ...ctx, apiRefusals: guard.refused }, guard));
-  }
 }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
+import { readSecretFileIfExists, SerialSecretFile } from "../agent/secret_file.ts";
 
 /** What the proxy keeps about one admitted host. */
 export interface HostRecord {
@@ -49,14 +49,13 @@ const MAX_REVOKED = 10_000;
 
 /** The book, loaded from and saved to `state-dir/hosts.json`. */
 export class HostBook {
-  readonly #path: string;
+  /** Each save writes the whole book, one after another: none is lost. */
+  readonly #file: SerialSecretFile;
   readonly #hosts: Map<string, HostRecord>;
   readonly #revoked: RevokedKey[];
-  /** Saves run one after another, each writing the whole book: none is lost. */
-  #saving: Promise<void> = Promise.resolve();
 
   private constructor(path: string, hosts: Map<string, HostRecord>, revoked: RevokedKey[]) {
-    this.#path = path;
+    this.#file = new SerialSecretFile(path);
     this.#hosts = hosts;
     this.#revoked = revoked;
   }
@@ -69,13 +68,8 @@ export class HostBook {
   /** Loads `state-dir/hosts.json`, or starts empty when it does not exist. */
   static async load(stateDir: string): Promise<HostBook> {
     const path = `${stateDir}/hosts.json`;
-    let text: string;
-    try {
-      text = await readSecretFile(path);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return HostBook.empty(path);
-      throw e;
-    }
+    const text = await readSecretFileIfExists(path);
+    if (text === null) return HostBook.empty(path);
     const fail = (why: string): never => {
       throw new Error(
         `Cannot load the host book ${path}: ${why}. Restore it from a backup, or delete it ` +
@@ -191,18 +185,13 @@ export class HostBook {
   }
 
   #save(): Promise<void> {
-    const next = this.#saving.then(() =>
-      writeSecretFile(
-        this.#path,
-        JSON.stringify(
-          { version: 2, hosts: Object.fromEntries(this.#hosts), revoked: this.#revoked },
-          null,
-          1,
-        ) + "\n",
-      )
+    return this.#file.write(
+      JSON.stringify(
+        { version: 2, hosts: Object.fromEntries(this.#hosts), revoked: this.#revoked },
+        null,
+        1,
+      ) + "\n",
     );
-    this.#saving = next.catch(() => {});
-    return next;
   }
 }
 

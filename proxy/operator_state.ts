@@ -14,7 +14,7 @@
  */
 
 import { parseWireRule, type WireRule } from "../agent/control/messages.ts";
-import { readSecretFile, writeSecretFile } from "../agent/secret_file.ts";
+import { readSecretFileIfExists, SerialSecretFile } from "../agent/secret_file.ts";
 import type { AdaptSettings } from "../adapt/planner.ts";
 
 /** The operator's run-time decisions. */
@@ -29,11 +29,12 @@ export class OperatorStore {
   readonly path: string;
   /** What was saved before this start, or null. */
   readonly saved: (OperatorState & { savedAt: number }) | null;
-  #saving: Promise<void> = Promise.resolve();
+  readonly #file: SerialSecretFile;
 
   private constructor(path: string, saved: (OperatorState & { savedAt: number }) | null) {
     this.path = path;
     this.saved = saved;
+    this.#file = new SerialSecretFile(path);
   }
 
   /**
@@ -43,13 +44,8 @@ export class OperatorStore {
    */
   static async load(stateDir: string): Promise<OperatorStore> {
     const path = `${stateDir}/operator.json`;
-    let text: string;
-    try {
-      text = await readSecretFile(path);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return new OperatorStore(path, null);
-      throw e;
-    }
+    const text = await readSecretFileIfExists(path);
+    if (text === null) return new OperatorStore(path, null);
     try {
       return new OperatorStore(path, parseState(JSON.parse(text)));
     } catch (e) {
@@ -62,10 +58,7 @@ export class OperatorStore {
 
   /** Keeps `state` (replacing what was kept); saves run one after another. */
   save(state: OperatorState, now: number): Promise<void> {
-    const text = JSON.stringify({ version: 1, savedAt: now, ...state }, null, 1) + "\n";
-    const next = this.#saving.then(() => writeSecretFile(this.path, text));
-    this.#saving = next.catch(() => {});
-    return next;
+    return this.#file.write(JSON.stringify({ version: 1, savedAt: now, ...state }, null, 1) + "\n");
   }
 }
 

@@ -41,8 +41,7 @@ import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
 import { followMacs } from "./mac_events.ts";
 import { OperatorStore } from "./operator_state.ts";
-import { hostRuleKey, operatorState } from "./api.ts";
-import { parseMac } from "../agent/switch/ethernet.ts";
+import { addProxyRule, hostRuleKey, operatorState } from "./api.ts";
 import { MacAuthority } from "./mac_authority.ts";
 import { ReportGate } from "./report_gate.ts";
 import { LogLimit } from "../agent/log_limit.ts";
@@ -158,17 +157,11 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   followMacs(sw, { events, adapt, hosts });
   // What the operator changed at run time survives restarts.
   const operator = await OperatorStore.load(config.stateDir);
+  const persist = () =>
+    operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now());
   if (operator.saved) {
     const saved = operator.saved;
-    for (const r of saved.proxyRules) {
-      sw.rules.add({
-        src: r.src === null ? null : parseMac(r.src),
-        dst: r.dst === null ? null : parseMac(r.dst),
-        target: r.target,
-        owner: r.owner ?? "operator",
-        reason: r.reason ?? "",
-      });
-    }
+    for (const r of saved.proxyRules) addProxyRule(sw, r);
     for (const [host, rules] of Object.entries(saved.hostRules)) {
       hosts.rules.set(host, new Map(rules.map((r) => [hostRuleKey(r.src, r.dst), r])));
     }
@@ -300,8 +293,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       events,
       book: state.book,
       reports,
-      persist: () =>
-        operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now()),
+      persist,
       connectionRefusals: acceptor.refusals,
       revokeHost: async (name) => {
         const r = await state.book.revoke(name, Date.now());
@@ -345,7 +337,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     reconfigure: async (next) => {
       adapt.settings = { ...adaptSettingsOf(next), keepMargin: adapt.settings.keepMargin };
       adapt.reconcile(Date.now());
-      await operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now());
+      await persist();
     },
     stop: async () => {
       stopper.abort();

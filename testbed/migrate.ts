@@ -220,6 +220,29 @@ function measureReplies(
 }
 
 /**
+ * What every measured move shares: `observerNs` pings `ip` every 20 ms; once it hears the VM,
+ * `move` runs; then replies must resume, and the proxy must have followed `mac` to `toHost`
+ * for this move. Returns what `move` returned, the proxy's record and the replies.
+ */
+async function observeMove<T extends { startedAt: number }>(
+  lab: Lab,
+  o: { observerNs: string; ip: string; mac: string; toHost: number; readyMs: number },
+  move: () => Promise<T>,
+): Promise<{ result: T; moved: FollowedMove; replies: PingReply[] }> {
+  const watch = await PingWatch.start(lab, o.observerNs, o.ip);
+  let result: T;
+  try {
+    await watch.waitReplies(5, o.readyMs);
+    result = await move();
+    await watch.waitReplies((await watch.replies()).length + 25, 5000);
+  } finally {
+    await watch.stop();
+  }
+  const moved = await followedMove(lab, { mac: o.mac, toHost: o.toHost, since: result.startedAt });
+  return { result, moved, replies: await watch.replies() };
+}
+
+/**
  * Moves namespace VM `vm` behind `toHost` while VM `observer` pings it every 20 ms, and
  * measures how soon after the move (the proxy's event) the observer hears from it again.
  */
@@ -228,27 +251,23 @@ export async function measureMove(
   options: { vm: number; toHost: number; observer: number; pauseMs?: number },
 ): Promise<MoveMeasurement> {
   const target = lab.vms[options.vm];
-  const watch = await PingWatch.start(lab, lab.vms[options.observer].ns, target.ip);
-  let startedAt: number;
-  try {
-    await watch.waitReplies(5, 5000);
-    startedAt = Date.now();
+  const { result, moved, replies } = await observeMove(lab, {
+    observerNs: lab.vms[options.observer].ns,
+    ip: target.ip,
+    mac: target.mac,
+    toHost: options.toHost,
+    readyMs: 5000,
+  }, async () => {
+    const startedAt = Date.now();
     await moveVm(lab, options.vm, options.toHost);
     await new Promise((r) => setTimeout(r, options.pauseMs ?? 300)); // the VM pauses while it moves
     await announce(lab, options.vm);
-    await watch.waitReplies((await watch.replies()).length + 25, 5000);
-  } finally {
-    await watch.stop();
-  }
-  const moved = await followedMove(lab, {
-    mac: target.mac,
-    toHost: options.toHost,
-    since: startedAt,
+    return { startedAt };
   });
   return {
     ...moved,
     completedAt: moved.movedAt,
-    ...measureReplies(await watch.replies(), startedAt, moved.movedAt, `VM ${options.vm}'s move`),
+    ...measureReplies(replies, result.startedAt, moved.movedAt, `VM ${options.vm}'s move`),
   };
 }
 
@@ -261,30 +280,18 @@ export async function measureQemuMove(
   options: { guest: QemuGuest; toHost: number; observerNs: string },
 ): Promise<QemuMoveMeasurement> {
   const { guest } = options;
-  const watch = await PingWatch.start(lab, options.observerNs, guest.ip);
-  let m;
-  try {
-    await watch.waitReplies(5, 10_000);
-    m = await guest.migrate(options.toHost);
-    await watch.waitReplies((await watch.replies()).length + 25, 5000);
-  } finally {
-    await watch.stop();
-  }
-  const moved = await followedMove(lab, {
+  const { result: m, moved, replies } = await observeMove(lab, {
+    observerNs: options.observerNs,
+    ip: guest.ip,
     mac: guest.mac,
     toHost: options.toHost,
-    since: m.startedAt,
-  });
+    readyMs: 10_000,
+  }, () => guest.migrate(options.toHost));
   return {
     ...moved,
     completedAt: m.completedAt,
     downtimeMs: m.downtimeMs,
     totalMs: m.totalMs,
-    ...measureReplies(
-      await watch.replies(),
-      m.startedAt,
-      m.completedAt,
-      `guest ${guest.index}'s migration`,
-    ),
+    ...measureReplies(replies, m.startedAt, m.completedAt, `guest ${guest.index}'s migration`),
   };
 }

@@ -48,24 +48,54 @@ export function parseBrforward(bytes: Uint8Array): FdbEntry[] {
   return out;
 }
 
+/** How long one reading of the forwarding database answers further questions. */
+const FDB_FRESH_MS = 50;
+
 /**
- * True when `mac` is in bridge `bridge`'s forwarding database behind a port other than
- * `ownTap` (where the overlay delivers remote VMs' frames, so the bridge learns them there
- * too). Throws when the bridge cannot be read, with the path.
+ * A host's view of its VMs' bridge. Another host claiming many of this host's VMs makes the
+ * proxy ask about each (at most every 100 ms per VM): one reading of the database, kept for
+ * 50 ms, answers them all, so the claims cannot make this host read it at their rate.
  */
-export function presentOnBridge(mac: Mac, bridge: string, ownTap: string): boolean {
-  let tapPort = -1;
-  try {
-    tapPort = parseInt(readKernelText(`/sys/class/net/${ownTap}/brport/port_no`), 16);
-  } catch { /* the TAP is not on this bridge: every entry counts */ }
-  let bytes: Uint8Array;
-  try {
-    bytes = readKernelFile(`/sys/class/net/${bridge}/brforward`);
-  } catch (e) {
-    throw new Error(
-      `Cannot read bridge ${bridge}'s forwarding database to check ${formatMac(mac)}: ` +
-        (e as Error).message,
+export class BridgeView {
+  readonly #bridge: string;
+  readonly #ownTap: string;
+  #readAt = -Infinity;
+  #present = new Set<Mac>();
+
+  /** @param ownTap the agent's TAP on `bridge` (remote VMs are learned behind it) */
+  constructor(bridge: string, ownTap: string) {
+    this.#bridge = bridge;
+    this.#ownTap = ownTap;
+  }
+
+  /**
+   * True when `mac` is in the bridge's forwarding database behind a port other than the
+   * agent's TAP, as of at most 50 ms before `now`. Throws when the bridge cannot be read.
+   */
+  present(mac: Mac, now: number): boolean {
+    if (now - this.#readAt >= FDB_FRESH_MS) {
+      this.#present = this.#read(mac);
+      this.#readAt = now;
+    }
+    return this.#present.has(mac);
+  }
+
+  #read(asked: Mac): Set<Mac> {
+    let tapPort = -1;
+    try {
+      tapPort = parseInt(readKernelText(`/sys/class/net/${this.#ownTap}/brport/port_no`), 16);
+    } catch { /* the TAP is not on this bridge: every entry counts */ }
+    let bytes: Uint8Array;
+    try {
+      bytes = readKernelFile(`/sys/class/net/${this.#bridge}/brforward`);
+    } catch (e) {
+      throw new Error(
+        `Cannot read bridge ${this.#bridge}'s forwarding database to check ` +
+          `${formatMac(asked)}: ${(e as Error).message}`,
+      );
+    }
+    return new Set(
+      parseBrforward(bytes).filter((e) => !e.local && e.port !== tapPort).map((e) => e.mac),
     );
   }
-  return parseBrforward(bytes).some((e) => e.mac === mac && !e.local && e.port !== tapPort);
 }

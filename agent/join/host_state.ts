@@ -13,7 +13,7 @@
  */
 
 import { generateHostKey, type HostKey } from "./host_key.ts";
-import { readSecretFile, writeSecretFile } from "../secret_file.ts";
+import { readSecretFileIfExists, writeSecretFile } from "../secret_file.ts";
 
 /** A rejoin credential and whom it is for. */
 export interface RejoinCredential {
@@ -43,12 +43,7 @@ export class HostState {
    */
   static async load(stateDir: string): Promise<HostState> {
     const path = `${stateDir}/host.json`;
-    let text: string | null = null;
-    try {
-      text = await readSecretFile(path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
+    const text = await readSecretFileIfExists(path);
     if (text !== null) {
       const parsed = parse(text);
       if (!parsed) {

@@ -25,7 +25,7 @@ import { MIN_FRAME_BODY } from "../link/wire.ts";
 import { VNET_HDR_LEN } from "../device/device.ts";
 import { DST_OFFSET, isGroupMac, type Mac, macAt, SRC_OFFSET } from "./ethernet.ts";
 import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
-import { MacTable } from "./mac_table.ts";
+import { type MacEntry, MacTable } from "./mac_table.ts";
 
 /** What a port is, which decides the switch's defaults. */
 export type PortKind =
@@ -355,11 +355,11 @@ export class Switch {
 
   /** Learns `src` behind `port`, applying the anti-spoofing rule to moves. */
   #admitSource(src: Mac, port: string, now: number, packet?: Uint8Array): boolean {
-    const held = this.macs.get(src);
-    if (held && held.port !== port && this.#ports.has(held.port)) {
+    const entry = this.macs.get(src);
+    if (entry && entry.port !== port && this.#ports.has(entry.port)) {
       const verdict = this.movePolicy
-        ? this.movePolicy.decide(src, held.port, port, now)
-        : now - held.lastSeen < this.#moveQuietMs
+        ? this.movePolicy.decide(src, entry.port, port, now)
+        : now - entry.lastSeen < this.#moveQuietMs
         ? "refuse"
         : "move";
       if (verdict === "pending") {
@@ -369,20 +369,20 @@ export class Switch {
       }
       if (verdict === "refuse") {
         this.drops.spoofed++;
-        this.listener?.onMacRefused?.(src, port, held.port, now);
+        this.listener?.onMacRefused?.(src, port, entry.port, now);
         return false;
       }
     }
-    return this.#learn(src, port, now);
+    return this.#learn(src, port, now, entry);
   }
 
-  #learn(src: Mac, port: string, now: number): boolean {
-    const held = this.macs.get(src);
-    if (!held && this.#maxMacsPerPort > 0 && this.macs.countOn(port) >= this.#maxMacsPerPort) {
+  /** Learns `src` behind `port`; `entry` is its table entry, already looked up by the caller. */
+  #learn(src: Mac, port: string, now: number, entry: Readonly<MacEntry> | undefined): boolean {
+    if (!entry && this.#maxMacsPerPort > 0 && this.macs.countOn(port) >= this.#maxMacsPerPort) {
       this.drops.portFull++;
       return false;
     }
-    const before = held?.port;
+    const before = entry?.port;
     const r = this.macs.learn(src, port, now);
     if (r === "full") this.drops.tableFull++;
     else if (r === "new") this.listener?.onMacLearned?.(src, port, now);
@@ -396,16 +396,17 @@ export class Switch {
    * when `to` is gone or the MAC is already there.
    */
   relocate(mac: Mac, to: string, now: number): boolean {
-    const held = this.#held.get(mac);
+    const frames = this.#held.get(mac);
     this.#held.delete(mac);
-    if (!this.#ports.has(to) || this.macs.get(mac)?.port === to) return false;
-    if (!this.#learn(mac, to, now)) return false;
+    const entry = this.macs.get(mac);
+    if (!this.#ports.has(to) || entry?.port === to) return false;
+    if (!this.#learn(mac, to, now, entry)) return false;
     // The frames held while the old host was asked go on now, as if the move had been
     // instant: a migrated VM's first frames are often ARP requests, and one lost costs the
     // VM its 1 s ARP retransmission.
     const port = this.#ports.get(to)!;
-    if (held?.port === to) {
-      for (const p of held.packets) {
+    if (frames?.port === to) {
+      for (const p of frames.packets) {
         // Counted and checked when they arrived; switched now.
         this.#forwardProxy(p, port, mac, macAt(p, DST_OFFSET), p.length - VNET_HDR_LEN, now);
       }

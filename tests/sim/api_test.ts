@@ -26,17 +26,17 @@ async function until(cond: () => boolean, what: string, ms = 3000) {
   }
 }
 
+/** A proxy on loopback with kernel-chosen ports and its state in `stateDir`. */
+function loopbackProxy(stateDir: string) {
+  const local = { hostname: "127.0.0.1", port: 0 };
+  return runProxy(testConfig({ proxy: true, stateDir, listen: local, api: local }), {
+    announceToken: () => {},
+  });
+}
+
 Deno.test("api: rules added at runtime redirect traffic, and removing them restores it", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "vnet-api-" });
-  const proxy = await runProxy(
-    testConfig({
-      proxy: true,
-      stateDir,
-      listen: { hostname: "127.0.0.1", port: 0 },
-      api: { hostname: "127.0.0.1", port: 0 },
-    }),
-    { announceToken: () => {} },
-  );
+  const proxy = await loopbackProxy(stateDir);
   const devs = [0, 1, 2].map((i) => new MemoryDevice({ name: `d${i}` }));
   const hosts = await Promise.all(devs.map((d, i) =>
     runHost(
@@ -208,16 +208,7 @@ Deno.test("api: every request needs a credential and must name this API; the pag
 
 Deno.test("api: a proxy restart keeps the operator's rules and adaptation settings", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "vnet-operator-" });
-  const start = () =>
-    runProxy(
-      testConfig({
-        proxy: true,
-        stateDir,
-        listen: { hostname: "127.0.0.1", port: 0 },
-        api: { hostname: "127.0.0.1", port: 0 },
-      }),
-      { announceToken: () => {} },
-    );
+  const start = () => loopbackProxy(stateDir);
   try {
     const first = await start();
     const api = apiClient(first.apiAddress.port, stateDir);

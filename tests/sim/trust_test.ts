@@ -5,10 +5,10 @@
  * after the token expired, and a revoked host's key never comes back.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
+import { LOOPBACK, type SimOverlay, startOverlay, until } from "../support/sim.ts";
 import { testConfig } from "../support/config.ts";
 import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
+import { type HostHandle, runHost } from "../../agent/host.ts";
 import { generateHostKey } from "../../agent/join/host_key.ts";
 import { joinProxy, NameTaken } from "../../agent/join/join.ts";
 import { discoverCa } from "../../agent/join/discovery.ts";
@@ -17,6 +17,14 @@ import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 import { frame, vmMac } from "../support/frames.ts";
 
 const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
+
+/** A new host (its own state dir, so its own key) joining `sim`'s proxy with the token. */
+function joinAs(sim: SimOverlay, name: string): Promise<HostHandle> {
+  return runHost(
+    testConfig({ ...FAST, join: sim.proxy.address, token: formatJoinToken(sim.proxy.token), name }),
+    { openDevice: () => new MemoryDevice() },
+  );
+}
 
 Deno.test("sim trust: the token cannot take over a name; the host in place is not disturbed", async () => {
   const sim = await startOverlay({ hosts: 2, common: FAST });
@@ -49,15 +57,7 @@ Deno.test("sim trust: a clone with the same name keeps asking and never displace
   const sim = await startOverlay({ hosts: 1, common: FAST });
   try {
     // A cloned VM: same --name, its own state dir, so its own key.
-    const clone = await runHost(
-      testConfig({
-        ...FAST,
-        join: sim.proxy.address,
-        token: formatJoinToken(sim.proxy.token),
-        name: "h0",
-      }),
-      { openDevice: () => new MemoryDevice() },
-    );
+    const clone = await joinAs(sim, "h0");
     try {
       await until(() => (sim.proxy.refusals.refused ?? 0) >= 2, "the clone refused twice", 5000);
       assertEquals(clone.joins(), 0);
@@ -131,15 +131,7 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
     assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 404);
 
     // The name is free: a new host (new key) may take it; h0 never noticed.
-    const fresh = await runHost(
-      testConfig({
-        ...FAST,
-        join: sim.proxy.address,
-        token: formatJoinToken(sim.proxy.token),
-        name: "h1",
-      }),
-      { openDevice: () => new MemoryDevice() },
-    );
+    const fresh = await joinAs(sim, "h1");
     try {
       await fresh.ready;
       assert(sim.proxy.hosts().has("h1"));
