@@ -16,6 +16,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../agent/clock.ts";
 import type { PeerState, ProxyMessage, RulesApplied, WireRule } from "../agent/control/messages.ts";
 import { mintTicket } from "../agent/fastpath/tickets.ts";
 import { logger } from "../agent/log.ts";
@@ -99,12 +100,15 @@ export class AdaptLoop {
   constructor(
     overlay: Overlay,
     settings: AdaptSettings,
-    options: { warmupMs?: number; now?: number } = {},
+    options: { warmupMs?: number; clock?: Clock } = {},
   ) {
     this.#overlay = overlay;
     this.settings = settings;
-    this.#warmUntil = (options.now ?? Date.now()) + (options.warmupMs ?? 0);
+    this.#clock = options.clock ?? systemClock;
+    this.#warmUntil = this.#clock.now() + (options.warmupMs ?? 0);
   }
+
+  readonly #clock: Clock;
 
   /** The last plan computed (for the API's per-pair reasons). */
   get lastPlan(): Plan | null {
@@ -114,7 +118,7 @@ export class AdaptLoop {
   /** Called when a topology change is declared at `detectedAt` (ms). */
   onTopologyChange(detectedAt: number): void {
     this.#pendingReaction = detectedAt;
-    this.reconcile(Date.now());
+    this.reconcile(this.#clock.now());
   }
 
   /** Migrations measured: first frame on the new host -> rules updated on every host. */
@@ -129,7 +133,7 @@ export class AdaptLoop {
     this.#pendingMoves.push({ mac, movedAt: now });
     // After the switch has finished with the frame that moved it (we are called from inside
     // Switch.forward, and the MAC table already has the new owner).
-    queueMicrotask(() => this.reconcile(Date.now()));
+    queueMicrotask(() => this.reconcile(this.#clock.now()));
   }
 
   /** A host (re)joined: it gets its rule set anew. */
@@ -346,9 +350,9 @@ export class AdaptLoop {
   /** Runs `reconcile` every `intervalMs` until `signal` aborts. */
   run(signal: AbortSignal, intervalMs = 1000): Promise<void> {
     return new Promise((resolve) => {
-      const t = setInterval(() => this.reconcile(Date.now()), intervalMs);
+      const t = this.#clock.every(intervalMs, () => this.reconcile(this.#clock.now()));
       signal.addEventListener("abort", () => {
-        clearInterval(t);
+        t.cancel();
         resolve();
       }, { once: true });
     });

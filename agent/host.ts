@@ -15,6 +15,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
 import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
@@ -24,6 +25,7 @@ import { HostState } from "./join/host_state.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { parseJoinToken } from "./join/token.ts";
 import type { Link } from "./link/link.ts";
+import { tlsTransport, type Transport } from "./link/transport.ts";
 import { logger } from "./log.ts";
 import { dispatchProxyMessage } from "./proxy_control.ts";
 import { DEVICE_PORT } from "./switch/port_name.ts";
@@ -62,6 +64,10 @@ export interface HostHandle {
 export interface HostDeps {
   openDevice(config: Config): Device;
   readTextFile?(path: string): Promise<string>;
+  /** How links reach the proxy and peers: TLS unless a test runs on the memory network. */
+  transport?: Transport;
+  /** Whose time everything waits on: the system's unless a test drives time. */
+  clock?: Clock;
 }
 
 /** The machine's host name made into a valid overlay name. */
@@ -98,6 +104,8 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   const state = await HostState.load(config.stateDir);
   const stopper = new AbortController();
   const signal = stopper.signal;
+  const clock = deps.clock ?? systemClock;
+  const transport = deps.transport ?? tlsTransport;
 
   // The VMs' side: the device on the switch, its traffic counted where it enters.
   const sw = new Switch({
@@ -132,7 +140,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
 
   // The star, and the fast paths the proxy asks for.
   const fastPaths = new FastPathManager(
-    { sw, self: name, config, signal },
+    { sw, self: name, config, signal, transport, clock },
     (msg) => uplink.current()?.sendControl(msg),
   );
   const uplink: Uplink = new Uplink({
@@ -142,7 +150,10 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     state,
     offload: device.offload,
     sw,
-    onMessage: (msg, link) => dispatchProxyMessage({ sw, fastPaths, present }, msg, link),
+    transport,
+    clock,
+    onMessage: (msg, link) =>
+      dispatchProxyMessage({ sw, fastPaths, present, now: () => clock.now() }, msg, link),
     onBadMessage: (e) =>
       log.warn("Ignored a control message from the proxy: {error}", { error: e.message }),
     onUp: (link, welcome, caPem) => {
@@ -171,9 +182,9 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     )
     : null;
   const done = Promise.all([
-    pumpDevice(device, sw, { signal }),
+    pumpDevice(device, sw, { signal, clock }),
     uplink.run(signal, () => stopper.abort()),
-    reportTraffic(traffic, uplink, signal),
+    reportTraffic(traffic, uplink, { clock, signal }),
     apiServer?.finished,
   ]).then(() => device.close());
   return {

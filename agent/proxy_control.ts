@@ -25,6 +25,8 @@ export interface ProxyControlContext {
   fastPaths: FastPathManager;
   /** Whether VM `mac` is still on this host's network (see device/bridge_fdb.ts). */
   present(mac: Mac, now: number): boolean;
+  /** Wall time, for the switch's MAC table. */
+  now(): number;
 }
 
 /** Acts on one validated message from the proxy, which arrived on `uplink`. */
@@ -49,9 +51,9 @@ export function dispatchProxyMessage(
       // Another host claims one of our VMs: say whether it is still here. The proxy moves it
       // only on "no" (or when this host is gone).
       const mac = parseMac(msg.mac);
-      const present = ctx.present(mac, Date.now());
+      const present = ctx.present(mac, ctx.now());
       uplink.sendControl({ type: "mac-status", mac: msg.mac, present });
-      if (!present) ctx.sw.markMovedAway(mac, Date.now());
+      if (!present) ctx.sw.markMovedAway(mac, ctx.now());
       log.info("Proxy asked whether VM {mac} is still here: {answer}", {
         mac: msg.mac,
         answer: present ? "yes" : "no",
@@ -60,7 +62,7 @@ export function dispatchProxyMessage(
     }
     case "mac-moved": {
       // The VM migrated away: its frames may now arrive from links.
-      ctx.sw.markMovedAway(parseMac(msg.mac), Date.now());
+      ctx.sw.markMovedAway(parseMac(msg.mac), ctx.now());
       log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
       break;
     }

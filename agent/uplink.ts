@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { Clock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
 import { formatAddress } from "./config/types.ts";
 import { parseProxyMessage, type ProxyMessage } from "./control/messages.ts";
@@ -21,8 +22,8 @@ import { joinProxy, JoinRefused, NameTaken, RejoinRefused, type Welcome } from "
 import type { JoinToken } from "./join/token.ts";
 import type { Handshake } from "./link/handshake.ts";
 import { Link } from "./link/link.ts";
+import type { Transport } from "./link/transport.ts";
 import { logger } from "./log.ts";
-import { sleep } from "./sleep.ts";
 import { UPLINK_PORT } from "./switch/port_name.ts";
 import type { Switch } from "./switch/switch.ts";
 
@@ -52,6 +53,9 @@ export interface UplinkInit {
   /** Whether the host's device takes superframes (told to the proxy). */
   offload: boolean;
   sw: Switch;
+  /** How to reach the proxy, and whose time to wait on. */
+  transport: Transport;
+  clock: Clock;
   /** A message from the proxy, already validated. */
   onMessage(msg: ProxyMessage, link: Link): void;
   /** A message from the proxy that was refused (the link stays). */
@@ -101,7 +105,7 @@ export class Uplink {
   async run(signal: AbortSignal, giveUp: () => void): Promise<void> {
     const { config, token } = this.#init;
     const proxy = config.join!;
-    const { state, name } = this.#init;
+    const { state, name, transport, clock } = this.#init;
     let caPem: string | null = null;
     // Once admitted, the host comes back with its own credential, not the join token, also
     // after a restart (the credential is kept in its state dir).
@@ -109,7 +113,12 @@ export class Uplink {
     for (let attempt = 0; !signal.aborted;) {
       try {
         const ca: string = caPem ??
-          await discoverCa(proxy, token.caHash, { timeoutMs: config.handshakeTimeout, signal });
+          await discoverCa(proxy, token.caHash, {
+            timeoutMs: config.handshakeTimeout,
+            signal,
+            transport,
+            clock,
+          });
         caPem = ca;
         const { handshake, welcome } = await joinProxy(proxy, {
           token,
@@ -118,6 +127,8 @@ export class Uplink {
           hello: { name, offload: this.#init.offload },
           spkiB64: state.key.spkiB64,
           timeoutMs: config.handshakeTimeout,
+          transport,
+          clock,
         });
         if (welcome.rejoin) {
           rejoinSecret = Uint8Array.fromBase64(welcome.rejoin, { alphabet: "base64url" });
@@ -168,7 +179,7 @@ export class Uplink {
             ms: wait,
           });
         }
-        await sleep(wait, signal);
+        await clock.sleep(wait, signal);
       }
     }
   }
@@ -182,11 +193,11 @@ export class Uplink {
 
   /** The star link over a joined connection, attached to the switch. */
   #open(hs: Handshake): Link {
-    const { config, sw } = this.#init;
+    const { config, sw, clock } = this.#init;
     const link: Link = new Link(
       { name: UPLINK_PORT, kind: "uplink", peer: "proxy", conn: hs.conn, reader: hs.reader },
       {
-        onFrame: (packet) => sw.forward(packet, UPLINK_PORT, Date.now()),
+        onFrame: (packet) => sw.forward(packet, UPLINK_PORT, clock.now()),
         onControl: (raw) => {
           let msg: ProxyMessage;
           try {
@@ -202,6 +213,7 @@ export class Uplink {
         queueBytes: config.queueBytes,
         keepaliveMs: config.keepalive,
         deadAfterMs: config.deadAfter,
+        clock,
       },
     );
     this.#link = link;

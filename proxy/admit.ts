@@ -17,7 +17,8 @@ import { newChallenge, verifyJoinProof } from "../agent/join/proof.ts";
 import type { JoinToken } from "../agent/join/token.ts";
 import type { HostBook } from "./host_book.ts";
 import { certificateInfo } from "./pki/ca.ts";
-import type { Conn } from "../agent/link/link.ts";
+import type { Clock } from "../agent/clock.ts";
+import type { Conn } from "../agent/link/transport.ts";
 import { field, Handshake } from "../agent/link/handshake.ts";
 import { MessageType, ProtocolError } from "../agent/link/wire.ts";
 
@@ -33,6 +34,7 @@ export interface AdmitContext {
   /** Settings sent to every host in its WELCOME. */
   settings: Record<string, unknown>;
   timeoutMs: number;
+  clock: Clock;
 }
 
 /** An admitted host, ready to become a link. */
@@ -62,7 +64,7 @@ export class AdmissionRefused extends Error {
  * timeout, after which the caller closes the connection.
  */
 export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost | null> {
-  const hs = new Handshake(conn, ctx.timeoutMs);
+  const hs = new Handshake(conn, ctx.timeoutMs, { clock: ctx.clock });
   const first = await hs.expect(MessageType.DISCOVER, MessageType.HELLO);
   if (first.type === MessageType.DISCOVER) {
     await answerDiscover(conn, ctx.caPem);
@@ -92,7 +94,7 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
         `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`,
       );
     }
-    if (ctx.tokenExpiresAt != null && Date.now() > ctx.tokenExpiresAt) {
+    if (ctx.tokenExpiresAt != null && ctx.clock.now() > ctx.tokenExpiresAt) {
       return await refuse(
         `join token ${ctx.token.id} expired at ${new Date(ctx.tokenExpiresAt).toISOString()}: ` +
           "ask the operator for a new one (delete join.token and restart the proxy); " +
@@ -151,7 +153,7 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
     return await refuse(`cannot issue a certificate: ${(e as Error).message}`);
   }
   const cert = ctx.book ? await certificateInfo(certificate).catch(() => null) : null;
-  const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, Date.now()) : undefined;
+  const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, ctx.clock.now()) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
   return { name, handshake: hs, offload: features.offload === true };
 }

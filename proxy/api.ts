@@ -23,6 +23,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../agent/clock.ts";
 import { macOfWire, parseWireRule, type WireRule } from "../agent/control/messages.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
 import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
@@ -65,6 +66,13 @@ export interface ApiContext {
   persist?(): Promise<void>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */
   revokeHost(name: string): Promise<HostRecord | null>;
+  /** The proxy's clock (the system's unless a test drives time). */
+  clock?: Clock;
+}
+
+/** The time as the proxy sees it. */
+function nowOf(ctx: Pick<ApiContext, "clock">): number {
+  return (ctx.clock ?? systemClock).now();
 }
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
@@ -104,7 +112,7 @@ export function apiHandler(
   guard: ApiGuard,
 ): (req: Request) => Promise<Response> {
   return async (req) => {
-    const refusal = guard.check(req, Date.now());
+    const refusal = guard.check(req, nowOf(ctx));
     if (refusal) return refusal;
     const url = new URL(req.url);
     try {
@@ -138,7 +146,7 @@ export function apiHandler(
         // A one-time link for the live page, for whoever holds the API token (`agent page`).
         const host = req.headers.get("host") ?? url.host;
         return json({
-          url: `http://${host}/login?code=${guard.loginCode(Date.now())}`,
+          url: `http://${host}/login?code=${guard.loginCode(nowOf(ctx))}`,
           validForMs: LOGIN_CODE_MS,
         });
       }
@@ -212,7 +220,7 @@ function status(ctx: ApiContext) {
     role: "proxy",
     version: ctx.version,
     memory: Deno.memoryUsage(),
-    uptimeMs: Date.now() - ctx.startedAt,
+    uptimeMs: nowOf(ctx) - ctx.startedAt,
     hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
     ports: counters,
     macs: sw.macs.size,
@@ -354,12 +362,12 @@ function changeAdapt(ctx: ApiContext, body: unknown) {
   if ("forbid" in b) s.forbids = [...new Set([...s.forbids, pairArg(b.forbid, "forbid")])];
   if ("unforbid" in b) s.forbids = s.forbids.filter((p) => p !== pairArg(b.unforbid, "unforbid"));
   ctx.adapt.settings = s;
-  ctx.adapt.reconcile(Date.now());
+  ctx.adapt.reconcile(nowOf(ctx));
   return adaptView(ctx);
 }
 
 function paths(ctx: ApiContext) {
-  const hostOf = vmHosts(ctx.switch.macs, Date.now());
+  const hostOf = vmHosts(ctx.switch.macs, nowOf(ctx));
   const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
   return ctx.vttif.vttif.current().graph.edges.map((e) => {
     const ha = hostOf.get(e.a) ?? null;

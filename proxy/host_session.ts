@@ -12,14 +12,15 @@
  */
 
 import type { AdaptLoop } from "../adapt/loop.ts";
+import type { Clock } from "../agent/clock.ts";
 import { formatAddress, parseAddress } from "../agent/config/types.ts";
+import type { Conn, NetConn } from "../agent/link/transport.ts";
 import { type HostMessage, parseHostMessage } from "../agent/control/messages.ts";
 import { Link, type LinkOptions } from "../agent/link/link.ts";
 import { logger } from "../agent/log.ts";
 import { parseMac } from "../agent/switch/ethernet.ts";
 import { hostPort } from "../agent/switch/port_name.ts";
 import type { Switch } from "../agent/switch/switch.ts";
-import { tryTcpNoDelay } from "../ffi/socket.ts";
 import type { Acceptor } from "../agent/link/acceptor.ts";
 import type { LogLimit } from "../agent/log_limit.ts";
 import { AdmissionRefused, admit, type AdmitContext } from "./admit.ts";
@@ -45,6 +46,7 @@ export interface SessionContext {
   reports: ReportGate;
   admission: AdmitContext;
   link: LinkOptions;
+  clock: Clock;
   signal: AbortSignal;
 }
 
@@ -145,25 +147,20 @@ export function dispatchHostMessage(
  * admission settled. Never rejects for what the peer does: a refusal is counted and logged.
  */
 export async function serveHost(
-  conn: Deno.TlsConn,
+  conn: NetConn,
   ctx: SessionContext,
   handshakeDone: () => void,
 ): Promise<void> {
   const log = logger("proxy");
-  const remote = conn.remoteAddr as Deno.NetAddr;
-  const from = formatAddress({ hostname: remote.hostname, port: remote.port });
-  // Frames must not wait for ACKs (see ffi/socket.ts).
-  const noDelayFailed = tryTcpNoDelay(conn);
-  if (noDelayFailed) {
-    log.warn("Cannot set TCP_NODELAY for {from}: {error}", { from, error: noDelayFailed });
-  }
+  const remote = conn.remoteAddr;
+  const from = formatAddress(remote);
   let host;
   try {
     host = await admit(conn, ctx.admission);
   } catch (e) {
     const why = e instanceof AdmissionRefused ? "refused" : (e as Error).name;
     ctx.acceptor.count(why);
-    if (ctx.refusalLog.shouldLog(`${why}|${remote.hostname}`, Date.now())) {
+    if (ctx.refusalLog.shouldLog(`${why}|${remote.hostname}`, ctx.clock.now())) {
       log.warn("Refused connection from {from}: {reason} (more from it for 60 s: counted only)", {
         from,
         reason: (e as Error).message,
@@ -192,36 +189,36 @@ export async function serveHost(
       reader: host.handshake.reader,
     },
     {
-      onFrame: (packet) => ctx.sw.forward(packet, port, Date.now()),
+      onFrame: (packet) => ctx.sw.forward(packet, port, ctx.clock.now()),
       // A malformed or wrong-direction message throws a ProtocolError: the link closes with
       // one log line.
       onControl: (raw) =>
-        dispatchHostMessage(ctx, name, remote.hostname, parseHostMessage(raw), Date.now()),
+        dispatchHostMessage(ctx, name, remote.hostname, parseHostMessage(raw), ctx.clock.now()),
       onClose: (reason, l) => {
         if (ctx.hosts.remove(name, l)) {
           ctx.sw.detach(port);
           ctx.reports.forget(name);
           ctx.macs.forgetHost(name);
-          ctx.adapt.onHostDown(name, Date.now());
+          ctx.adapt.onHostDown(name, ctx.clock.now());
         }
         log.info("Host {host} left: {reason}", { host: name, reason });
-        ctx.events.emit({ type: "host", at: Date.now(), host: name, state: "left", reason });
+        ctx.events.emit({ type: "host", at: ctx.clock.now(), host: name, state: "left", reason });
       },
     },
     ctx.link,
   );
   ctx.hosts.add(name, link);
-  ctx.reports.joined(name, Date.now());
+  ctx.reports.joined(name, ctx.clock.now());
   ctx.sw.attach(link);
   ctx.adapt.onHostUp(name);
   // Operator rules for this host outlive its reconnects.
   for (const rule of ctx.hosts.rulesFor(name)) link.sendControl({ type: "rule-add", rule });
   log.info("Host {host} joined from {from}", { host: name, from });
-  ctx.events.emit({ type: "host", at: Date.now(), host: name, state: "joined", from });
+  ctx.events.emit({ type: "host", at: ctx.clock.now(), host: name, state: "joined", from });
   await link.run(ctx.signal);
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: Conn): void {
   try {
     conn.close();
   } catch { /* closed */ }

@@ -19,12 +19,14 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
 import { formatAddress } from "../agent/config/types.ts";
 import type { Device } from "../agent/device/device.ts";
 import { pumpDevice } from "../agent/device/pump.ts";
 import type { JoinToken } from "../agent/join/token.ts";
 import type { Link } from "../agent/link/link.ts";
+import { type Listener, tlsTransport, type Transport } from "../agent/link/transport.ts";
 import { logger } from "../agent/log.ts";
 import { DEVICE_PORT } from "../agent/switch/port_name.ts";
 import { Switch } from "../agent/switch/switch.ts";
@@ -89,6 +91,10 @@ export interface ProxyDeps {
   openDevice?(config: Config): Device;
   /** Where to print the join token once, when it is created. Default: stdout. */
   announceToken?(text: string, path: string): void;
+  /** How hosts reach the proxy: TLS unless a test runs on the memory network. */
+  transport?: Transport;
+  /** Whose time everything waits on: the system's unless a test drives time. */
+  clock?: Clock;
 }
 
 /**
@@ -117,6 +123,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const stopper = new AbortController();
   const signal = stopper.signal;
   const tasks: Promise<unknown>[] = [];
+  const clock = deps.clock ?? systemClock;
+  const transport = deps.transport ?? tlsTransport;
 
   const sw = new Switch({
     role: "proxy",
@@ -145,20 +153,20 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     {
       hosts: () => hosts.links,
       listenAddress: (h) => hosts.listenAddress(h),
-      vmHosts: () => vmHosts(sw.macs, Date.now()),
+      vmHosts: () => vmHosts(sw.macs, clock.now()),
       topology: () => vttif.vttif.current().graph,
     },
     adaptSettingsOf(config),
     // Long enough for VTTIF to see the traffic again: a few reports, smoothing, hysteresis.
-    { warmupMs: 3 * config.updateInterval + config.smoothing + config.hysteresis },
+    { warmupMs: 3 * config.updateInterval + config.smoothing + config.hysteresis, clock },
   );
   vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
-  adapt.onEvent = (e) => events.emit({ ...e, at: Date.now() });
+  adapt.onEvent = (e) => events.emit({ ...e, at: clock.now() });
   followMacs(sw, { events, adapt, hosts });
   // What the operator changed at run time survives restarts.
   const operator = await OperatorStore.load(config.stateDir);
   const persist = () =>
-    operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), Date.now());
+    operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), clock.now());
   if (operator.saved) {
     const saved = operator.saved;
     for (const r of saved.proxyRules) addProxyRule(sw, r);
@@ -188,14 +196,14 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     },
   });
   sw.movePolicy = macs;
-  tasks.push(vttif.run(signal), adapt.run(signal));
+  tasks.push(vttif.run(signal, clock), adapt.run(signal));
 
   // The LAN side, when there is one; said at start either way.
   let device: Device | null = null;
   if ((config.tap || config.pcap) && deps.openDevice) {
     const dev = device = deps.openDevice(config);
     sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => dev.write(p) });
-    tasks.push(pumpDevice(dev, sw, { signal }));
+    tasks.push(pumpDevice(dev, sw, { signal, clock }));
     log.info("Bridging the overlay to the LAN through {device}{bridge}", {
       device: config.pcap ? `captured interface ${config.pcap}` : `TAP ${dev.name}`,
       bridge: config.bridge ? ` on bridge ${config.bridge}` : "",
@@ -208,20 +216,18 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
 
   // The star: hosts join over TLS, within the acceptor's limits.
   const listenAddr = config.listen ?? { hostname: "0.0.0.0", port: DEFAULT_PROXY_PORT };
-  let listener: Deno.TlsListener;
+  let listener: Listener;
   try {
-    listener = Deno.listenTls({
-      hostname: listenAddr.hostname,
-      port: listenAddr.port,
-      cert: state.pki.proxyCertPem,
-      key: state.pki.proxyKeyPem,
+    listener = transport.listen(listenAddr, {
+      certPem: state.pki.proxyCertPem,
+      keyPem: state.pki.proxyKeyPem,
     });
   } catch (e) {
     stopper.abort();
     await Promise.all(tasks);
     throw explainListenError(e, listenAddr, "listen");
   }
-  const bound = listener.addr as Deno.NetAddr;
+  const bound = listener.addr;
   log.info("Proxy listening on {addr}; token id {id}", {
     addr: formatAddress({ hostname: bound.hostname, port: bound.port }),
     id: state.token.id,
@@ -251,18 +257,21 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
         deadAfterMs: config.deadAfter,
       },
       timeoutMs: config.handshakeTimeout,
+      clock,
     },
     link: {
       queueBytes: config.queueBytes,
       keepaliveMs: config.keepalive,
       deadAfterMs: config.deadAfter,
+      clock,
     },
+    clock,
     signal,
   };
   tasks.push(acceptor.run(listener, {
-    sourceOf: (conn) => (conn.remoteAddr as Deno.NetAddr).hostname,
+    sourceOf: (conn) => conn.remoteAddr.hostname,
     onRefused: (source, why) => {
-      if (refusalLog.shouldLog(`${why}|${source}`, Date.now())) {
+      if (refusalLog.shouldLog(`${why}|${source}`, clock.now())) {
         log.warn("Refused a connection from {source}: {why} (more for 60 s: counted only)", {
           source,
           why,
@@ -272,6 +281,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     serve: (conn, handshakeDone) => serveHost(conn, session, handshakeDone),
     onAcceptError: (e) => log.error("Cannot accept a connection: {error}", { error: String(e) }),
     onServeError: (e) => log.error("Host connection failed: {error}", { error: String(e) }),
+    clock,
   }, signal));
   signal.addEventListener("abort", () => {
     try {
@@ -286,7 +296,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       switch: sw,
       hosts: () => hosts.links,
       hostRules: hosts.rules,
-      startedAt: Date.now(),
+      startedAt: clock.now(),
+      clock,
       version: VERSION,
       vttif,
       adapt,
@@ -296,7 +307,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       persist,
       connectionRefusals: acceptor.refusals,
       revokeHost: async (name) => {
-        const r = await state.book.revoke(name, Date.now());
+        const r = await state.book.revoke(name, clock.now());
         if (r) {
           // Its link goes now; its key can never join again, under any name.
           hosts.links.get(name)?.close("revoked by the operator");
@@ -304,7 +315,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
             host: name,
             key: r.key,
           });
-          events.emit({ type: "host", at: Date.now(), host: name, state: "revoked", key: r.key });
+          events.emit({ type: "host", at: clock.now(), host: name, state: "revoked", key: r.key });
         }
         return r;
       },
@@ -336,7 +347,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     },
     reconfigure: async (next) => {
       adapt.settings = { ...adaptSettingsOf(next), keepMargin: adapt.settings.keepMargin };
-      adapt.reconcile(Date.now());
+      adapt.reconcile(clock.now());
       await persist();
     },
     stop: async () => {

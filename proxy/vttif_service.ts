@@ -9,6 +9,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../agent/clock.ts";
 import type { TrafficReport } from "../agent/traffic/counter.ts";
 import { TrafficCounter } from "../agent/traffic/counter.ts";
 import { logger } from "../agent/log.ts";
@@ -131,13 +132,13 @@ export class VttifService {
     return r.change;
   }
 
-  /** Ticks every update interval until `signal` aborts. */
-  run(signal: AbortSignal): Promise<void> {
+  /** Ticks every update interval, on `clock`, until `signal` aborts. */
+  run(signal: AbortSignal, clock: Clock = systemClock): Promise<void> {
     return new Promise((resolve) => {
-      this.tick(Date.now());
-      const timer = setInterval(() => this.tick(Date.now()), this.#options.updateIntervalMs);
+      this.tick(clock.now());
+      const timer = clock.every(this.#options.updateIntervalMs, () => this.tick(clock.now()));
       signal.addEventListener("abort", () => {
-        clearInterval(timer);
+        timer.cancel();
         resolve();
       }, { once: true });
     });

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
 import type { Switch } from "../switch/switch.ts";
 import { type Device, PacketBatch } from "./device.ts";
 import { logger } from "../log.ts";
@@ -29,11 +30,12 @@ export const PUMP_BATCH = 32;
 export async function pumpDevice(
   device: Device,
   sw: Switch,
-  options: { portName?: string; signal: AbortSignal; batch?: PacketBatch },
+  options: { portName?: string; signal: AbortSignal; batch?: PacketBatch; clock?: Clock },
 ): Promise<void> {
   const batch = options.batch ?? new PacketBatch(PUMP_BATCH);
   const port = options.portName ?? "device";
   const log = logger("device");
+  const clock = options.clock ?? systemClock;
   while (!options.signal.aborted) {
     let n: number;
     try {
@@ -45,7 +47,7 @@ export async function pumpDevice(
       });
       return;
     }
-    const now = Date.now();
+    const now = clock.now();
     for (let i = 0; i < n; i++) sw.forward(batch.packet(i), port, now);
     // The links' flushes are queued microtasks: let them write before the next read attempt,
     // which most often finds the device empty and would only delay them.

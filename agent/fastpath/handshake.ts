@@ -16,7 +16,8 @@
 import { type Address, formatAddress } from "../config/types.ts";
 import { checkHostName, hostTlsName } from "../join/host_key.ts";
 import { field, Handshake } from "../link/handshake.ts";
-import type { Conn } from "../link/link.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { type Conn, tlsTransport, type Transport } from "../link/transport.ts";
 import { MessageType, ProtocolError } from "../link/wire.ts";
 import type { TicketBook } from "./tickets.ts";
 
@@ -28,19 +29,23 @@ export class PeerRefused extends Error {
 /** Dials `peer` at `address` and runs the dialer's side; returns the established handshake. */
 export async function dialPeer(
   address: Address,
-  options: { self: string; peer: string; ticket: string; caPem: string; timeoutMs: number },
+  options: {
+    self: string;
+    peer: string;
+    ticket: string;
+    caPem: string;
+    timeoutMs: number;
+    transport?: Transport;
+    clock?: Clock;
+  },
 ): Promise<Handshake> {
-  const tcp = await Deno.connect({ hostname: address.hostname, port: address.port });
-  let conn: Deno.TcpConn | Deno.TlsConn = tcp;
+  const transport = options.transport ?? tlsTransport;
+  const conn = await transport.dial(address, {
+    serverName: hostTlsName(options.peer),
+    caPem: options.caPem,
+  });
   try {
-    tcp.setNoDelay(true);
-    const tls = await Deno.startTls(tcp, {
-      hostname: hostTlsName(options.peer),
-      caCerts: [options.caPem],
-    });
-    conn = tls;
-    await tls.handshake();
-    const hs = new Handshake(tls, options.timeoutMs);
+    const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock });
     await hs.start(MessageType.HELLO, { role: "peer", name: options.self, ticket: options.ticket });
     const answer = await hs.expect(MessageType.WELCOME, MessageType.GOODBYE);
     const body = Handshake.json(answer);
@@ -74,9 +79,16 @@ export async function dialPeer(
  */
 export async function acceptPeer(
   conn: Conn,
-  options: { self: string; book: TicketBook; timeoutMs: number; ticketWaitMs: number },
+  options: {
+    self: string;
+    book: TicketBook;
+    timeoutMs: number;
+    ticketWaitMs: number;
+    clock?: Clock;
+  },
 ): Promise<{ peer: string; handshake: Handshake }> {
-  const hs = new Handshake(conn, options.timeoutMs);
+  const clock = options.clock ?? systemClock;
+  const hs = new Handshake(conn, options.timeoutMs, { clock });
   const hello = Handshake.json(await hs.expect(MessageType.HELLO));
   if (hello.role !== "peer") {
     throw new ProtocolError("Cannot accept fast path: HELLO without role peer");
@@ -88,11 +100,11 @@ export async function acceptPeer(
     throw new ProtocolError(`Cannot accept fast path: ${(e as Error).message}`);
   }
   const ticket = field(hello, "ticket", 128);
-  const until = Date.now() + options.ticketWaitMs;
-  while (!options.book.has(ticket, Date.now()) && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 20));
+  const until = clock.monotonic() + options.ticketWaitMs;
+  while (!options.book.has(ticket, clock.now()) && clock.monotonic() < until) {
+    await clock.sleep(20);
   }
-  const refusal = options.book.consume(ticket, peer, Date.now());
+  const refusal = options.book.consume(ticket, peer, clock.now());
   if (refusal !== null) {
     const reason = `ticket ${refusal}: ask the proxy for a new fast path`;
     await hs.start(MessageType.GOODBYE, { reason }).catch(() => {});

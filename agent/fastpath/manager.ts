@@ -12,12 +12,13 @@
  * @module
  */
 
-import { tryTcpNoDelay } from "../../ffi/socket.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { type Address, formatAddress, parseAddress } from "../config/types.ts";
 import type { HostMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
+import { type Listener, tlsTransport, type Transport } from "../link/transport.ts";
 import { ProtocolError } from "../link/wire.ts";
 import { logger } from "../log.ts";
 import type { Switch } from "../switch/switch.ts";
@@ -44,16 +45,27 @@ export class FastPathManager {
   readonly #book = new TicketBook({ max: MAX_TICKETS });
   readonly #links = new Map<string, Link>();
   #caPem = "";
-  #listener: Deno.TlsListener | null = null;
+  #listener: Listener | null = null;
+  readonly #transport: Transport;
+  readonly #clock: Clock;
   readonly #log = logger("fastpath");
   readonly #acceptor: Acceptor;
   readonly #refusalLog = new LogLimit(60_000);
 
   /** @param report sends a control message to the proxy (dropped while the uplink is down) */
   constructor(
-    init: { sw: Switch; self: string; config: Config; signal: AbortSignal },
+    init: {
+      sw: Switch;
+      self: string;
+      config: Config;
+      signal: AbortSignal;
+      transport?: Transport;
+      clock?: Clock;
+    },
     report: (msg: HostMessage) => void,
   ) {
+    this.#transport = init.transport ?? tlsTransport;
+    this.#clock = init.clock ?? systemClock;
     this.#sw = init.sw;
     this.#self = init.self;
     this.#config = init.config;
@@ -75,8 +87,7 @@ export class FastPathManager {
 
   /** Where this host accepts fast paths, once listening. */
   get address(): Address | null {
-    const a = this.#listener?.addr as Deno.NetAddr | undefined;
-    return a ? { hostname: a.hostname, port: a.port } : null;
+    return this.#listener?.addr ?? null;
   }
 
   /** The link to `peer`, if up. */
@@ -93,18 +104,13 @@ export class FastPathManager {
     if (!this.#listener) {
       const want = this.#config.listen ?? { hostname: "0.0.0.0", port: 0 };
       try {
-        this.#listener = Deno.listenTls({
-          hostname: want.hostname,
-          port: want.port,
-          cert: tls.certPem,
-          key: tls.keyPem,
-        });
+        this.#listener = this.#transport.listen(want, tls);
       } catch (e) {
         throw explainListenError(e, want, "listen");
       }
       this.#acceptLoop(this.#listener);
     }
-    const bound = this.#listener.addr as Deno.NetAddr;
+    const bound = this.#listener.addr;
     const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
     return wildcard
       ? `:${bound.port}`
@@ -120,7 +126,7 @@ export class FastPathManager {
   handle(msg: PeerInstruction): void {
     switch (msg.type) {
       case "peer-expect":
-        this.#book.expect(msg.ticket, msg.peer, Math.min(msg.ttlMs, 60_000), Date.now());
+        this.#book.expect(msg.ticket, msg.peer, Math.min(msg.ttlMs, 60_000), this.#clock.now());
         return;
       case "peer-connect": {
         let address: Address;
@@ -156,6 +162,8 @@ export class FastPathManager {
         ticket,
         caPem: this.#caPem,
         timeoutMs: this.#config.handshakeTimeout,
+        transport: this.#transport,
+        clock: this.#clock,
       });
       this.#attach(peer, hs);
     } catch (e) {
@@ -172,18 +180,11 @@ export class FastPathManager {
    * Accepts fast-path connections within the same limits as the proxy's join listener: this
    * listener is on every host's public side, and nobody is authenticated before the ticket.
    */
-  async #acceptLoop(listener: Deno.TlsListener): Promise<void> {
+  async #acceptLoop(listener: Listener): Promise<void> {
     await this.#acceptor.run(listener, {
-      sourceOf: (conn) => (conn.remoteAddr as Deno.NetAddr).hostname,
+      sourceOf: (conn) => conn.remoteAddr.hostname,
       onRefused: (source, why) => this.#refused(source, why),
       serve: async (conn, handshakeDone) => {
-        // Frames must not wait for ACKs (see ffi/socket.ts).
-        const noDelayFailed = tryTcpNoDelay(conn);
-        if (noDelayFailed) {
-          this.#log.warn("Cannot set TCP_NODELAY on a fast-path link: {error}", {
-            error: noDelayFailed,
-          });
-        }
         let accepted;
         try {
           accepted = await acceptPeer(conn, {
@@ -191,10 +192,11 @@ export class FastPathManager {
             book: this.#book,
             timeoutMs: this.#config.handshakeTimeout,
             ticketWaitMs: 2000,
+            clock: this.#clock,
           });
         } catch (e) {
           this.#acceptor.count("refused");
-          this.#refused((conn.remoteAddr as Deno.NetAddr).hostname, (e as Error).message);
+          this.#refused(conn.remoteAddr.hostname, (e as Error).message);
           try {
             conn.close();
           } catch { /* closed */ }
@@ -213,7 +215,7 @@ export class FastPathManager {
 
   /** Logs a refusal at most once per source and minute; all are counted. */
   #refused(source: string, why: string): void {
-    if (this.#refusalLog.shouldLog(source, Date.now())) {
+    if (this.#refusalLog.shouldLog(source, this.#clock.now())) {
       this.#log.warn(
         "Refused a fast-path connection from {source}: {why} (more for 60 s: counted only)",
         {
@@ -234,7 +236,7 @@ export class FastPathManager {
     const link = new Link(
       { name, kind: "peer", peer, conn: hs.conn, reader: hs.reader },
       {
-        onFrame: (packet) => this.#sw.forward(packet, name, Date.now()),
+        onFrame: (packet) => this.#sw.forward(packet, name, this.#clock.now()),
         onControl: () => {
           throw new ProtocolError("Cannot accept control messages on a fast path");
         },
@@ -250,6 +252,7 @@ export class FastPathManager {
         queueBytes: this.#config.queueBytes,
         keepaliveMs: Math.min(this.#config.keepalive, 250),
         deadAfterMs: Math.min(this.#config.deadAfter, 1000),
+        clock: this.#clock,
       },
     );
     this.#links.set(peer, link);

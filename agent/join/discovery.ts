@@ -12,20 +12,20 @@
  * The unverified TLS only carries bytes whose hash the operator already pinned in the join
  * token (as kubeadm does with its discovery hash), so an attacker in the middle can at most
  * relay the genuine CA, which gains it nothing: the host's next connection verifies the
- * proxy's certificate against that CA. Deno's own TLS cannot skip verification per
- * connection, so discovery uses `node:tls` with `rejectUnauthorized: false`.
+ * proxy's certificate against that CA. It is the one dial with `caPem: null` (transport.ts).
  *
  * @module
  */
 
-import * as tls from "node:tls";
+import { type Clock, systemClock } from "../clock.ts";
 import { type Address, formatAddress } from "../config/types.ts";
+import { Handshake, HandshakeTimeout } from "../link/handshake.ts";
+import { type Conn, tlsTransport, type Transport } from "../link/transport.ts";
 import {
-  checkPreamble,
   HEADER_LEN,
   MessageType,
   PREAMBLE_LEN,
-  StreamReader,
+  ProtocolError,
   writeHeader,
   writePreamble,
 } from "../link/wire.ts";
@@ -41,6 +41,9 @@ export interface DiscoverOptions {
   timeoutMs: number;
   /** Aborting rejects with the signal's reason and closes the connection. */
   signal?: AbortSignal;
+  /** How to reach the proxy; TLS unless a test runs on the memory network. */
+  transport?: Transport;
+  clock?: Clock;
 }
 
 /** Exactly one PEM certificate and nothing else. */
@@ -85,114 +88,81 @@ const ONE_PEM_CERTIFICATE =
  * if (caPem !== pki.caPem) throw new Error("not the proxy's CA");
  * ```
  */
-export function discoverCa(
+export async function discoverCa(
   address: Address,
   caHash: string,
   options: DiscoverOptions,
 ): Promise<string> {
   const where = formatAddress(address);
   if (!isCaHash(caHash)) {
-    return Promise.reject(
-      new TypeError(
-        `Cannot discover the CA of ${where}: the CA hash is not 43 base64url characters. ` +
-          `Pass the caHash of a parsed join token`,
-      ),
+    throw new TypeError(
+      `Cannot discover the CA of ${where}: the CA hash is not 43 base64url characters. ` +
+        `Pass the caHash of a parsed join token`,
     );
   }
   const { signal, timeoutMs } = options;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise<string>((resolve, reject) => {
-    const socket = tls.connect({
-      host: address.hostname,
-      port: address.port,
-      servername: PROXY_TLS_NAME,
-      rejectUnauthorized: false,
+  if (signal?.aborted) throw signal.reason;
+  const clock = options.clock ?? systemClock;
+  const transport = options.transport ?? tlsTransport;
+  const notVnet = "Check that the address and port are those of a vnet proxy of this version";
+  const fail = (detail: string, fix: string) =>
+    new Error(`Cannot discover the CA of ${where}: ${detail}. ${fix}`);
+  let conn: Conn | null = null;
+  const onAbort = () => conn?.close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const deadline = clock.monotonic() + timeoutMs;
+  try {
+    // The dial counts against the same deadline as the exchange.
+    const dialed = transport.dial(address, { serverName: PROXY_TLS_NAME, caPem: null });
+    let timer: { cancel(): void } | undefined;
+    conn = await Promise.race([
+      dialed,
+      new Promise<never>((_, reject) => {
+        timer = clock.after(timeoutMs, () => {
+          dialed.then((c) => c.close(), () => {});
+          reject(new HandshakeTimeout("timed out"));
+        });
+      }),
+    ]).finally(() => timer?.cancel());
+    if (signal?.aborted) throw signal.reason;
+    const hs = new Handshake(conn, Math.max(1, deadline - clock.monotonic()), {
+      clock,
+      maxBodyBytes: MAX_CA_CERT_BYTES,
     });
-    const reader = new StreamReader(undefined, { preAuthBodyBytes: MAX_CA_CERT_BYTES });
-    const head = new Uint8Array(PREAMBLE_LEN + HEADER_LEN);
-    let headBytes = 0;
-    let done = false;
-    let answered = false;
-
-    const finish = (result: { caPem: string } | { error: unknown }) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      socket.destroy();
-      if ("caPem" in result) resolve(result.caPem);
-      else reject(result.error);
-    };
-    const fail = (detail: string, fix: string) =>
-      finish({ error: new Error(`Cannot discover the CA of ${where}: ${detail}. ${fix}`) });
-    const notVnet = "Check that the address and port are those of a vnet proxy of this version";
-    const onAbort = () => finish({ error: signal!.reason });
-    const timer = setTimeout(
-      () =>
-        fail(
-          `no answer within ${timeoutMs} ms`,
-          "Check the address and port, that the proxy is running, and that no firewall drops " +
-            "the connection",
-        ),
-      timeoutMs,
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
-
-    socket.on("secureConnect", () => {
-      const out = new Uint8Array(PREAMBLE_LEN + HEADER_LEN);
-      writePreamble(out, 0);
-      writeHeader(out, PREAMBLE_LEN, MessageType.DISCOVER, 0);
-      socket.write(out);
-    });
-    // Once the answer is in, the proxy closing the stream (as it does) is no failure: the
-    // answer's check, still running, settles the promise.
-    socket.on("error", (error: Error) => {
-      if (answered) return;
-      fail(error.message, "Check the address and port, and that the proxy is running");
-    });
-    socket.on("close", () => {
-      if (answered) return;
-      fail("the proxy closed the connection before sending its CA certificate", notVnet);
-    });
-    socket.on("data", (chunk: Uint8Array) => {
-      if (done || answered) return;
-      try {
-        onData(chunk);
-      } catch (error) {
-        // Nothing the peer sends may throw out of an event handler and end the process.
-        finish({ error });
-      }
-    });
-
-    const onData = (chunk: Uint8Array) => {
-      // The first preamble and header are checked before the body is buffered, so a peer
-      // announcing a huge body is refused at once rather than after sending it.
-      if (headBytes < head.length) {
-        const n = Math.min(head.length - headBytes, chunk.length);
-        head.set(chunk.subarray(0, n), headBytes);
-        headBytes += n;
-        if (headBytes === head.length) {
-          const problem = checkHead(head);
-          if (problem !== null) return fail(problem, notVnet);
-        }
-      }
-      for (let at = 0; at < chunk.length;) {
-        const space = reader.space();
-        const n = Math.min(space.length, chunk.length - at);
-        space.set(chunk.subarray(at, at + n));
-        reader.commit(n);
-        at += n;
-      }
-      const message = reader.next();
-      if (message === null) return;
-      answered = true;
-      const body = message.body.slice();
-      if (message.type === MessageType.GOODBYE) {
-        return fail(`the proxy refused: ${goodbyeReason(body)}`, "Act on the proxy's reason");
-      }
-      verify(body, caHash, where).then((caPem) => finish({ caPem }), (error) => finish({ error }));
-    };
-  });
+    await hs.start(MessageType.DISCOVER);
+    const answer = await hs.expect(MessageType.CA_CERT, MessageType.GOODBYE);
+    if (answer.type === MessageType.GOODBYE) {
+      throw fail(`the proxy refused: ${goodbyeReason(answer.body)}`, "Act on the proxy's reason");
+    }
+    return await verify(answer.body.slice(), caHash, where);
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    if (
+      e instanceof CaMismatch || (e instanceof Error && e.message.startsWith("Cannot discover"))
+    ) {
+      throw e;
+    }
+    if (e instanceof HandshakeTimeout) {
+      throw fail(
+        `no answer within ${timeoutMs} ms`,
+        "Check the address and port, that the proxy is running, and that no firewall drops " +
+          "the connection",
+      );
+    }
+    if (e instanceof ProtocolError) {
+      const detail = e.message.replace(/^Cannot [a-z ]+: /, "");
+      throw fail(
+        /closed the connection/.test(detail)
+          ? "the proxy closed the connection before sending its CA certificate"
+          : detail,
+        notVnet,
+      );
+    }
+    throw fail((e as Error).message, "Check the address and port, and that the proxy is running");
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    conn?.close();
+  }
 }
 
 /**
@@ -229,25 +199,6 @@ export async function answerDiscover(
   writeHeader(out, PREAMBLE_LEN, MessageType.CA_CERT, body.length);
   out.set(body, PREAMBLE_LEN + HEADER_LEN);
   for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
-}
-
-/** What is wrong with the peer's preamble and first header, or null when they are fine. */
-function checkHead(head: Uint8Array): string | null {
-  try {
-    checkPreamble(head);
-  } catch (error) {
-    return (error as Error).message.replace(/^Cannot accept stream: /, "");
-  }
-  const type = head[PREAMBLE_LEN];
-  const length = (head[PREAMBLE_LEN + 1] << 16) | (head[PREAMBLE_LEN + 2] << 8) |
-    head[PREAMBLE_LEN + 3];
-  if (type !== MessageType.CA_CERT && type !== MessageType.GOODBYE) {
-    return `the peer answered with message type 0x${type.toString(16)} instead of CA_CERT`;
-  }
-  if (length > MAX_CA_CERT_BYTES) {
-    return `the peer announced a ${length}-byte answer, over the ${MAX_CA_CERT_BYTES}-byte limit`;
-  }
-  return null;
 }
 
 /** The PEM in `body` if it is one certificate whose hash is `caHash`. */

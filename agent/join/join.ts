@@ -7,8 +7,10 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
 import { type Address, formatAddress } from "../config/types.ts";
 import { field, Handshake } from "../link/handshake.ts";
+import { CertificateRejected, type Conn, tlsTransport, type Transport } from "../link/transport.ts";
 import { MessageType } from "../link/wire.ts";
 import { joinProof } from "./proof.ts";
 import type { JoinToken } from "./token.ts";
@@ -54,17 +56,16 @@ export async function joinProxy(
     timeoutMs: number;
     /** This host's rejoin secret from an earlier WELCOME, proven instead of the token's. */
     rejoinSecret?: Uint8Array | null;
+    transport?: Transport;
+    clock?: Clock;
   },
 ): Promise<{ handshake: Handshake; welcome: Welcome }> {
   const rejoining = options.rejoinSecret != null;
-  const tcp = await Deno.connect({ hostname: address.hostname, port: address.port });
-  let conn: Deno.TlsConn | Deno.TcpConn = tcp;
+  const transport = options.transport ?? tlsTransport;
+  let conn: Conn | null = null;
   try {
-    tcp.setNoDelay(true);
-    const tls = await Deno.startTls(tcp, { hostname: PROXY_TLS_NAME, caCerts: [options.caPem] });
-    conn = tls;
-    await tls.handshake();
-    const hs = new Handshake(tls, options.timeoutMs);
+    conn = await transport.dial(address, { serverName: PROXY_TLS_NAME, caPem: options.caPem });
+    const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock ?? systemClock });
     await hs.start(MessageType.HELLO, {
       role: "host",
       name: options.hello.name,
@@ -102,12 +103,9 @@ export async function joinProxy(
     };
   } catch (e) {
     try {
-      conn.close();
+      conn?.close();
     } catch { /* already closed */ }
-    if (
-      e instanceof Error &&
-      /certificate|UnknownIssuer|BadCertificate|NotValidForName/i.test(e.message)
-    ) {
+    if (e instanceof CertificateRejected) {
       throw new JoinRefused(
         `Cannot join ${formatAddress(address)}: its TLS certificate is not issued by the CA the ` +
           `token pins (${e.message}); the proxy's state was replaced or someone is in the middle`,

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { type Clock, systemClock } from "../clock.ts";
+
 /** Handshake bounds, from the config. */
 export interface AcceptorLimits {
   /** Handshakes in flight at once, from everyone. */
@@ -143,6 +145,8 @@ export class Acceptor {
       serve(conn: C, handshakeDone: () => void): Promise<void>;
       onAcceptError(e: Error): void;
       onServeError(e: Error): void;
+      /** Whose time the pause after a failed accept takes. */
+      clock?: Clock;
     },
     signal: AbortSignal,
   ): Promise<void> {
@@ -154,7 +158,7 @@ export class Acceptor {
         if (signal.aborted || e instanceof Deno.errors.BadResource) return;
         this.count("accept failed");
         handlers.onAcceptError(e as Error);
-        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        await (handlers.clock ?? systemClock).sleep(ACCEPT_RETRY_MS, signal);
         continue;
       }
       const source = handlers.sourceOf(conn);

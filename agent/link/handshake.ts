@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Conn } from "./link.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type { Conn } from "./transport.ts";
 import {
   HEADER_LEN,
   type Message,
@@ -36,13 +37,25 @@ export class HandshakeTimeout extends Error {
 export class Handshake {
   readonly conn: Conn;
   /** Small and capped at {@linkcode MAX_HANDSHAKE_BODY} until the Link takes it over. */
-  readonly reader = new StreamReader(undefined, { preAuthBodyBytes: MAX_HANDSHAKE_BODY });
+  readonly reader: StreamReader;
   readonly #deadline: number;
+  readonly #clock: Clock;
+  readonly #maxBody: number;
 
-  /** @param timeoutMs time from now within which the whole handshake must finish. */
-  constructor(conn: Conn, timeoutMs: number) {
+  /**
+   * @param timeoutMs time from now within which the whole handshake must finish.
+   * @param options.maxBodyBytes a smaller cap than {@linkcode MAX_HANDSHAKE_BODY} (discovery).
+   */
+  constructor(
+    conn: Conn,
+    timeoutMs: number,
+    options: { clock?: Clock; maxBodyBytes?: number } = {},
+  ) {
     this.conn = conn;
-    this.#deadline = performance.now() + timeoutMs;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxBody = Math.min(options.maxBodyBytes ?? MAX_HANDSHAKE_BODY, MAX_HANDSHAKE_BODY);
+    this.reader = new StreamReader(undefined, { preAuthBodyBytes: this.#maxBody });
+    this.#deadline = this.#clock.monotonic() + timeoutMs;
   }
 
   #started = false;
@@ -89,7 +102,7 @@ export class Handshake {
             }`,
           );
         }
-        if (m.body.length > MAX_HANDSHAKE_BODY) {
+        if (m.body.length > this.#maxBody) {
           throw new ProtocolError(
             `Cannot continue handshake: ${m.body.length}-byte message is too large`,
           );
@@ -130,18 +143,18 @@ export class Handshake {
   }
 
   #withDeadline<T>(p: Promise<T>): Promise<T> {
-    const left = this.#deadline - performance.now();
+    const left = this.#deadline - this.#clock.monotonic();
     if (left <= 0) {
       return Promise.reject(new HandshakeTimeout("Cannot finish handshake: timed out"));
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: { cancel(): void } | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HandshakeTimeout("Cannot finish handshake: timed out")),
+      timer = this.#clock.after(
         left,
+        () => reject(new HandshakeTimeout("Cannot finish handshake: timed out")),
       );
     });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([p, timeout]).finally(() => timer?.cancel());
   }
 }
 

@@ -16,16 +16,13 @@
  */
 
 import type { Port, PortKind } from "../switch/switch.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 import { SendQueue, type SendQueueStats } from "./send_queue.ts";
 import { HEADER_LEN, MessageType, ProtocolError, type StreamReader, writeHeader } from "./wire.ts";
 
-/** The byte stream under a link; `Deno.TlsConn` and `Deno.TcpConn` fit. */
-export interface Conn {
-  read(p: Uint8Array): Promise<number | null>;
-  write(p: Uint8Array): Promise<number>;
-  close(): void;
-}
+export type { Conn } from "./transport.ts";
+import type { Conn } from "./transport.ts";
 
 /** What a link reports to its owner. */
 export interface LinkHandlers {
@@ -45,6 +42,8 @@ export interface LinkOptions {
   keepaliveMs: number;
   /** Close when nothing was received for this long. */
   deadAfterMs: number;
+  /** Keepalive timers and round-trip times; the system clock unless a test drives time. */
+  clock?: Clock;
 }
 
 /** Counters and health of a link. */
@@ -76,9 +75,10 @@ export class Link implements Port {
   readonly #opts: LinkOptions;
   readonly #rx = { frames: 0, bytes: 0 };
   #rttMs: number | null = null;
-  readonly #upSince = Date.now();
-  #lastRx = performance.now();
-  #lastTx = performance.now();
+  readonly #clock: Clock;
+  readonly #upSince: number;
+  #lastRx: number;
+  #lastTx: number;
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
@@ -100,6 +100,9 @@ export class Link implements Port {
     this.#reader.authenticated();
     this.#handlers = handlers;
     this.#opts = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#upSince = this.#clock.now();
+    this.#lastRx = this.#lastTx = this.#clock.monotonic();
     this.#queue = new SendQueue({ capacityBytes: options.queueBytes });
   }
 
@@ -143,7 +146,10 @@ export class Link implements Port {
   async run(signal: AbortSignal): Promise<void> {
     const onAbort = () => this.close("shutting down");
     signal.addEventListener("abort", onAbort, { once: true });
-    const timer = setInterval(() => this.#keepalive(), Math.max(50, this.#opts.keepaliveMs / 2));
+    const timer = this.#clock.every(
+      Math.max(50, this.#opts.keepaliveMs / 2),
+      () => this.#keepalive(),
+    );
     try {
       // Messages that arrived together with the end of the handshake.
       this.#dispatchBuffered();
@@ -160,12 +166,12 @@ export class Link implements Port {
           this.close("peer closed the connection", false);
           break;
         }
-        this.#lastRx = performance.now();
+        this.#lastRx = this.#clock.monotonic();
         this.#reader.commit(n);
         this.#dispatchBuffered();
       }
     } finally {
-      clearInterval(timer);
+      timer.cancel();
       signal.removeEventListener("abort", onAbort);
     }
   }
@@ -186,9 +192,9 @@ export class Link implements Port {
       writeHeader(out, 0, MessageType.GOODBYE, body.length);
       out.set(body, HEADER_LEN);
       // Best effort, bounded: a peer that does not read gets closed anyway.
-      const t = setTimeout(finish, 200);
+      const t = this.#clock.after(200, finish);
       this.#conn.write(out).catch(() => {}).finally(() => {
-        clearTimeout(t);
+        t.cancel();
         finish();
       });
     } else {
@@ -216,7 +222,7 @@ export class Link implements Port {
           case MessageType.PONG:
             if (m.body.length === 8) {
               const sent = new DataView(m.body.buffer, m.body.byteOffset, 8).getFloat64(0);
-              const rtt = performance.now() - sent;
+              const rtt = this.#clock.monotonic() - sent;
               if (rtt >= 0 && rtt < 3_600_000) this.#rttMs = rtt;
             }
             break;
@@ -257,7 +263,7 @@ export class Link implements Port {
 
   #keepalive(): void {
     if (this.#closed) return;
-    const now = performance.now();
+    const now = this.#clock.monotonic();
     if (now - this.#lastRx > this.#opts.deadAfterMs) {
       this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {
         link: this.name,
@@ -289,7 +295,7 @@ export class Link implements Port {
       try {
         let off = 0;
         while (off < batch.length) off += await this.#conn.write(batch.subarray(off));
-        this.#lastTx = performance.now();
+        this.#lastTx = this.#clock.monotonic();
       } catch (e) {
         this.#queue.release();
         this.close(`write failed: ${(e as Error).message}`, false);

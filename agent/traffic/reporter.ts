@@ -9,7 +9,7 @@
  */
 
 import type { HostMessage } from "../control/messages.ts";
-import { sleep } from "../sleep.ts";
+import type { Clock } from "../clock.ts";
 import type { TrafficCounter } from "./counter.ts";
 
 /** Where reports go and how often (read anew before every wait). */
@@ -22,14 +22,15 @@ export interface ReportTarget {
 export async function reportTraffic(
   counter: TrafficCounter,
   uplink: ReportTarget,
-  signal: AbortSignal,
+  options: { clock: Clock; signal: AbortSignal },
 ): Promise<void> {
-  let last = Date.now();
+  const { clock, signal } = options;
+  let last = clock.now();
   while (!signal.aborted) {
-    await sleep(uplink.reportEveryMs, signal);
+    await clock.sleep(uplink.reportEveryMs, signal);
     const link = uplink.current();
     if (signal.aborted || !link) continue;
-    const now = Date.now();
+    const now = clock.now();
     link.sendControl(counter.report(now - last));
     last = now;
   }

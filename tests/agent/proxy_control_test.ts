@@ -18,7 +18,13 @@ function setup() {
   const fastPaths = {
     handle: (m: { type: string }) => handled.push(m.type),
   } as unknown as FastPathManager;
-  return { sw, sent, uplink, handled, ctx: { sw, fastPaths, present: () => false } };
+  return {
+    sw,
+    sent,
+    uplink,
+    handled,
+    ctx: { sw, fastPaths, present: () => false, now: () => 1000 },
+  };
 }
 
 Deno.test("proxy control: a rules-set is applied and acknowledged with its sequence", () => {

@@ -1,9 +1,10 @@
 /**
  * Adaptation end to end in one process: four hosts whose VMs talk all-to-all get fast-path
- * links, their traffic leaves the star, and a cut link falls back to the star.
+ * links, their traffic leaves the star, and a cut link falls back to the star. On real TLS
+ * over loopback, since it also checks the sockets themselves (one per link, Nagle off).
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
+import { LOOPBACK, startOverlay } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import { dialPeer } from "../../agent/fastpath/handshake.ts";
 import { libc } from "../../ffi/libc.ts";
@@ -17,8 +18,10 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     common: { ...fast, listen: LOOPBACK },
     host: (i) => ({ api: i === 0 ? LOOPBACK : null }),
     device: { writtenCapacity: 1_000_000 },
+    transport: "tls",
   });
   const { proxy, hosts, devices: devs } = sim;
+  const until = sim.until;
   let sending = true;
   let traffic: Promise<void> = Promise.resolve();
   try {

@@ -3,9 +3,7 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { testConfig } from "../support/config.ts";
 import { apiClient } from "../support/api_client.ts";
 import { frame, vmMac } from "../support/frames.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
+import { startOverlay } from "../support/sim.ts";
 import { runProxy } from "../../proxy/proxy.ts";
 import { apiHandler } from "../../proxy/api.ts";
 import { VttifService } from "../../proxy/vttif_service.ts";
@@ -18,14 +16,6 @@ import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 
-async function until(cond: () => boolean, what: string, ms = 3000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** A proxy on loopback with kernel-chosen ports and its state in `stateDir`. */
 function loopbackProxy(stateDir: string) {
   const local = { hostname: "127.0.0.1", port: 0 };
@@ -35,22 +25,14 @@ function loopbackProxy(stateDir: string) {
 }
 
 Deno.test("api: rules added at runtime redirect traffic, and removing them restores it", async () => {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-api-" });
-  const proxy = await loopbackProxy(stateDir);
-  const devs = [0, 1, 2].map((i) => new MemoryDevice({ name: `d${i}` }));
-  const hosts = await Promise.all(devs.map((d, i) =>
-    runHost(
-      testConfig({ join: proxy.address, token: formatJoinToken(proxy.token), name: `h${i}` }),
-      { openDevice: () => d },
-    )
-  ));
-  const api = apiClient(proxy.apiAddress.port, stateDir);
+  const sim = await startOverlay({ hosts: 3 });
+  const { hosts, devices: devs, until } = sim;
+  const api = sim.apiFetch;
   const call = async (method: string, path: string, body?: unknown) => {
     const r = await api(path, { method, body: body ? JSON.stringify(body) : undefined });
     return { status: r.status, body: await r.json() };
   };
   try {
-    await Promise.all(hosts.map((h) => h.ready));
     const [a, b, c] = devs;
     // Let the proxy learn VM 2 behind h1.
     b.inject(frame(BROADCAST_MAC, vmMac(2)));
@@ -115,9 +97,7 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
     assertEquals(bad.status, 400);
     assert(String(bad.body.error).includes("MAC"), bad.body.error);
   } finally {
-    await Promise.all(hosts.map((h) => h.stop()));
-    await proxy.stop();
-    await Deno.remove(stateDir, { recursive: true });
+    await sim.close();
   }
 });
 

@@ -5,7 +5,7 @@
  * measured by bench/migration_bench.ts; here the times are only printed.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { LOOPBACK, startOverlay, until } from "../support/sim.ts";
+import { startOverlay } from "../support/sim.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import type { MemoryDevice } from "../../agent/device/memory_device.ts";
 import type { TrafficCounter } from "../../agent/traffic/counter.ts";
@@ -15,26 +15,22 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
   const fast = { updateInterval: 100, smoothing: 300, hysteresis: 300, moveQuiet: 100 };
   const sim = await startOverlay({
     hosts: 3,
-    common: { ...fast, listen: LOOPBACK },
+    common: fast,
     device: { writtenCapacity: 1_000_000 },
   });
-  const { proxy, hosts, devices: devs } = sim;
+  const { proxy, hosts, devices: devs, until, clock } = sim;
   const M = vmMac(1); // the VM that moves, first on h0, then on h1
   const X = vmMac(3); // its peer on h2
-  let sending = true;
-  let traffic: Promise<void> = Promise.resolve();
+  let traffic = { cancel() {} };
   const received = (d: MemoryDevice, mac: number) =>
     d.written.filter((p) => dstMac(p) === mac).length;
   try {
     devs[0].inject(frame(BROADCAST_MAC, M));
     devs[2].inject(frame(BROADCAST_MAC, X));
-    traffic = (async () => {
-      while (sending) {
-        devs[0].inject(frame(X, M, 1000));
-        devs[2].inject(frame(M, X, 1000));
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    traffic = clock.every(5, () => {
+      devs[0].inject(frame(X, M, 1000));
+      devs[2].inject(frame(M, X, 1000));
+    });
     await until(() => hosts[2].fastPaths.peers().includes("h0"), "a fast path h0-h2");
     await until(
       () => hosts[2].switch.rules.list().some((r) => r.target === "peer:h0"),
@@ -48,8 +44,7 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     // counted); then send a frame from another VM of h0, which h0's uplink delivers after that
     // report; once the proxy has learned that VM, nothing more can refresh M, and only then
     // do we wait for M's last sighting at the proxy to be older than move-quiet.
-    sending = false;
-    await traffic;
+    traffic.cancel();
     const counted = hosts[0].switch.observer as TrafficCounter;
     await until(() => devs[0].queued === 0 && counted.pairs === 0, "h0 to report M's last frames");
     const marker = vmMac(2);
@@ -57,7 +52,7 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     await until(() => proxy.switch.macs.get(marker)?.port === "host:h0", "h0's marker VM learned");
     assertEquals(proxy.switch.macs.get(M)?.port, "host:h0");
     await until(
-      () => Date.now() - proxy.switch.macs.get(M)!.lastSeen > fast.moveQuiet,
+      () => clock.now() - proxy.switch.macs.get(M)!.lastSeen > fast.moveQuiet,
       "M quiet at the proxy for longer than move-quiet",
     );
 
@@ -65,18 +60,14 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     const before = received(devs[1], M);
     const spoofedBefore = proxy.switch.drops.spoofed;
     devs[1].inject(frame(BROADCAST_MAC, M, 46, 0x8035)); // RARP, as QEMU sends after migration
-    sending = true;
-    traffic = (async () => {
-      while (sending) {
-        devs[1].inject(frame(X, M, 1000));
-        devs[2].inject(frame(M, X, 1000));
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
-    const movedAt = Date.now();
+    traffic = clock.every(5, () => {
+      devs[1].inject(frame(X, M, 1000));
+      devs[2].inject(frame(M, X, 1000));
+    });
+    const movedAt = clock.now();
     await until(() => received(devs[1], M) - before > 10, "X's frames reaching M on h1");
-    console.log(`X's frames reached M on h1 ${Date.now() - movedAt} ms after its RARP`);
-    assertEquals(proxy.switch.macs.lookup(M, Date.now()), "host:h1");
+    console.log(`X's frames reached M on h1 ${clock.now() - movedAt} ms after its RARP`);
+    assertEquals(proxy.switch.macs.lookup(M, clock.now()), "host:h1");
     assertEquals(proxy.switch.drops.spoofed, spoofedBefore, "no frame of M from h1 refused");
     await until(() => proxy.adapt.moves.length === 1, "the move measured");
     console.log(`forwarding updated on every host in ${proxy.adapt.moves[0].ms} ms`);
@@ -95,10 +86,9 @@ Deno.test("sim migration: the overlay follows a moved VM; a claim on a live VM i
     await until(() => proxy.switch.drops.spoofed > spoofed, "the claim refused");
     const still = received(devs[1], M);
     await until(() => received(devs[1], M) - still > 10, "M still receiving on h1");
-    assertEquals(proxy.switch.macs.lookup(M, Date.now()), "host:h1");
+    assertEquals(proxy.switch.macs.lookup(M, clock.now()), "host:h1");
   } finally {
-    sending = false;
-    await traffic;
+    traffic.cancel();
     await sim.close();
   }
 });

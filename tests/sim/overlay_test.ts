@@ -1,13 +1,14 @@
 /**
- * A proxy and two hosts in one process: real TLS links over loopback, in-memory devices. The
- * whole data path (device -> switch -> link -> wire -> link -> switch -> device) without root.
+ * A proxy and hosts in one process on the memory network and a manual clock, with in-memory
+ * devices: the whole data path (device -> switch -> link -> wire -> link -> switch -> device)
+ * without root, sockets or real waiting. The handshake-limit test runs on real sockets.
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { testConfig } from "../support/config.ts";
 import { frame, vmMac } from "../support/frames.ts";
 import { MemoryDevice } from "../../agent/device/memory_device.ts";
 import { runHost } from "../../agent/host.ts";
-import { type SimOverlay, startOverlay, until } from "../support/sim.ts";
+import { type SimOverlay, startOverlay } from "../support/sim.ts";
 import { formatJoinToken } from "../../agent/join/token.ts";
 import { runProxy } from "../../proxy/proxy.ts";
 import { BROADCAST_MAC, dstMac, srcMac } from "../../agent/switch/ethernet.ts";
@@ -30,17 +31,17 @@ Deno.test("sim: broadcast floods over the star, unicast reaches only its host", 
   try {
     const [a, b, c] = o.devices;
     a.inject(frame(BROADCAST_MAC, vmMac(1)));
-    await until(() => b.written.length === 1 && c.written.length === 1, "broadcast at b and c");
+    await o.until(() => b.written.length === 1 && c.written.length === 1, "broadcast at b and c");
     b.inject(frame(vmMac(1), vmMac(2), 1400));
-    await until(() => a.written.length === 1, "unicast at a");
+    await o.until(() => a.written.length === 1, "unicast at a");
     // A marker broadcast from b after the unicast: b's uplink and the proxy keep order, so
     // had the unicast been flooded, it would reach c before the marker does.
     b.inject(frame(BROADCAST_MAC, vmMac(2)));
-    await until(() => c.written.length === 2 && a.written.length === 2, "the marker at a and c");
+    await o.until(() => c.written.length === 2 && a.written.length === 2, "the marker at a and c");
     assertEquals(seen(a), ["2>1", "2>bc"]);
     assertEquals(seen(c), ["1>bc", "2>bc"], "known unicast is not flooded");
     assertEquals(a.written[0].length, 10 + 14 + 1400, "frame arrives whole");
-    assertEquals(o.proxy.switch.macs.lookup(vmMac(2), Date.now()), "host:h1");
+    assertEquals(o.proxy.switch.macs.lookup(vmMac(2), o.clock.now()), "host:h1");
   } finally {
     await o.close();
   }
@@ -51,10 +52,10 @@ Deno.test("sim: a host whose link drops reconnects and traffic resumes", async (
   try {
     const [a, b] = o.devices;
     o.proxy.hosts().get("h0")!.close("test cuts the link");
-    await until(() => o.hosts[0].joins() === 2, "h0 rejoined");
-    await until(() => o.proxy.hosts().size === 2, "proxy sees both hosts");
+    await o.until(() => o.hosts[0].joins() === 2, "h0 rejoined");
+    await o.until(() => o.proxy.hosts().size === 2, "proxy sees both hosts");
     a.inject(frame(BROADCAST_MAC, vmMac(1)));
-    await until(() => b.written.length === 1, "broadcast after the reconnect");
+    await o.until(() => b.written.length === 1, "broadcast after the reconnect");
   } finally {
     await o.close();
   }
@@ -64,9 +65,11 @@ Deno.test("sim: garbage, a wrong protocol version and a silent peer are refused;
   const o = await overlay(2);
   try {
     const dial = async (bytes: Uint8Array | null) => {
-      const tcp = await Deno.connect(o.proxy.address);
       // Trust is irrelevant for a hostile client: it cannot verify and does not care.
-      const conn = await Deno.startTls(tcp, { hostname: PROXY_TLS_NAME, caCerts: [o.proxy.caPem] });
+      const conn = await o.transportFrom().dial(o.proxy.address, {
+        serverName: PROXY_TLS_NAME,
+        caPem: o.proxy.caPem,
+      });
       if (bytes) await conn.write(bytes).catch(() => {});
       const buf = new Uint8Array(1024);
       const n = await conn.read(buf).catch(() => null);
@@ -78,14 +81,17 @@ Deno.test("sim: garbage, a wrong protocol version and a silent peer are refused;
     writePreamble(v9, 0);
     v9[4] = 9;
     writeHeader(v9, PREAMBLE_LEN, MessageType.HELLO, 0);
-    const results = await Promise.all([dial(garbage), dial(v9), dial(null)]);
+    const dials = Promise.all([dial(garbage), dial(v9), dial(null)]);
+    // The silent one is closed at the handshake timeout.
+    await o.pass(FAST.handshakeTimeout + 100);
+    const results = await dials;
     assertEquals(results, [null, null, null], "each is closed without an answer");
     assert(
       Object.values(o.proxy.refusals).reduce((a, b) => a + b, 0) >= 3,
       JSON.stringify(o.proxy.refusals),
     );
     o.devices[0].inject(frame(BROADCAST_MAC, vmMac(1)));
-    await until(() => o.devices[1].written.length === 1, "traffic between the good hosts");
+    await o.until(() => o.devices[1].written.length === 1, "traffic between the good hosts");
   } finally {
     await o.close();
   }

@@ -3,11 +3,7 @@
  * before comes back with its own rejoin credential.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { startOverlay, until } from "../support/sim.ts";
-import { testConfig } from "../support/config.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { runHost } from "../../agent/host.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
+import { startOverlay } from "../support/sim.ts";
 
 Deno.test("sim token: an expired token admits no new host; joined hosts rejoin with their credential", async () => {
   const sim = await startOverlay({
@@ -16,20 +12,13 @@ Deno.test("sim token: an expired token admits no new host; joined hosts rejoin w
     proxy: { tokenTtl: 1500 },
   });
   try {
-    await new Promise((r) => setTimeout(r, 1700));
-    const late = await runHost(
-      testConfig({
-        join: sim.proxy.address,
-        token: formatJoinToken(sim.proxy.token),
-        name: "late",
-      }),
-      { openDevice: () => new MemoryDevice() },
-    );
-    await late.done;
+    await sim.pass(1700);
+    const late = await sim.joinAs("late");
+    await sim.until(() => late.fatal() !== null || late.joins() > 0, "the late host's answer");
     assert(/join token \w+ expired at/.test(late.fatal() ?? ""), late.fatal() ?? "admitted");
 
     sim.proxy.hosts().get("h0")!.close("test cuts the link");
-    await until(() => sim.hosts[0].joins() === 2, "h0 back with its credential", 5000);
+    await sim.until(() => sim.hosts[0].joins() === 2, "h0 back with its credential", 5000);
     assertEquals(sim.hosts[0].fatal(), null);
     assert(sim.proxy.hosts().has("h0"));
   } finally {

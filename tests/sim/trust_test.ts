@@ -1,30 +1,19 @@
 /**
- * A host is its key (in-process, real TLS): the join token cannot take over a name that
+ * A host is its key (in-process, on the memory network and a manual clock): the join token cannot take over a name that
  * another key holds, a clone with the same name is turned away without disturbing the host in
  * place, a restarted host comes back with the identity and credential in its state dir even
  * after the token expired, and a revoked host's key never comes back.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { LOOPBACK, type SimOverlay, startOverlay, until } from "../support/sim.ts";
-import { testConfig } from "../support/config.ts";
-import { MemoryDevice } from "../../agent/device/memory_device.ts";
-import { type HostHandle, runHost } from "../../agent/host.ts";
+import { startOverlay } from "../support/sim.ts";
+import type { NetConn } from "../../agent/link/transport.ts";
 import { generateHostKey } from "../../agent/join/host_key.ts";
 import { joinProxy, NameTaken } from "../../agent/join/join.ts";
 import { discoverCa } from "../../agent/join/discovery.ts";
-import { formatJoinToken } from "../../agent/join/token.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 import { frame, vmMac } from "../support/frames.ts";
 
 const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
-
-/** A new host (its own state dir, so its own key) joining `sim`'s proxy with the token. */
-function joinAs(sim: SimOverlay, name: string): Promise<HostHandle> {
-  return runHost(
-    testConfig({ ...FAST, join: sim.proxy.address, token: formatJoinToken(sim.proxy.token), name }),
-    { openDevice: () => new MemoryDevice() },
-  );
-}
 
 Deno.test("sim trust: the token cannot take over a name; the host in place is not disturbed", async () => {
   const sim = await startOverlay({ hosts: 2, common: FAST });
@@ -32,7 +21,11 @@ Deno.test("sim trust: the token cannot take over a name; the host in place is no
     const h0Link = sim.proxy.hosts().get("h0");
     const refusedBefore = sim.proxy.refusals.refused ?? 0;
     // A token holder with a key of its own asks for h0's name, as the protocol allows.
-    const ca = await discoverCa(sim.proxy.address, sim.proxy.token.caHash, { timeoutMs: 2000 });
+    const reach = { transport: sim.transportFrom(), clock: sim.clock };
+    const ca = await discoverCa(sim.proxy.address, sim.proxy.token.caHash, {
+      timeoutMs: 2000,
+      ...reach,
+    });
     const key = await generateHostKey();
     const err = await joinProxy(sim.proxy.address, {
       token: sim.proxy.token,
@@ -40,12 +33,13 @@ Deno.test("sim trust: the token cannot take over a name; the host in place is no
       hello: { name: "h0", offload: false },
       spkiB64: key.spkiB64,
       timeoutMs: 2000,
+      ...reach,
     }).then(() => null, (e) => e);
     assert(err instanceof NameTaken, `the intruder was admitted or refused otherwise: ${err}`);
     assert(err.message.includes("host name h0 is taken by another key"), err.message);
     assert(err.message.includes("agent hosts revoke h0"), err.message);
     // Refused, counted, and h0's link is the same one, still up.
-    assertEquals(sim.proxy.refusals.refused, refusedBefore + 1);
+    await sim.until(() => sim.proxy.refusals.refused === refusedBefore + 1, "the refusal counted");
     assertEquals(sim.proxy.hosts().get("h0"), h0Link);
     assertEquals(sim.hosts[0].joins(), 1, "h0 was never replaced");
   } finally {
@@ -57,9 +51,13 @@ Deno.test("sim trust: a clone with the same name keeps asking and never displace
   const sim = await startOverlay({ hosts: 1, common: FAST });
   try {
     // A cloned VM: same --name, its own state dir, so its own key.
-    const clone = await joinAs(sim, "h0");
+    const clone = await sim.joinAs("h0");
     try {
-      await until(() => (sim.proxy.refusals.refused ?? 0) >= 2, "the clone refused twice", 5000);
+      await sim.until(
+        () => (sim.proxy.refusals.refused ?? 0) >= 2,
+        "the clone refused twice",
+        5000,
+      );
       assertEquals(clone.joins(), 0);
       assertEquals(clone.fatal(), null, "a taken name is not fatal: the operator may free it");
       assertEquals(sim.hosts[0].joins(), 1, "the original stayed");
@@ -76,24 +74,17 @@ Deno.test("sim trust: a restarted host rejoins from its state dir after the toke
   const stateDir = await Deno.makeTempDir({ prefix: "vnet-trust-host-" });
   const sim = await startOverlay({ hosts: 0, common: FAST, proxy: { tokenTtl: 1500 } });
   try {
-    const config = testConfig({
-      ...FAST,
-      join: sim.proxy.address,
-      token: formatJoinToken(sim.proxy.token),
-      name: "keeper",
-      stateDir,
-    });
-    const first = await runHost(config, { openDevice: () => new MemoryDevice() });
+    const first = await sim.joinAs("keeper", { stateDir });
     await first.ready;
     await first.stop();
     const saved = JSON.parse(await Deno.readTextFile(`${stateDir}/host.json`));
     assertEquals((await Deno.stat(`${stateDir}/host.json`)).mode! & 0o777, 0o600);
     assertEquals(saved.rejoin.name, "keeper");
     // The token expires; the same host (same state dir) starts again.
-    await until(() => Date.now() > sim.proxy.tokenExpiresAt()!, "the token expired", 5000);
-    const again = await runHost(config, { openDevice: () => new MemoryDevice() });
+    await sim.until(() => sim.clock.now() > sim.proxy.tokenExpiresAt()!, "the token expired");
+    const again = await sim.joinAs("keeper", { stateDir });
     try {
-      await until(() => again.joins() === 1 || again.fatal() !== null, "the restart", 5000);
+      await sim.until(() => again.joins() === 1 || again.fatal() !== null, "the restart", 5000);
       assertEquals(again.fatal(), null);
       assert(sim.proxy.hosts().has("keeper"));
     } finally {
@@ -118,11 +109,11 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
     const listed = await call("GET", "/api/hosts");
     const h1 = listed.body.hosts.find((h: { name: string }) => h.name === "h1");
     assert(/^SHA256:/.test(h1.key) && h1.online && /^[0-9a-f]+$/i.test(h1.certSerial), h1);
-    assert(h1.certExpires > Date.now(), "the certificate's expiry is recorded");
+    assert(h1.certExpires > sim.clock.now(), "the certificate's expiry is recorded");
 
     assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 200);
     // Its link closes and its reconnect is refused for good: the key is denied.
-    await until(() => sim.hosts[1].fatal() !== null, "h1 gives up", 5000);
+    await sim.until(() => sim.hosts[1].fatal() !== null, "h1 gives up", 5000);
     assert(sim.hosts[1].fatal()!.includes("was revoked"), sim.hosts[1].fatal()!);
     assert(!sim.proxy.hosts().has("h1"));
     const after = await call("GET", "/api/hosts");
@@ -131,7 +122,7 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
     assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 404);
 
     // The name is free: a new host (new key) may take it; h0 never noticed.
-    const fresh = await joinAs(sim, "h1");
+    const fresh = await sim.joinAs("h1");
     try {
       await fresh.ready;
       assert(sim.proxy.hosts().has("h1"));
@@ -152,7 +143,7 @@ Deno.test("sim trust: a poisoned report is refused and counted; honest counts st
     // The proxy learns VM 1 behind h0 and VM 2 behind h1.
     d0.inject(frame(BROADCAST_MAC, vmMac(1)));
     d1.inject(frame(BROADCAST_MAC, vmMac(2)));
-    await until(() => sim.proxy.switch.macs.size >= 2, "both VMs known", 3000);
+    await sim.until(() => sim.proxy.switch.macs.size >= 2, "both VMs known", 3000);
     const vm = (n: number) => formatMac(vmMac(n));
     const refused = sim.proxy.reportRefusals;
     // h0 claims VM 2's traffic (h1's VM), astronomically, and traffic to nobody.
@@ -163,7 +154,7 @@ Deno.test("sim trust: a poisoned report is refused and counted; honest counts st
       group: [[vm(2), 1e308, 1]],
       overflowFrames: 0,
     });
-    await until(() => refused["source not the reporter's"] === 2, "the forged entries", 3000);
+    await sim.until(() => refused["source not the reporter's"] === 2, "the forged entries", 3000);
     assertEquals(refused["unknown destination"], 1);
     // h1 reports its own VM's traffic, with a count no link could carry in the time covered.
     sim.hosts[1].uplink()!.sendControl({
@@ -173,8 +164,8 @@ Deno.test("sim trust: a poisoned report is refused and counted; honest counts st
       group: [],
       overflowFrames: 0,
     });
-    await until(() => refused.clamped === 1, "the honest but impossible count clamped", 3000);
-    sim.proxy.vttif.tick(Date.now());
+    await sim.until(() => refused.clamped === 1, "the honest but impossible count clamped", 3000);
+    sim.proxy.vttif.tick(sim.clock.now());
     const matrix = sim.proxy.vttif.vttif.smoothedMatrix();
     assert(matrix.some((e) => e.src === vm(2) && e.dst === vm(1)), JSON.stringify(matrix));
     for (const e of matrix) {
@@ -189,25 +180,27 @@ Deno.test("sim trust: a poisoned report is refused and counted; honest counts st
 Deno.test("sim trust: a flood on a host's fast-path listener is bounded, counted and survived", async () => {
   const sim = await startOverlay({
     hosts: 1,
-    common: { ...FAST, listen: LOOPBACK, maxHandshakesPerSource: 4, handshakeTimeout: 300 },
+    common: { ...FAST, maxHandshakesPerSource: 4, handshakeTimeout: 300 },
   });
-  const silent: Deno.TcpConn[] = [];
+  const silent: NetConn[] = [];
   try {
     const fp = sim.hosts[0].fastPaths;
-    await until(() => fp.address !== null, "the fast-path listener", 3000);
+    await sim.until(() => fp.address !== null, "the fast-path listener", 3000);
     const at = fp.address!;
+    const flooder = sim.transportFrom("10.0.0.66");
+    const connect = () => flooder.dial(at, { serverName: "h0.host.vnet", caPem: null });
     // 20 connections that never speak, from one address: 4 wait for their handshake timeout,
     // the rest are closed at once.
-    for (let i = 0; i < 20; i++) silent.push(await Deno.connect(at));
-    await until(
+    for (let i = 0; i < 20; i++) silent.push(await connect());
+    await sim.until(
       () => (fp.refusals["too many handshakes from one source"] ?? 0) === 16,
       "16 refused",
       3000,
     );
     // The silent four time out and free their slots: the listener admits four more.
-    await until(() => (fp.refusals["refused"] ?? 0) === 4, "the silent ones timed out", 5000);
-    for (let i = 0; i < 4; i++) silent.push(await Deno.connect(at));
-    await until(
+    await sim.until(() => (fp.refusals["refused"] ?? 0) === 4, "the silent ones timed out");
+    for (let i = 0; i < 4; i++) silent.push(await connect());
+    await sim.until(
       () => (fp.refusals["refused"] ?? 0) === 8,
       "the next four admitted, then timed out",
       5000,

@@ -9,33 +9,27 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
   const n = 5;
   const sim = await startOverlay({ hosts: n, common: fast, device: { writtenCapacity: 100_000 } });
   const { devices: devs } = sim;
-  let sending = true;
   try {
-    const traffic = (async () => {
-      while (sending) {
-        for (let i = 0; i < n; i++) {
-          devs[i].inject(frame(vmMac(((i + 1) % n) + 1), vmMac(i + 1), 1000));
-          devs[i].inject(frame(vmMac(((i + n - 1) % n) + 1), vmMac(i + 1), 1000));
-          devs[i].inject(frame(BROADCAST_MAC, vmMac(i + 1), 60)); // ARP-like chatter
-        }
-        for (const d of devs) d.written.length = 0;
-        await new Promise((r) => setTimeout(r, 5));
+    // Traffic every 5 ms of clock time, for up to 8 s of it, until VTTIF says "ring".
+    const traffic = sim.clock.every(5, () => {
+      for (let i = 0; i < n; i++) {
+        devs[i].inject(frame(vmMac(((i + 1) % n) + 1), vmMac(i + 1), 1000));
+        devs[i].inject(frame(vmMac(((i + n - 1) % n) + 1), vmMac(i + 1), 1000));
+        devs[i].inject(frame(BROADCAST_MAC, vmMac(i + 1), 60)); // ARP-like chatter
       }
-    })();
-    let topo: {
+      for (const d of devs) d.written.length = 0;
+    });
+    await sim.until(
+      () => sim.proxy.vttif.vttif.current().classification.kind === "ring",
+      "VTTIF to see the ring",
+    );
+    traffic.cancel();
+    const topo: {
       classification: { kind: string; evidence: { vms: number } };
       events: unknown[];
       graph: { vms: string[] };
       groupBytesPerSec: Record<string, number>;
-    } | null = null;
-    const until = Date.now() + 8000;
-    while (Date.now() < until) {
-      topo = await (await sim.apiFetch("/api/topology")).json();
-      if (topo!.classification.kind === "ring") break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    sending = false;
-    await traffic;
+    } = await (await sim.apiFetch("/api/topology")).json();
     assertEquals(topo!.classification.kind, "ring", JSON.stringify(topo!.classification));
     assertEquals(topo!.classification.evidence.vms, n);
     assertEquals(topo!.events.length, 1, "declared once");
@@ -45,7 +39,6 @@ Deno.test("sim vttif: VMs on 5 hosts talking in a ring are reported as a ring by
     const dot = await (await sim.apiFetch("/api/topology?format=dot")).text();
     assert(dot.includes(`"${formatMac(vmMac(1))}" -- "${formatMac(vmMac(2))}"`), dot);
   } finally {
-    sending = false;
     await sim.close();
   }
 });

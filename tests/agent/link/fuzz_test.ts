@@ -20,6 +20,7 @@ import {
 import { AdmissionRefused, admit } from "../../../proxy/admit.ts";
 import { createJoinToken } from "../../../agent/join/token.ts";
 import { HandshakeTimeout } from "../../../agent/link/handshake.ts";
+import { systemClock } from "../../../agent/clock.ts";
 
 function validStream(random: () => number): Uint8Array {
   const types = Object.values(MessageType);
@@ -98,6 +99,7 @@ Deno.test("fuzz: the proxy's admission refuses 2,000 hostile handshakes with one
       issueHostCertificate: () => Promise.resolve("cert"),
       settings: {},
       timeoutMs: 200,
+      clock: systemClock,
     }).then((v) => ({ ok: v }), (e) => ({ error: e as Error }));
     if ("error" in result) {
       if (!expected.some((t) => result.error instanceof t)) {

@@ -1,0 +1,94 @@
+/**
+ * An unverified TLS stream from `node:tls`, made into a {@linkcode NetConn}: the one dial that
+ * must not verify the peer (CA discovery: the host does not know the CA yet, and checks what
+ * it receives against the hash in its join token). Deno's own TLS cannot skip verification
+ * per connection, so this is the only place `node:tls` is used.
+ *
+ *     socket "data" ──> chunks (bounded by pausing the socket) ──> read(p)
+ *     write(p) ──> socket.write, resolved when flushed to the kernel
+ *
+ * @module
+ */
+
+import * as tls from "node:tls";
+import type { Address } from "../config/types.ts";
+import type { NetConn } from "./transport.ts";
+
+/** Unread bytes above which the socket is paused until the reader catches up. */
+const HIGH_WATER = 256 * 1024;
+
+/**
+ * Opens an unverified TLS connection to `address`, sending `serverName` as SNI; resolves once
+ * the TLS handshake is done.
+ */
+export function nodeTlsConn(address: Address, serverName: string): Promise<NetConn> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: address.hostname,
+      port: address.port,
+      servername: serverName,
+      rejectUnauthorized: false,
+    });
+    socket.setNoDelay(true);
+    const chunks: Uint8Array[] = [];
+    let buffered = 0;
+    let ended = false;
+    let failure: Error | null = null;
+    let wake: (() => void) | null = null;
+    const signal = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    socket.on("data", (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      buffered += chunk.length;
+      if (buffered > HIGH_WATER) socket.pause();
+      signal();
+    });
+    socket.on("end", () => {
+      ended = true;
+      signal();
+    });
+    socket.on("close", () => {
+      ended = true;
+      signal();
+    });
+    socket.on("error", (e: Error) => {
+      failure ??= e;
+      reject(e);
+      signal();
+    });
+    const conn: NetConn = {
+      remoteAddr: { hostname: address.hostname, port: address.port },
+      async read(p) {
+        while (chunks.length === 0) {
+          if (failure) throw failure;
+          if (ended) return null;
+          await new Promise<void>((r) => wake = r);
+        }
+        const c = chunks[0];
+        const n = Math.min(c.length, p.length);
+        p.set(c.subarray(0, n));
+        if (n === c.length) chunks.shift();
+        else chunks[0] = c.subarray(n);
+        buffered -= n;
+        if (buffered <= HIGH_WATER && socket.isPaused()) socket.resume();
+        return n;
+      },
+      write(p) {
+        if (failure) return Promise.reject(failure);
+        const copy = p.slice();
+        return new Promise((res, rej) =>
+          socket.write(copy, (e?: Error | null) => e ? rej(e) : res(copy.length))
+        );
+      },
+      close() {
+        ended = true;
+        socket.destroy();
+        signal();
+      },
+    };
+    socket.once("secureConnect", () => resolve(conn));
+  });
+}
