@@ -128,6 +128,22 @@ export function renderMetrics(
       ctx.connectionRefusals,
     ],
     ["vnet_api_refusals_total", "Control API requests refused, by reason.", ctx.apiRefusals],
+    [
+      "vnet_neighbour_suppressed_total",
+      "ARP requests and neighbour solicitations not flooded: answered by the proxy, sent to " +
+      "the owner alone, or dropped because the owner is behind the asking port.",
+      ctx.switch.neighbours?.suppressed,
+    ],
+    [
+      "vnet_neighbour_floods_total",
+      "ARP requests and neighbour solicitations flooded, by why they could not be answered.",
+      ctx.switch.neighbours?.floods,
+    ],
+    [
+      "vnet_neighbour_refusals_total",
+      "Address claims (ARP, neighbour advertisements) not learned, by reason.",
+      ctx.switch.neighbours?.refusals,
+    ],
   ];
   for (const [name, help, counts] of byReason) {
     if (!counts) continue;
@@ -140,6 +156,10 @@ export function renderMetrics(
     ctx.switch.macs.size,
   ]]);
   x.family("vnet_rules", "gauge", "Forwarding rules on the proxy.", [[{}, ctx.switch.rules.size]]);
+  x.family("vnet_neighbours", "gauge", "IP addresses the proxy answers for (ARP, ND).", [[
+    {},
+    ctx.switch.neighbours?.table.size ?? 0,
+  ]]);
   const snap = ctx.vttif.snapshot(0);
   x.family("vnet_matrix_pairs", "gauge", "VM pairs in the smoothed traffic matrix.", [[
     {},

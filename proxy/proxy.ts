@@ -132,6 +132,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     maxMacsPerPort: config.maxMacsPerHost,
     macAgeMs: config.macAge,
     moveQuietMs: config.moveQuiet,
+    neighbourSuppression: config.neighbourSuppression,
   });
   const hosts = new HostRegistry();
   const events = new EventHub();

@@ -185,6 +185,13 @@ export const SETTINGS = {
     doc: "Proxy: most VM MACs one host may hold; frames from further new sources are dropped " +
       "and counted (portFull).",
   }),
+  neighbourSuppression: setting({
+    kind: bool,
+    default: true,
+    group: "data plane",
+    doc: "Proxy: answer ARP and IPv6 neighbour solicitations for addresses it has seen their " +
+      "owner claim, instead of flooding them to every host (false: flood, as a plain switch).",
+  }),
   macAge: setting({
     kind: duration(1_000, 86_400_000),
     default: 300_000,

@@ -15,6 +15,8 @@
  * - proxy: learns which port every source MAC lives behind, sends known unicast there and
  *   floods group and unknown unicast over the star (every host link and the LAN device,
  *   except where the frame came from). The star is the only tree, so flooding never loops.
+ *   ARP and neighbour solicitations for addresses it has seen claimed are answered instead of
+ *   flooded (neighbour_suppression.ts).
  *
  * The switch never reads a clock or a socket: `now` is passed in, ports are interfaces.
  *
@@ -26,6 +28,7 @@ import { VNET_HDR_LEN } from "../device/device.ts";
 import { DST_OFFSET, isGroupMac, type Mac, macAt, SRC_OFFSET } from "./ethernet.ts";
 import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
 import { type MacEntry, MacTable } from "./mac_table.ts";
+import { NeighbourSuppressor } from "./neighbour_suppression.ts";
 
 /** What a port is, which decides the switch's defaults. */
 export type PortKind =
@@ -103,7 +106,15 @@ export interface SwitchOptions {
   moveQuietMs: number;
   /** Most MACs one port may hold (a host claiming endless addresses); 0: no bound. */
   maxMacsPerPort?: number;
+  /**
+   * Proxy: answer ARP and IPv6 neighbour solicitations for known addresses instead of
+   * flooding them (default true; a host never suppresses).
+   */
+  neighbourSuppression?: boolean;
 }
+
+/** Addresses (IPv4 and IPv6) the proxy keeps per learned MAC, on average, at most. */
+const NEIGHBOURS_PER_MAC = 4;
 
 /** Claims whose frames are held at once, and frames held per claim (bounded memory). */
 const MAX_HELD_CLAIMS = 64;
@@ -176,6 +187,8 @@ export class Switch {
   listener: MacListener | null = null;
   /** Who may move a MAC between live ports (proxy); null: the quiet timer alone. */
   movePolicy: MovePolicy | null = null;
+  /** Proxy: ARP/ND suppression, its bindings and counters; null when off (and on hosts). */
+  readonly neighbours: NeighbourSuppressor | null;
   /** Frames of claims under review, by MAC: replayed if the move is authorised. */
   readonly #held = new Map<Mac, { port: string; packets: Uint8Array[] }>();
   /** Host: VMs that left, until when frames for them are passed to the proxy. */
@@ -198,6 +211,13 @@ export class Switch {
     this.#moveQuietMs = options.moveQuietMs;
     this.#maxMacsPerPort = options.maxMacsPerPort ?? 0;
     this.macs = new MacTable({ maxEntries: options.maxMacs, ageMs: options.macAgeMs });
+    this.neighbours = options.role === "proxy" && (options.neighbourSuppression ?? true)
+      ? new NeighbourSuppressor({
+        macs: this.macs,
+        maxEntries: options.maxMacs * NEIGHBOURS_PER_MAC,
+        ageMs: options.macAgeMs,
+      })
+      : null;
   }
 
   /** This switch's role. */
@@ -341,6 +361,7 @@ export class Switch {
   #forwardProxy(packet: Uint8Array, from: Port, src: Mac, dst: Mac, bytes: number, now: number) {
     if (!this.#admitSource(src, from.name, now, packet)) return;
     if (from.kind === "device") this.observer?.observe(src, dst, bytes);
+    if (this.neighbours !== null && this.#suppressed(packet, from, bytes, now)) return;
     if (isGroupMac(dst)) return this.#flood(packet, from, bytes);
     const rule = this.rules.lookup(src, dst, this.#usable);
     if (rule) return this.#sendByRule(rule, packet, bytes);
@@ -351,6 +372,23 @@ export class Switch {
       return;
     }
     this.#sendTo(this.#ports.get(owner) ?? null, packet, bytes);
+  }
+
+  /** Proxy: learns from ARP/ND and answers for known addresses; true when it took the frame. */
+  #suppressed(packet: Uint8Array, from: Port, bytes: number, now: number): boolean {
+    const n = this.neighbours!;
+    switch (n.inspect(packet, from.name, now)) {
+      case "pass":
+        return false;
+      case "answer":
+        this.#sendTo(from, n.reply, n.reply.length - VNET_HDR_LEN);
+        return true;
+      case "unicast":
+        this.#sendTo(this.#ports.get(n.owner) ?? null, packet, bytes);
+        return true;
+      case "local":
+        return true;
+    }
   }
 
   /** Learns `src` behind `port`, applying the anti-spoofing rule to moves. */
