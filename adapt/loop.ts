@@ -228,6 +228,10 @@ export class AdaptLoop {
       const address = this.#overlay.listenAddress(b);
       if (!address) continue;
       const ticket = mintTicket();
+      // Each end learns which sources the other may send before the link can exist.
+      const vmHost = this.#overlay.vmHosts();
+      this.#send(b, { type: "peer-macs", peer: a, change: "set", macs: vmsOf(vmHost, a) });
+      this.#send(a, { type: "peer-macs", peer: b, change: "set", macs: vmsOf(vmHost, b) });
       this.#send(b, { type: "peer-expect", peer: a, ticket, ttlMs: CONNECT_TIMEOUT_MS });
       this.#send(a, { type: "peer-connect", peer: b, address, ticket });
       this.pairs.set(pair, { pair, phase: "connecting", ends: new Set(), since: now });
@@ -378,7 +382,35 @@ export class AdaptLoop {
     this.onEvent?.({ type: "link", pair, phase: "closed", reason });
   }
 
+  /** Hosts that have, or are setting up, a fast path with `host`. */
+  peersOf(host: string): string[] {
+    const out: string[] = [];
+    for (const pair of this.pairs.keys()) {
+      const [a, b] = splitPair(pair);
+      if (a === host) out.push(b);
+      else if (b === host) out.push(a);
+    }
+    return out;
+  }
+
+  /**
+   * A VM appeared behind `host` or left it: every fast-path peer of `host` is told, so that
+   * it accepts (or stops accepting) that source on the link.
+   */
+  onVmPlaced(mac: string, host: string, change: "add" | "remove"): void {
+    for (const peer of this.peersOf(host)) {
+      this.#send(peer, { type: "peer-macs", peer: host, change, macs: [mac] });
+    }
+  }
+
   #send(host: string, msg: ProxyMessage): boolean {
     return this.#overlay.hosts().get(host)?.sendControl(msg) ?? false;
   }
+}
+
+/** The VM MACs `vmHost` places behind `host`. */
+function vmsOf(vmHost: ReadonlyMap<string, string>, host: string): string[] {
+  const out: string[] = [];
+  for (const [mac, h] of vmHost) if (h === host) out.push(mac);
+  return out;
 }

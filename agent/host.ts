@@ -143,6 +143,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     { sw, self: name, config, signal, transport, clock },
     (msg) => uplink.current()?.sendControl(msg),
   );
+  sw.peerSources = fastPaths;
   const uplink: Uplink = new Uplink({
     config,
     name,

@@ -68,6 +68,7 @@ export function dispatchProxyMessage(
     }
     case "peer-expect":
     case "peer-connect":
+    case "peer-macs":
     case "peer-close":
       ctx.fastPaths.handle(msg);
       break;

@@ -4,7 +4,8 @@
  * re-planned at once, and refused claims logged at most once per claimant and MAC per 10 s (a
  * spoofer must not flood the log).
  *
- *     Switch.forward ──listener──> events, log, old host (mac-moved), AdaptLoop.onVmMoved
+ *     Switch.forward ──listener──> events, log, old host (mac-moved), AdaptLoop.onVmMoved,
+ *                                  fast-path peers of both hosts (peer-macs remove / add)
  *
  * @module
  */
@@ -27,21 +28,28 @@ export function followMacs(
   // A spoofer must not flood the log: one line per claimant and MAC per 10 s.
   const refusals = new LogLimit(10_000);
   sw.listener = {
-    onMacLearned: (mac, port, now) =>
-      deps.events.emit({ type: "vm", at: now, mac: formatMac(mac), port, change: "learned" }),
+    onMacLearned: (mac, port, now) => {
+      const text = formatMac(mac);
+      deps.events.emit({ type: "vm", at: now, mac: text, port, change: "learned" });
+      const host = hostOfPort(port);
+      if (host !== null) deps.adapt.onVmPlaced(text, host, "add");
+    },
     onMacMoved: (mac, from, to, now) => {
       // Runs inside Switch.forward: the frame that moved the VM is on its way already.
       const text = formatMac(mac);
       log.info("VM {mac} moved from {from} to {to}", { mac: text, from, to });
       deps.events.emit({ type: "vm", at: now, mac: text, from, to, change: "moved" });
       const oldHost = hostOfPort(from);
+      const newHost = hostOfPort(to);
       if (oldHost !== null) {
         deps.hosts.links.get(oldHost)?.sendControl({
           type: "mac-moved",
           mac: text,
-          to: hostOfPort(to) ?? to,
+          to: newHost ?? to,
         });
+        deps.adapt.onVmPlaced(text, oldHost, "remove");
       }
+      if (newHost !== null) deps.adapt.onVmPlaced(text, newHost, "add");
       deps.adapt.onVmMoved(text, now);
     },
     onMacRefused: (mac, claimedBy, heldBy, now) => {

@@ -59,6 +59,22 @@ export interface PeerConnect {
   ticket: string;
 }
 
+/**
+ * Proxy -> host: the VM MACs that live behind `peer`, the only sources its fast path may
+ * carry. `set` replaces the list (sent before a fast path to `peer` is set up, on the same
+ * link as the instruction, so it is there before the first frame); `add`/`remove` follow the
+ * proxy's MAC table as VMs appear and move.
+ */
+export interface PeerMacs {
+  type: "peer-macs";
+  peer: string;
+  change: "set" | "add" | "remove";
+  macs: string[];
+}
+
+/** Most MACs one peer-macs message may carry (the proxy's per-host bound is far lower). */
+export const MAX_PEER_MACS = 100_000;
+
 /** Proxy -> host: close the fast-path link to `peer`. */
 export interface PeerClose {
   type: "peer-close";
@@ -118,6 +134,7 @@ export type ProxyMessage =
   | RulesSet
   | PeerExpect
   | PeerConnect
+  | PeerMacs
   | PeerClose;
 
 /** What a host sends the proxy. */
@@ -135,6 +152,7 @@ export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
   "rules-set",
   "peer-expect",
   "peer-connect",
+  "peer-macs",
   "peer-close",
 ];
 
@@ -357,6 +375,24 @@ function parseAny(v: unknown): ControlMessage {
         address: text(o, "address", 100),
         ticket: text(o, "ticket", 128),
       };
+    case "peer-macs": {
+      if (o.change !== "set" && o.change !== "add" && o.change !== "remove") {
+        throw new ProtocolError("Cannot accept peer-macs: change must be set, add or remove");
+      }
+      if (!Array.isArray(o.macs) || o.macs.length > MAX_PEER_MACS) {
+        throw new ProtocolError("Cannot accept peer-macs: macs must be a list of bounded length");
+      }
+      return {
+        type: "peer-macs",
+        peer: text(o, "peer", 63, HOST_NAME),
+        change: o.change,
+        macs: o.macs.map((m) => {
+          const mac = macOrAny(m, "macs");
+          if (mac === null) throw new ProtocolError("Cannot accept peer-macs: a MAC is missing");
+          return mac;
+        }),
+      };
+    }
     case "mac-check":
     case "mac-status": {
       const mac = macOrAny(o.mac, "mac");

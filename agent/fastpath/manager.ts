@@ -15,7 +15,15 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { type Address, formatAddress, parseAddress } from "../config/types.ts";
-import type { HostMessage, PeerClose, PeerConnect, PeerExpect } from "../control/messages.ts";
+import type {
+  HostMessage,
+  PeerClose,
+  PeerConnect,
+  PeerExpect,
+  PeerMacs,
+} from "../control/messages.ts";
+import { type Mac, parseMac } from "../switch/ethernet.ts";
+import type { PeerSourcePolicy } from "../switch/switch.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
 import { type Listener, tlsTransport, type Transport } from "../link/transport.ts";
@@ -33,10 +41,13 @@ import { explainListenError } from "../listen_error.ts";
 export const MAX_TICKETS = 1024;
 
 /** Messages from the proxy this manager handles. */
-export type PeerInstruction = PeerExpect | PeerConnect | PeerClose;
+export type PeerInstruction = PeerExpect | PeerConnect | PeerMacs | PeerClose;
 
-/** Host-side fast-path links. */
-export class FastPathManager {
+/**
+ * Host-side fast-path links, and the sources each peer may send on them (the switch asks
+ * {@linkcode FastPathManager.allows} for every frame from a peer).
+ */
+export class FastPathManager implements PeerSourcePolicy {
   readonly #sw: Switch;
   readonly #self: string;
   readonly #config: Config;
@@ -44,6 +55,8 @@ export class FastPathManager {
   readonly #report: (msg: HostMessage) => void;
   readonly #book = new TicketBook({ max: MAX_TICKETS });
   readonly #links = new Map<string, Link>();
+  /** Peer port -> the VM MACs the proxy places behind that peer. */
+  readonly #sources = new Map<string, Set<Mac>>();
   #caPem = "";
   #listener: Listener | null = null;
   readonly #transport: Transport;
@@ -122,9 +135,24 @@ export class FastPathManager {
     return this.#acceptor.refusals;
   }
 
+  /** Whether the peer behind `port` may send frames from `src` (see PeerMacs). */
+  allows(port: string, src: Mac): boolean {
+    return this.#sources.get(port)?.has(src) ?? false;
+  }
+
   /** Carries out an instruction from the proxy. */
   handle(msg: PeerInstruction): void {
     switch (msg.type) {
+      case "peer-macs": {
+        const port = peerPort(msg.peer);
+        let set = this.#sources.get(port);
+        if (!set || msg.change === "set") this.#sources.set(port, set = new Set());
+        for (const text of msg.macs) {
+          if (msg.change === "remove") set.delete(parseMac(text));
+          else set.add(parseMac(text));
+        }
+        return;
+      }
       case "peer-expect":
         this.#book.expect(msg.ticket, msg.peer, Math.min(msg.ttlMs, 60_000), this.#clock.now());
         return;

@@ -70,7 +70,10 @@ export interface DropCounters {
   badSource: number;
   /** Source MAC belongs to a local VM but came from a link: a loop or a spoof. */
   loop: number;
-  /** Source MAC is active behind another port: refused by the anti-spoofing rule. */
+  /**
+   * Source MAC is active behind another port (refused by the anti-spoofing rule), or a
+   * fast-path peer sent a source the proxy does not place behind it.
+   */
   spoofed: number;
   /**
    * Source MAC is held by another port whose host is being asked whether the VM left it:
@@ -138,6 +141,14 @@ export interface MovePolicy {
   decide(mac: Mac, heldBy: string, claimedBy: string, now: number): "move" | "refuse" | "pending";
 }
 
+/**
+ * Host: the sources each fast-path peer may send, as the proxy (the authority for MAC -> host)
+ * says; a frame from a peer port with any other source is dropped as spoofed.
+ */
+export interface PeerSourcePolicy {
+  allows(port: string, src: Mac): boolean;
+}
+
 /** Notified when the switch learns, moves or refuses a MAC. */
 export interface MacListener {
   onMacLearned?(mac: Mac, port: string, now: number): void;
@@ -187,6 +198,8 @@ export class Switch {
   listener: MacListener | null = null;
   /** Who may move a MAC between live ports (proxy); null: the quiet timer alone. */
   movePolicy: MovePolicy | null = null;
+  /** Host: which sources fast-path peers may send; null: not checked (unit tests). */
+  peerSources: PeerSourcePolicy | null = null;
   /** Proxy: ARP/ND suppression, its bindings and counters; null when off (and on hosts). */
   readonly neighbours: NeighbourSuppressor | null;
   /** Frames of claims under review, by MAC: replayed if the move is authorised. */
@@ -324,6 +337,11 @@ export class Switch {
     // From a link: a frame claiming a local VM's address came back around or is forged.
     if (this.macs.lookup(src, now) === "device") {
       this.drops.loop++;
+      return;
+    }
+    // A peer speaks only for its own VMs; the star is checked at the proxy.
+    if (from.kind === "peer" && this.peerSources?.allows(from.name, src) === false) {
+      this.drops.spoofed++;
       return;
     }
     if (group) {

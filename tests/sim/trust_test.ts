@@ -10,8 +10,8 @@ import type { NetConn } from "../../agent/link/transport.ts";
 import { generateHostKey } from "../../agent/join/host_key.ts";
 import { joinProxy, NameTaken } from "../../agent/join/join.ts";
 import { discoverCa } from "../../agent/join/discovery.ts";
-import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
-import { frame, vmMac } from "../support/frames.ts";
+import { BROADCAST_MAC, dstMac, formatMac, srcMac } from "../../agent/switch/ethernet.ts";
+import { frame, packet, vmMac } from "../support/frames.ts";
 
 const FAST = { keepalive: 100, deadAfter: 600, reconnectMax: 300, handshakeTimeout: 1000 };
 
@@ -213,6 +213,44 @@ Deno.test("sim trust: a flood on a host's fast-path listener is bounded, counted
         c.close();
       } catch { /* closed by the host */ }
     }
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: a fast path carries only its peer's VMs; a new VM on the peer is let in", async () => {
+  const fast = { ...FAST, updateInterval: 100, smoothing: 300, hysteresis: 300 };
+  const sim = await startOverlay({ hosts: 3, common: fast, device: { writtenCapacity: 100_000 } });
+  const [d0, d1, d2] = sim.devices;
+  const [h0, h1] = sim.hosts;
+  const traffic = sim.clock.every(5, () => {
+    d0.inject(frame(vmMac(2), vmMac(1), 1000));
+    d1.inject(frame(vmMac(1), vmMac(2), 1000));
+  });
+  try {
+    for (const [d, n] of [[d0, 1], [d1, 2], [d2, 3]] as const) {
+      d.inject(frame(BROADCAST_MAC, vmMac(n)));
+    }
+    await sim.until(() => h1.fastPaths.link("h0") !== undefined, "a fast path h0-h1");
+    const link = h0.fastPaths.link("h1")!;
+    // Unicast frames for VM 2 from `mac` (the announcements were broadcasts).
+    const from = (d: typeof d1, mac: number) =>
+      d.written.filter((p) => srcMac(p) === mac && dstMac(p) === vmMac(2)).length;
+
+    // h0 forges h2's VM 3 on its fast path to h1: dropped and counted at h1.
+    const spoofed = h1.switch.drops.spoofed;
+    for (let i = 0; i < 5; i++) link.send(packet(vmMac(2), vmMac(3)));
+    await sim.until(() => h1.switch.drops.spoofed === spoofed + 5, "the forged frames dropped");
+    assertEquals(from(d1, vmMac(3)), 0, "no forged frame reached VM 2");
+
+    // A VM that appears behind h0 later is announced to h1, and its frames are let in.
+    d0.inject(frame(BROADCAST_MAC, vmMac(4)));
+    await sim.until(() => h1.fastPaths.allows("peer:h0", vmMac(4)), "h1 told of VM 4");
+    link.send(packet(vmMac(2), vmMac(4)));
+    await sim.until(() => from(d1, vmMac(4)) === 1, "VM 4's frame over the fast path");
+    assertEquals(h1.switch.drops.spoofed, spoofed + 5);
+    assert(from(d1, vmMac(1)) > 0, "legitimate traffic kept flowing");
+  } finally {
+    traffic.cancel();
     await sim.close();
   }
 });
