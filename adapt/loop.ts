@@ -22,6 +22,7 @@ import { mintTicket } from "../agent/fastpath/tickets.ts";
 import { logger } from "../agent/log.ts";
 import { peerOfPort } from "../agent/switch/port_name.ts";
 import type { TopologyGraph } from "../inference/topology.ts";
+import type { AdaptEvent } from "./events.ts";
 import {
   type AdaptSettings,
   type HostPair,
@@ -37,6 +38,11 @@ export interface Overlay {
   hosts(): ReadonlyMap<string, { sendControl(msg: ProxyMessage): boolean }>;
   /** Where `host` accepts fast-path links (`ip:port`), or null. */
   listenAddress(host: string): string | null;
+  /**
+   * The key `host` joined with (`SHA256:...`), or null: its peers verify its certificate by
+   * it, so a certificate of a revoked key for the same name is refused.
+   */
+  keyOf(host: string): string | null;
   /** VM MAC -> host name, from the proxy's MAC table. */
   vmHosts(): ReadonlyMap<string, string>;
   /** The current inferred topology. */
@@ -88,7 +94,7 @@ export class AdaptLoop {
   #pendingReaction: number | null = null;
   readonly #log = logger("adapt");
   /** Told of every fast-path phase change and every measured reaction. */
-  onEvent: ((e: { type: "link" | "reaction"; [k: string]: unknown }) => void) | null = null;
+  onEvent: ((e: AdaptEvent) => void) | null = null;
 
   readonly #warmUntil: number;
 
@@ -226,14 +232,16 @@ export class AdaptLoop {
       if (this.#resting.has(pair)) continue;
       const [a, b] = splitPair(pair);
       const address = this.#overlay.listenAddress(b);
-      if (!address) continue;
+      const keyA = this.#overlay.keyOf(a);
+      const keyB = this.#overlay.keyOf(b);
+      if (!address || !keyA || !keyB) continue;
       const ticket = mintTicket();
       // Each end learns which sources the other may send before the link can exist.
       const vmHost = this.#overlay.vmHosts();
       this.#send(b, { type: "peer-macs", peer: a, change: "set", macs: vmsOf(vmHost, a) });
       this.#send(a, { type: "peer-macs", peer: b, change: "set", macs: vmsOf(vmHost, b) });
-      this.#send(b, { type: "peer-expect", peer: a, ticket, ttlMs: CONNECT_TIMEOUT_MS });
-      this.#send(a, { type: "peer-connect", peer: b, address, ticket });
+      this.#send(b, { type: "peer-expect", peer: a, key: keyA, ticket, ttlMs: CONNECT_TIMEOUT_MS });
+      this.#send(a, { type: "peer-connect", peer: b, key: keyB, address, ticket });
       this.pairs.set(pair, { pair, phase: "connecting", ends: new Set(), since: now });
       this.onEvent?.({
         type: "link",

@@ -144,6 +144,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     (msg) => uplink.current()?.sendControl(msg),
   );
   sw.peerSources = fastPaths;
+  let caPem = "";
   const uplink: Uplink = new Uplink({
     config,
     name,
@@ -154,26 +155,37 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     transport,
     clock,
     onMessage: (msg, link) =>
-      dispatchProxyMessage({ sw, fastPaths, present, now: () => clock.now() }, msg, link),
+      dispatchProxyMessage(
+        { sw, fastPaths, present, now: () => clock.now(), onCertificate },
+        msg,
+        link,
+      ),
     onBadMessage: (e) =>
       log.warn("Ignored a control message from the proxy: {error}", { error: e.message }),
-    onUp: (link, welcome, caPem) => {
+    onUp: (link, welcome, ca) => {
       // Fast paths: listen with the certificate just issued, say where, re-announce links.
-      try {
-        const address = fastPaths.listen({
-          certPem: welcome.certificatePem,
-          keyPem: state.key.keyPem,
-          caPem,
-        });
+      caPem = ca;
+      const address = listenWith(welcome.certificatePem);
+      if (address !== null) {
         link.sendControl({ type: "listening", address });
         fastPaths.reannounce();
-      } catch (e) {
-        log.warn("Cannot accept fast-path links (staying on the star): {error}", {
-          error: (e as Error).message,
-        });
       }
     },
   });
+  /** Listens for fast paths with `certPem`; the address to advertise, or null. */
+  function listenWith(certPem: string): string | null {
+    try {
+      return fastPaths.listen({ certPem, keyPem: state.key.keyPem, caPem });
+    } catch (e) {
+      log.warn("Cannot accept fast-path links (staying on the star): {error}", {
+        error: (e as Error).message,
+      });
+      return null;
+    }
+  }
+  function onCertificate(certPem: string): void {
+    listenWith(certPem);
+  }
 
   const apiServer = config.api
     ? serveHostApi(

@@ -6,7 +6,8 @@
  *     uplink ──ProxyMessage──> rules -> Switch.rules (+ rules-applied)
  *                              mac-check -> is the VM still here? (mac-status)
  *                              mac-moved -> forget the VM as local
- *                              peer-* -> FastPathManager
+ *                              certificate -> the fast-path listener's new certificate
+ *                              peer-*, keys-revoked -> FastPathManager
  *
  * @module
  */
@@ -27,6 +28,8 @@ export interface ProxyControlContext {
   present(mac: Mac, now: number): boolean;
   /** Wall time, for the switch's MAC table. */
   now(): number;
+  /** A renewed certificate for this host: presented on its fast-path listener from now on. */
+  onCertificate(certPem: string): void;
 }
 
 /** Acts on one validated message from the proxy, which arrived on `uplink`. */
@@ -66,9 +69,14 @@ export function dispatchProxyMessage(
       log.info("VM {mac} moved to {to}", { mac: msg.mac, to: msg.to });
       break;
     }
+    case "certificate":
+      ctx.onCertificate(msg.certificate);
+      log.info("Proxy renewed this host's certificate");
+      break;
     case "peer-expect":
     case "peer-connect":
     case "peer-macs":
+    case "keys-revoked":
     case "peer-close":
       ctx.fastPaths.handle(msg);
       break;

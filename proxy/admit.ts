@@ -42,6 +42,9 @@ export interface AdmittedHost {
   name: string;
   handshake: Handshake;
   offload: boolean;
+  /** Its key: the fingerprint (identity) and the SPKI (to renew its certificate). */
+  key: string;
+  spkiB64: string;
 }
 
 /** Why a host was refused, as the GOODBYE's `code` says it (hosts act on it). */
@@ -155,5 +158,5 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const cert = ctx.book ? await certificateInfo(certificate).catch(() => null) : null;
   const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, ctx.clock.now()) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
-  return { name, handshake: hs, offload: features.offload === true };
+  return { name, handshake: hs, offload: features.offload === true, key, spkiB64 };
 }

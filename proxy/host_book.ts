@@ -168,6 +168,20 @@ export class HostBook {
     return r.secret;
   }
 
+  /** Records a certificate renewed for host `name` while it runs. */
+  async recordCertificate(
+    name: string,
+    cert: { serial: string; notAfter: number },
+    now: number,
+  ): Promise<void> {
+    const r = this.#hosts.get(name);
+    if (!r) return;
+    r.certSerial = cert.serial;
+    r.certExpires = cert.notAfter;
+    r.lastSeen = now;
+    await this.#save();
+  }
+
   /**
    * Revokes host `name`: its record goes (the name is free again) and its key joins the deny
    * list. Returns the record, or null when there was none.

@@ -10,6 +10,14 @@
 import type { WireRule } from "../agent/control/messages.ts";
 import type { Link } from "../agent/link/link.ts";
 
+/** The key a connected host joined with. */
+export interface HostIdentity {
+  /** `SHA256:...` fingerprint. */
+  key: string;
+  /** The public key, base64 SPKI DER (a renewed certificate is issued for it). */
+  spkiB64: string;
+}
+
 /** Connected hosts and what the proxy keeps about each. */
 export class HostRegistry {
   /** Star link of each connected host, by name. */
@@ -17,17 +25,24 @@ export class HostRegistry {
   /** Operator rules per host, by rule key; kept across reconnects. */
   readonly rules = new Map<string, Map<string, WireRule>>();
   readonly #listen = new Map<string, string>();
+  readonly #identity = new Map<string, HostIdentity>();
 
   /** The connected hosts by name. */
   hosts(): ReadonlyMap<string, Link> {
     return this.links;
   }
 
-  /** Registers `link` as host `name`'s; returns the link it replaces, if any. */
-  add(name: string, link: Link): Link | undefined {
+  /** Registers `link` as host `name`'s (with its key); returns the link it replaces, if any. */
+  add(name: string, link: Link, identity?: HostIdentity): Link | undefined {
     const old = this.links.get(name);
     this.links.set(name, link);
+    if (identity) this.#identity.set(name, identity);
     return old;
+  }
+
+  /** The key connected host `name` joined with. */
+  identityOf(name: string): HostIdentity | undefined {
+    return this.#identity.get(name);
   }
 
   /**
@@ -38,6 +53,7 @@ export class HostRegistry {
     if (this.links.get(name) !== link) return false;
     this.links.delete(name);
     this.#listen.delete(name);
+    this.#identity.delete(name);
     return true;
   }
 

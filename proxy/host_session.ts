@@ -207,12 +207,17 @@ export async function serveHost(
     },
     ctx.link,
   );
-  ctx.hosts.add(name, link);
+  ctx.hosts.add(name, link, { key: host.key, spkiB64: host.spkiB64 });
   ctx.reports.joined(name, ctx.clock.now());
   ctx.sw.attach(link);
   ctx.adapt.onHostUp(name);
   // Operator rules for this host outlive its reconnects.
   for (const rule of ctx.hosts.rulesFor(name)) link.sendControl({ type: "rule-add", rule });
+  // The deny list, so that it sets up no fast path with a revoked key.
+  const revoked = ctx.admission.book?.revoked() ?? [];
+  if (revoked.length > 0) {
+    link.sendControl({ type: "keys-revoked", keys: revoked.map((r) => r.key) });
+  }
   log.info("Host {host} joined from {from}", { host: name, from });
   ctx.events.emit({ type: "host", at: ctx.clock.now(), host: name, state: "joined", from });
   await link.run(ctx.signal);

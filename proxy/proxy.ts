@@ -49,6 +49,7 @@ import { ReportGate } from "./report_gate.ts";
 import { LogLimit } from "../agent/log_limit.ts";
 import { vmHosts } from "./vm_hosts.ts";
 import { VttifService } from "./vttif_service.ts";
+import { CertRenewal } from "./cert_renewal.ts";
 
 /** Default port hosts join on. */
 export const DEFAULT_PROXY_PORT = 7800;
@@ -154,6 +155,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     {
       hosts: () => hosts.links,
       listenAddress: (h) => hosts.listenAddress(h),
+      keyOf: (h) => hosts.identityOf(h)?.key ?? null,
       vmHosts: () => vmHosts(sw.macs, clock.now()),
       topology: () => vttif.vttif.current().graph,
     },
@@ -198,6 +200,19 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   });
   sw.movePolicy = macs;
   tasks.push(vttif.run(signal, clock), adapt.run(signal));
+  // Certificates renewed while hosts run, before they expire.
+  const renewal = new CertRenewal({
+    hosts,
+    book: state.book,
+    issue: (name, spki) =>
+      state.pki.issueHostCertificate(name, spki, {
+        lifetimeMs: config.certLifetime,
+        now: clock.now(),
+      }),
+    lifetimeMs: config.certLifetime,
+    clock,
+  });
+  tasks.push(renewal.run(signal));
 
   // The LAN side, when there is one; said at start either way.
   let device: Device | null = null;
@@ -249,7 +264,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     admission: {
       token: state.token,
       caPem: state.pki.caPem,
-      issueHostCertificate: (n, k) => state.pki.issueHostCertificate(n, k),
+      issueHostCertificate: (n, k) =>
+        state.pki.issueHostCertificate(n, k, { lifetimeMs: config.certLifetime, now: clock.now() }),
       tokenExpiresAt: state.tokenExpiresAt,
       book: state.book,
       settings: {
@@ -310,8 +326,11 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       revokeHost: async (name) => {
         const r = await state.book.revoke(name, clock.now());
         if (r) {
-          // Its link goes now; its key can never join again, under any name.
+          // Its link goes now; its key can never join again, under any name; and every host
+          // refuses fast paths with it.
           hosts.links.get(name)?.close("revoked by the operator");
+          const keys = state.book.revoked().map((k) => k.key);
+          for (const link of hosts.links.values()) link.sendControl({ type: "keys-revoked", keys });
           log.warn("Host {host} revoked: key {key} is denied from now on", {
             host: name,
             key: r.key,

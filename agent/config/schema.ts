@@ -110,6 +110,14 @@ export const SETTINGS = {
     doc: "Proxy: the join token admits new hosts for this long after it was made (0: for ever); " +
       "hosts that joined keep their own rejoin credential (state-dir/hosts.json).",
   }),
+  certLifetime: setting({
+    kind: duration(60_000, 10 * 365 * 86_400_000),
+    default: 30 * 86_400_000,
+    group: "trust",
+    meta: "DURATION",
+    doc: "Proxy: how long a host's certificate is valid; it is renewed over the host's link " +
+      "while it runs, when less than a third is left.",
+  }),
   tap: setting({
     kind: optional(text("an interface name of at most 15 characters", IFNAME)),
     default: null as string | null,

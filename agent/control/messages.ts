@@ -47,6 +47,8 @@ export interface RulesSet {
 export interface PeerExpect {
   type: "peer-expect";
   peer: string;
+  /** The dialer's key fingerprint: a revoked key is refused (see keys-revoked). */
+  key: string;
   ticket: string;
   ttlMs: number;
 }
@@ -55,6 +57,8 @@ export interface PeerExpect {
 export interface PeerConnect {
   type: "peer-connect";
   peer: string;
+  /** The acceptor's key fingerprint: its certificate must carry this key's TLS name. */
+  key: string;
   address: string;
   ticket: string;
 }
@@ -71,6 +75,27 @@ export interface PeerMacs {
   change: "set" | "add" | "remove";
   macs: string[];
 }
+
+/**
+ * Proxy -> host: this host's certificate, renewed before the current one expires; the host
+ * presents it on its fast-path listener from now on.
+ */
+export interface Certificate {
+  type: "certificate";
+  certificate: string;
+}
+
+/**
+ * Proxy -> host: every revoked key (the whole list, on join and on each revocation). A host
+ * sets up no fast path with a revoked key and closes one it has.
+ */
+export interface KeysRevoked {
+  type: "keys-revoked";
+  keys: string[];
+}
+
+/** Most keys a keys-revoked message may carry (the proxy keeps at most 10,000). */
+export const MAX_REVOKED_KEYS = 10_000;
 
 /** Most MACs one peer-macs message may carry (the proxy's per-host bound is far lower). */
 export const MAX_PEER_MACS = 100_000;
@@ -135,6 +160,8 @@ export type ProxyMessage =
   | PeerExpect
   | PeerConnect
   | PeerMacs
+  | Certificate
+  | KeysRevoked
   | PeerClose;
 
 /** What a host sends the proxy. */
@@ -153,6 +180,8 @@ export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
   "peer-expect",
   "peer-connect",
   "peer-macs",
+  "certificate",
+  "keys-revoked",
   "peer-close",
 ];
 
@@ -172,6 +201,7 @@ const FROM_PROXY: ReadonlySet<string> = new Set(PROXY_MESSAGE_TYPES);
 export const MAX_RULES_SET = 100_000;
 
 const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const KEY_FINGERPRINT = /^SHA256:[A-Za-z0-9_-]{43}$/;
 
 function text(o: Record<string, unknown>, key: string, max: number, re?: RegExp): string {
   const v = o[key];
@@ -365,6 +395,7 @@ function parseAny(v: unknown): ControlMessage {
       return {
         type: "peer-expect",
         peer: text(o, "peer", 63, HOST_NAME),
+        key: text(o, "key", 64, KEY_FINGERPRINT),
         ticket: text(o, "ticket", 128),
         ttlMs: int(o, "ttlMs"),
       };
@@ -372,9 +403,25 @@ function parseAny(v: unknown): ControlMessage {
       return {
         type: "peer-connect",
         peer: text(o, "peer", 63, HOST_NAME),
+        key: text(o, "key", 64, KEY_FINGERPRINT),
         address: text(o, "address", 100),
         ticket: text(o, "ticket", 128),
       };
+    case "certificate":
+      return { type: "certificate", certificate: text(o, "certificate", 16 * 1024) };
+    case "keys-revoked": {
+      if (!Array.isArray(o.keys) || o.keys.length > MAX_REVOKED_KEYS) {
+        throw new ProtocolError(
+          "Cannot accept keys-revoked: keys must be a list of bounded length",
+        );
+      }
+      return {
+        type: "keys-revoked",
+        keys: o.keys.map((_, i) =>
+          text(o.keys as Record<string, unknown>, String(i), 64, KEY_FINGERPRINT)
+        ),
+      };
+    }
     case "peer-macs": {
       if (o.change !== "set" && o.change !== "add" && o.change !== "remove") {
         throw new ProtocolError("Cannot accept peer-macs: change must be set, add or remove");

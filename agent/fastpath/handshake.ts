@@ -2,7 +2,8 @@
  * The two sides of opening a fast-path link between hosts.
  *
  *     dialer                                  acceptor (listens with its CA-issued certificate)
- *     TCP + TCP_NODELAY, TLS verifying <peer>.host.vnet against the proxy's CA
+ *     TCP + TCP_NODELAY, TLS verifying the name of the peer's key (the key the proxy says it
+ *     joined with, `<hex>.<hex>.key.vnet`) against the proxy's CA
  *     preamble + HELLO {role: peer, name, ticket}  ->
  *                                             ticket must be expected, unexpired, for that name
  *                                          <- preamble + WELCOME {name}   or GOODBYE {reason}
@@ -14,7 +15,7 @@
  */
 
 import { type Address, formatAddress } from "../config/types.ts";
-import { checkHostName, hostTlsName } from "../join/host_key.ts";
+import { checkHostName, keyTlsName } from "../join/host_key.ts";
 import { field, Handshake } from "../link/handshake.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { type Conn, tlsTransport, type Transport } from "../link/transport.ts";
@@ -32,6 +33,8 @@ export async function dialPeer(
   options: {
     self: string;
     peer: string;
+    /** The peer's key as the proxy says it: its certificate must carry this key's name. */
+    key: string;
     ticket: string;
     caPem: string;
     timeoutMs: number;
@@ -40,8 +43,9 @@ export async function dialPeer(
   },
 ): Promise<Handshake> {
   const transport = options.transport ?? tlsTransport;
+  checkHostName(options.peer);
   const conn = await transport.dial(address, {
-    serverName: hostTlsName(options.peer),
+    serverName: keyTlsName(options.key),
     caPem: options.caPem,
   });
   try {

@@ -17,13 +17,15 @@ import type { Config } from "../config/schema.ts";
 import { type Address, formatAddress, parseAddress } from "../config/types.ts";
 import type {
   HostMessage,
+  KeysRevoked,
   PeerClose,
   PeerConnect,
   PeerExpect,
   PeerMacs,
 } from "../control/messages.ts";
-import { type Mac, parseMac } from "../switch/ethernet.ts";
+import type { Mac } from "../switch/ethernet.ts";
 import type { PeerSourcePolicy } from "../switch/switch.ts";
+import { PeerTrust } from "./peer_trust.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
 import { type Listener, tlsTransport, type Transport } from "../link/transport.ts";
@@ -41,7 +43,7 @@ import { explainListenError } from "../listen_error.ts";
 export const MAX_TICKETS = 1024;
 
 /** Messages from the proxy this manager handles. */
-export type PeerInstruction = PeerExpect | PeerConnect | PeerMacs | PeerClose;
+export type PeerInstruction = PeerExpect | PeerConnect | PeerMacs | KeysRevoked | PeerClose;
 
 /**
  * Host-side fast-path links, and the sources each peer may send on them (the switch asks
@@ -55,8 +57,10 @@ export class FastPathManager implements PeerSourcePolicy {
   readonly #report: (msg: HostMessage) => void;
   readonly #book = new TicketBook({ max: MAX_TICKETS });
   readonly #links = new Map<string, Link>();
-  /** Peer port -> the VM MACs the proxy places behind that peer. */
-  readonly #sources = new Map<string, Set<Mac>>();
+  /** The proxy's word on peers: their keys, revoked keys, their VMs (peer_trust.ts). */
+  readonly trust = new PeerTrust();
+  /** The certificate the listener presents now. */
+  #certPem = "";
   #caPem = "";
   #listener: Listener | null = null;
   readonly #transport: Transport;
@@ -98,6 +102,11 @@ export class FastPathManager implements PeerSourcePolicy {
     return [...this.#links.keys()];
   }
 
+  /** The certificate the fast-path listener presents (PEM), "" before the first join. */
+  get certificatePem(): string {
+    return this.#certPem;
+  }
+
   /** Where this host accepts fast paths, once listening. */
   get address(): Address | null {
     return this.#listener?.addr ?? null;
@@ -109,25 +118,44 @@ export class FastPathManager implements PeerSourcePolicy {
   }
 
   /**
-   * Starts listening (once) with the host's certificate; returns the address to advertise:
-   * `:PORT` when bound to all interfaces (the proxy pairs it with the address we joined from).
+   * Listens with the host's certificate; returns the address to advertise: `:PORT` when bound
+   * to all interfaces (the proxy pairs it with the address we joined from). A new certificate
+   * (a rejoin, a renewal) replaces the listener on the same port; links already up keep
+   * running, since they no longer depend on it.
    */
   listen(tls: { certPem: string; keyPem: string; caPem: string }): string {
     this.#caPem = tls.caPem;
-    if (!this.#listener) {
-      const want = this.#config.listen ?? { hostname: "0.0.0.0", port: 0 };
+    if (this.#listener && this.#certPem !== tls.certPem) {
+      const bound = this.#listener.addr;
       try {
-        this.#listener = this.#transport.listen(want, tls);
-      } catch (e) {
-        throw explainListenError(e, want, "listen");
-      }
-      this.#acceptLoop(this.#listener);
+        this.#listener.close();
+      } catch { /* closed */ }
+      this.#listener = null;
+      // The same port, so that the address the proxy hands peers stays right.
+      this.#open(
+        { hostname: this.#config.listen?.hostname ?? bound.hostname, port: bound.port },
+        tls,
+      );
     }
-    const bound = this.#listener.addr;
+    const bound = (this.#listener ??
+      this.#open(this.#config.listen ?? { hostname: "0.0.0.0", port: 0 }, tls)).addr;
     const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
     return wildcard
       ? `:${bound.port}`
       : formatAddress({ hostname: bound.hostname, port: bound.port });
+  }
+
+  #open(want: Address, tls: { certPem: string; keyPem: string }): Listener {
+    let listener: Listener;
+    try {
+      listener = this.#transport.listen(want, tls);
+    } catch (e) {
+      throw explainListenError(e, want, "listen");
+    }
+    this.#listener = listener;
+    this.#certPem = tls.certPem;
+    this.#acceptLoop(listener);
+    return listener;
   }
 
   /** Fast-path connections refused or dropped before their ticket was checked, by reason. */
@@ -137,26 +165,26 @@ export class FastPathManager implements PeerSourcePolicy {
 
   /** Whether the peer behind `port` may send frames from `src` (see PeerMacs). */
   allows(port: string, src: Mac): boolean {
-    return this.#sources.get(port)?.has(src) ?? false;
+    return this.trust.allows(port, src);
   }
 
   /** Carries out an instruction from the proxy. */
   handle(msg: PeerInstruction): void {
     switch (msg.type) {
-      case "peer-macs": {
-        const port = peerPort(msg.peer);
-        let set = this.#sources.get(port);
-        if (!set || msg.change === "set") this.#sources.set(port, set = new Set());
-        for (const text of msg.macs) {
-          if (msg.change === "remove") set.delete(parseMac(text));
-          else set.add(parseMac(text));
+      case "peer-macs":
+        this.trust.onPeerMacs(msg);
+        return;
+      case "keys-revoked":
+        for (const peer of this.trust.onRevoked(msg.keys)) {
+          this.#links.get(peer)?.close("its key was revoked");
         }
         return;
-      }
       case "peer-expect":
+        if (!this.trust.expectKey(msg.peer, msg.key)) return this.#revoked(msg.peer, msg.key);
         this.#book.expect(msg.ticket, msg.peer, Math.min(msg.ttlMs, 60_000), this.#clock.now());
         return;
       case "peer-connect": {
+        if (!this.trust.expectKey(msg.peer, msg.key)) return this.#revoked(msg.peer, msg.key);
         let address: Address;
         try {
           address = parseAddress(msg.address);
@@ -168,7 +196,7 @@ export class FastPathManager implements PeerSourcePolicy {
           });
           return;
         }
-        this.#dial(msg.peer, address, msg.ticket);
+        this.#dial(msg.peer, msg.key, address, msg.ticket);
         return;
       }
       case "peer-close":
@@ -182,11 +210,18 @@ export class FastPathManager implements PeerSourcePolicy {
     for (const peer of this.#links.keys()) this.#report({ type: "peer-up", peer });
   }
 
-  async #dial(peer: string, address: Address, ticket: string): Promise<void> {
+  /** A fast path with a revoked key is never set up: said to the proxy and the log. */
+  #revoked(peer: string, key: string): void {
+    this.#log.warn("Refused a fast path with {peer}: its key {key} is revoked", { peer, key });
+    this.#report({ type: "peer-down", peer, reason: `key ${key} is revoked` });
+  }
+
+  async #dial(peer: string, key: string, address: Address, ticket: string): Promise<void> {
     try {
       const hs = await dialPeer(address, {
         self: this.#self,
         peer,
+        key,
         ticket,
         caPem: this.#caPem,
         timeoutMs: this.#config.handshakeTimeout,

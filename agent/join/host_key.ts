@@ -73,6 +73,35 @@ export async function keyFingerprint(spkiB64: string): Promise<string> {
   return `SHA256:${digest.toBase64({ alphabet: "base64url", omitPadding: true })}`;
 }
 
+/** Key fingerprints as they travel: `SHA256:` and 43 base64url characters. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The second DNS name of a host's certificate, bound to its key rather than its name:
+ * `<hex of the first 16 bytes>.<hex of the last 16>.key.vnet` (a DNS label holds at most 63
+ * characters). A fast-path dialer verifies this name, from the key the proxy says the peer
+ * has: a certificate of a revoked key still carries the host's old name, but never the key
+ * name of the key that holds that name now.
+ *
+ * @throws {TypeError} for a malformed fingerprint.
+ * @example
+ * ```ts
+ * import { generateHostKey, keyFingerprint, keyTlsName } from "./host_key.ts";
+ * const name = keyTlsName(await keyFingerprint((await generateHostKey()).spkiB64));
+ * if (!/^[0-9a-f]{32}\.[0-9a-f]{32}\.key\.vnet$/.test(name)) throw new Error(name);
+ * ```
+ */
+export function keyTlsName(fingerprint: string): string {
+  if (!FINGERPRINT.test(fingerprint)) {
+    throw new TypeError(
+      `Cannot make a TLS name of key ${JSON.stringify(fingerprint.slice(0, 60))}: a key ` +
+        `fingerprint is SHA256: and 43 base64url characters`,
+    );
+  }
+  const hex = Uint8Array.fromBase64(fingerprint.slice(7), { alphabet: "base64url" }).toHex();
+  return `${hex.slice(0, 32)}.${hex.slice(32)}.key.vnet`;
+}
+
 /** PKCS#8 DER as PEM: 64-character base64 lines between the RFC 7468 labels. */
 function privateKeyPem(der: Uint8Array): string {
   const lines = der.toBase64().match(/.{1,64}/g)!.join("\n");

@@ -28,6 +28,8 @@ import {
   HOST_KEY_ALGORITHM,
   hostTlsName,
   importHostPublicKey,
+  keyFingerprint,
+  keyTlsName,
 } from "../../agent/join/host_key.ts";
 import { caHashOf } from "../../agent/join/token.ts";
 import { readSecretFile, writeSecretFile } from "../../agent/secret_file.ts";
@@ -43,11 +45,16 @@ export interface ProxyPki {
   /** The proxy's TLS private key, PKCS#8 PEM: `key` for `Deno.listenTls`. Secret. */
   readonly proxyKeyPem: string;
   /**
-   * Issues a certificate for a joining host's public key, valid for `<hostName>.host.vnet`.
+   * Issues a certificate for a joining host's public key, valid for `<hostName>.host.vnet`
+   * and for its key's name (`keyTlsName`), for `lifetimeMs` (default a year) from `now`.
    *
    * @throws {TypeError} when the name is invalid or the key is not an ECDSA P-256 SPKI.
    */
-  issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
+  issueHostCertificate(
+    hostName: string,
+    spkiB64: string,
+    options?: { lifetimeMs?: number; now?: number },
+  ): Promise<string>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -120,10 +127,18 @@ class Pki implements ProxyPki {
     this.proxyKeyPem = proxy.keyPem;
   }
 
-  async issueHostCertificate(hostName: string, spkiB64: string): Promise<string> {
+  async issueHostCertificate(
+    hostName: string,
+    spkiB64: string,
+    options: { lifetimeMs?: number; now?: number } = {},
+  ): Promise<string> {
     const dnsName = hostTlsName(hostName);
     const publicKey = await importHostPublicKey(spkiB64);
-    const cert = await issueLeaf(this.#ca, dnsName, publicKey, new Date());
+    const keyName = keyTlsName(await keyFingerprint(spkiB64));
+    const cert = await issueLeaf(this.#ca, [dnsName, keyName], publicKey, {
+      now: new Date(options.now ?? Date.now()),
+      lifetimeMs: options.lifetimeMs ?? LEAF_VALIDITY_DAYS * DAY_MS,
+    });
     return cert.toString("pem");
   }
 
@@ -240,27 +255,34 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
   }
   const { keyPem, spkiB64 } = await generateHostKey();
   const publicKey = await importHostPublicKey(spkiB64);
-  const cert = await issueLeaf(ca, PROXY_TLS_NAME, publicKey, new Date());
+  const cert = await issueLeaf(ca, [PROXY_TLS_NAME], publicKey, {
+    now: new Date(),
+    lifetimeMs: LEAF_VALIDITY_DAYS * DAY_MS,
+  });
   const certPem = cert.toString("pem");
   await writeSecretFile(keyPath, keyPem);
   await writeSecretFile(certPath, certPem);
   return { certPem, keyPem };
 }
 
-/** A TLS certificate for `dnsName`, usable by servers and clients, signed by the CA. */
+/**
+ * A TLS certificate for `dnsNames` (the first is its CN), usable by servers and clients,
+ * signed by the CA.
+ */
 async function issueLeaf(
   ca: Ca,
-  dnsName: string,
+  dnsNames: string[],
   publicKey: CryptoKey,
-  now: Date,
+  validity: { now: Date; lifetimeMs: number },
 ): Promise<X509.X509Certificate> {
   const x509 = await loadX509();
+  const now = validity.now;
   return await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${dnsName}`,
+    subject: `CN=${dnsNames[0]}`,
     issuer: ca.cert.subjectName,
     notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
-    notAfter: new Date(now.getTime() + LEAF_VALIDITY_DAYS * DAY_MS),
+    notAfter: new Date(now.getTime() + validity.lifetimeMs),
     publicKey,
     signingKey: ca.key,
     signingAlgorithm: SIGNING,
@@ -271,7 +293,9 @@ async function issueLeaf(
         x509.ExtendedKeyUsage.serverAuth,
         x509.ExtendedKeyUsage.clientAuth,
       ]),
-      new x509.SubjectAlternativeNameExtension([{ type: "dns", value: dnsName }]),
+      new x509.SubjectAlternativeNameExtension(
+        dnsNames.map((value) => ({ type: "dns" as const, value })),
+      ),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
     ],

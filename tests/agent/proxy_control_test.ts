@@ -23,7 +23,7 @@ function setup() {
     sent,
     uplink,
     handled,
-    ctx: { sw, fastPaths, present: () => false, now: () => 1000 },
+    ctx: { sw, fastPaths, present: () => false, now: () => 1000, onCertificate: () => {} },
   };
 }
 
@@ -52,6 +52,12 @@ Deno.test("proxy control: mac-moved forgets a local VM, and only a local one", (
 Deno.test("proxy control: fast-path instructions go to the fast-path manager", () => {
   const { uplink, handled, ctx } = setup();
   dispatchProxyMessage(ctx, { type: "peer-close", peer: "h2", reason: "done" }, uplink);
-  dispatchProxyMessage(ctx, { type: "peer-expect", peer: "h2", ticket: "t", ttlMs: 5 }, uplink);
+  dispatchProxyMessage(ctx, {
+    type: "peer-expect",
+    peer: "h2",
+    key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ticket: "t",
+    ttlMs: 5,
+  }, uplink);
   assertEquals(handled, ["peer-close", "peer-expect"]);
 });

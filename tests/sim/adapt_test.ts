@@ -94,6 +94,7 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     const forged = await dialPeer(hosts[1].fastPaths.address!, {
       self: "h0",
       peer: "h1",
+      key: hosts[0].fastPaths.trust.keyOf("h1")!,
       ticket: "forged-ticket",
       caPem: proxy.caPem,
       timeoutMs: 5000,

@@ -122,6 +122,7 @@ Deno.test("api: every request needs a credential and must name this API; the pag
       adapt: new AdaptLoop({
         hosts: () => new Map(),
         listenAddress: () => null,
+        keyOf: () => null,
         vmHosts: () => new Map(),
         topology: () => EMPTY_GRAPH,
       }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 }),

@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { startOverlay } from "../support/sim.ts";
 import type { NetConn } from "../../agent/link/transport.ts";
+import { certificateInfo } from "../../agent/join/x509.ts";
 import { generateHostKey } from "../../agent/join/host_key.ts";
 import { joinProxy, NameTaken } from "../../agent/join/join.ts";
 import { discoverCa } from "../../agent/join/discovery.ts";
@@ -112,6 +113,8 @@ Deno.test("sim trust: a revoked host is cut off, its key denied, its name free a
     assert(h1.certExpires > sim.clock.now(), "the certificate's expiry is recorded");
 
     assertEquals((await call("POST", "/api/hosts/revoke", { name: "h1" })).status, 200);
+    // Every other host has the key on its deny list: no fast path with it, ever.
+    await sim.until(() => sim.hosts[0].fastPaths.trust.denied(h1.key), "h0 told of the key");
     // Its link closes and its reconnect is refused for good: the key is denied.
     await sim.until(() => sim.hosts[1].fatal() !== null, "h1 gives up", 5000);
     assert(sim.hosts[1].fatal()!.includes("was revoked"), sim.hosts[1].fatal()!);
@@ -251,6 +254,29 @@ Deno.test("sim trust: a fast path carries only its peer's VMs; a new VM on the p
     assert(from(d1, vmMac(1)) > 0, "legitimate traffic kept flowing");
   } finally {
     traffic.cancel();
+    await sim.close();
+  }
+});
+
+Deno.test("sim trust: certificates are renewed while hosts run, and the listener presents the new one", async () => {
+  // A one-minute lifetime: renewed with less than 20 s left, checked every 5 s.
+  const sim = await startOverlay({ hosts: 2, proxy: { certLifetime: 60_000 } });
+  try {
+    const book = await (await sim.apiFetch("/api/hosts")).json();
+    const first = book.hosts.find((h: { name: string }) => h.name === "h0");
+    const fp = sim.hosts[0].fastPaths;
+    assertEquals((await certificateInfo(fp.certificatePem)).serial, first.certSerial);
+    assert(first.certExpires - sim.clock.now() <= 60_000, "issued for the lifetime asked");
+
+    await sim.pass(45_000);
+    const after = await (await sim.apiFetch("/api/hosts")).json();
+    const renewed = after.hosts.find((h: { name: string }) => h.name === "h0");
+    assert(renewed.certSerial !== first.certSerial, "a new certificate was issued");
+    assert(renewed.certExpires > first.certExpires, "valid for longer");
+    // The host had the new certificate before the proxy recorded it (sent first).
+    assertEquals((await certificateInfo(fp.certificatePem)).serial, renewed.certSerial);
+    assertEquals(sim.hosts[0].joins(), 1, "renewed over the running link, no rejoin");
+  } finally {
     await sim.close();
   }
 });

@@ -22,8 +22,26 @@ const FROM_PROXY = [
   { type: "rule-add", rule: { src: null, dst: null, target: "drop" } },
   { type: "rule-del", src: null, dst: null },
   { type: "rules-set", owner: "adapt", seq: 1, rules: [] },
-  { type: "peer-expect", peer: "h2", ticket: "t", ttlMs: 1000 },
-  { type: "peer-connect", peer: "h2", address: "10.0.0.2:7810", ticket: "t" },
+  {
+    type: "peer-expect",
+    peer: "h2",
+    key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ticket: "t",
+    ttlMs: 1000,
+  },
+  {
+    type: "peer-connect",
+    peer: "h2",
+    key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    address: "10.0.0.2:7810",
+    ticket: "t",
+  },
+  { type: "peer-macs", peer: "h2", change: "set", macs: ["02:00:00:00:00:01"] },
+  {
+    type: "certificate",
+    certificate: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+  },
+  { type: "keys-revoked", keys: ["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] },
   { type: "peer-close", peer: "h2", reason: "done" },
 ];
 

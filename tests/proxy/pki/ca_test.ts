@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { generateHostKey } from "../../../agent/join/host_key.ts";
+import { generateHostKey, keyFingerprint, keyTlsName } from "../../../agent/join/host_key.ts";
 import { loadOrCreatePki, type ProxyPki } from "../../../proxy/pki/ca.ts";
 
 const FILES = ["ca.key", "ca.crt", "proxy.key", "proxy.crt"];
@@ -67,7 +67,7 @@ Deno.test("the CA is a P-256 CA of 10 years; the proxy certificate is a leaf for
   });
 });
 
-Deno.test("a host certificate chains to the CA and names <host>.host.vnet", async () => {
+Deno.test("a host certificate chains to the CA and names <host>.host.vnet and its key", async () => {
   await withTempDir(async (dir) => {
     const pki = await loadOrCreatePki(dir);
     const key = await generateHostKey();
@@ -76,7 +76,17 @@ Deno.test("a host certificate chains to the CA and names <host>.host.vnet", asyn
     const cert = new x509.X509Certificate(pem);
     const ca = new x509.X509Certificate(pki.caPem);
     await assertChains(x509, cert, ca);
-    assert.deepEqual(dnsNames(x509, cert), ["rack1-node7.host.vnet"]);
+    assert.deepEqual(dnsNames(x509, cert), [
+      "rack1-node7.host.vnet",
+      keyTlsName(await keyFingerprint(key.spkiB64)),
+    ]);
+    const days = (cert.notAfter.getTime() - cert.notBefore.getTime()) / 86_400_000;
+    assert.ok(days > 364 && days < 366, `a year by default: ${days} days`);
+    const short = await pki.issueHostCertificate("rack1-node7", key.spkiB64, {
+      lifetimeMs: 3_600_000,
+    });
+    const hours = (new x509.X509Certificate(short).notAfter.getTime() - Date.now()) / 3_600_000;
+    assert.ok(hours > 0.9 && hours <= 1, `the lifetime asked for: ${hours} h`);
     assert.equal(cert.subject, "CN=rack1-node7.host.vnet");
     assert.equal(new Uint8Array(cert.publicKey.rawData).toBase64(), key.spkiB64);
     assert.equal(cert.getExtension(x509.BasicConstraintsExtension)?.ca, false);
