@@ -189,7 +189,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
 
   const apiServer = config.api
     ? serveHostApi(
-      { name, switch: sw, uplink: () => uplink.current(), fastPaths },
+      { name, switch: sw, uplink: () => uplink.current(), fastPaths, device },
       config.api,
       signal,
     )

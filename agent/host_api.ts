@@ -6,7 +6,7 @@
  * @module
  */
 
-import { deviceWaitMode } from "../ffi/event_loop_poller.ts";
+import type { Device } from "./device/device.ts";
 import type { Address } from "./config/types.ts";
 import type { FastPathManager } from "./fastpath/manager.ts";
 import type { Link } from "./link/link.ts";
@@ -19,6 +19,8 @@ export interface HostView {
   switch: Switch;
   uplink(): Link | null;
   fastPaths: FastPathManager;
+  /** The VMs' device; its `waitMode` is shown as `deviceWait`. */
+  device: Device;
 }
 
 /** The host's status as JSON-ready data. */
@@ -28,7 +30,7 @@ export function hostStatus(h: HostView) {
     role: "host",
     name: h.name,
     memory: Deno.memoryUsage(),
-    deviceWait: deviceWaitMode(),
+    deviceWait: h.device.waitMode,
     uplink: up ? { up: true, ...up.stats() } : { up: false },
     fastPaths: h.fastPaths.peers().map((peer) => ({ peer, ...h.fastPaths.link(peer)!.stats() })),
     fastPathRefusals: h.fastPaths.refusals,

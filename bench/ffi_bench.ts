@@ -22,6 +22,8 @@
 import { libc, Tap } from "../ffi/mod.ts";
 import { Netns, uniqueIfName } from "../tests/support/netns.ts";
 import { numberFlag } from "./cli.ts";
+import { formatRate } from "../agent/rate.ts";
+import { DeviceWait } from "../agent/device/device_wait.ts";
 
 const FRAME_BYTES = 1514;
 const UDP_PAYLOAD = FRAME_BYTES - 14 - 20 - 8;
@@ -162,7 +164,9 @@ async function tapRead(
   const buf = new Uint8Array(65_550);
   const sender = startSender(ns, "udp", "10.203.0.2", seconds + 1);
   // The window opens at the first frame, so the child's start-up is not counted.
-  while (tap.readInto(buf, 0) < 0 && !stop.aborted) await tap.waitReadable(100);
+  // Waited for as the agent waits for its TAP (on the event loop's thread, by default).
+  const ready = new DeviceWait("event-loop").forDescriptor(tap.fd);
+  while (tap.readInto(buf, 0) < 0 && !stop.aborted) await ready.wait(100);
   let frames = 0;
   let bytes = 0;
   const started = performance.now();
@@ -175,7 +179,7 @@ async function tapRead(
       if ((frames & 1023) === 0 && performance.now() >= end) break;
     } else {
       if (performance.now() >= end) break;
-      await tap.waitReadable(20);
+      await ready.wait(20);
     }
   }
   const elapsed = (performance.now() - started) / 1000;
@@ -219,7 +223,7 @@ function ratio(value: number, baseline: number): string {
 }
 
 function gbits(framesPerSec: number): string {
-  return (framesPerSec * FRAME_BYTES * 8 / 1e9).toFixed(2);
+  return formatRate(framesPerSec * FRAME_BYTES, { unit: "Gbit/s", showUnit: false });
 }
 
 async function main(seconds: number): Promise<number> {

@@ -15,17 +15,18 @@
  * signal, a worker thread finishing, another thread waking the loop):
  *
  *     poll([epoll of the event loop, tap, ...], up to MAX_BLOCK_MS)
- *       a device is readable   -> resolve its wait; its reader drains it, forwards the
- *                                 frames and waits again, in microtasks: poll again at once
+ *       a descriptor is readable -> resolve its wait; its owner drains it, does its work and
+ *                                   waits again, in microtasks: poll again at once
  *       the event loop has news, the time is up, or an owner went elsewhere
- *     yield one event-loop turn  -> Deno runs its I/O, timers and ops, then we poll again
+ *     yield one event-loop turn    -> Deno runs its I/O, timers and ops, then we poll again
  *
- * The first branch is the common one: a frame from a TAP is read, forwarded and written to its
- * link's socket without a turn, because writes on Deno's sockets need none: Deno performs them,
- * and settles their promises, within the call when the socket has room (measured; a full
- * socket makes Deno watch it, and its readiness then shows on the epoll descriptor). So the
- * turn is taken for Deno's news, for an owner that went to wait on something of Deno's, and at
- * least every {@linkcode MAX_BLOCK_MS}, for its timers.
+ * The first branch is the common one: a frame from a TAP can be read and written to a Deno
+ * socket without a turn, because writes on Deno's sockets need none: Deno performs them, and
+ * settles their promises, within the call when the socket has room (measured; a full socket
+ * makes Deno watch it, and its readiness then shows on the epoll descriptor). So the turn is
+ * taken for Deno's news, for an owner that went to wait on something of Deno's (or did not come
+ * back within {@linkcode EventLoopPollerOptions.comebackMicrotasks}), and at least every
+ * {@linkcode MAX_BLOCK_MS}, for its timers.
  *
  * Yielding needs a turn in which Deno polls its reactor; a timer (1 ms granularity, 2 ms in
  * practice) is too slow and a message channel never lets the reactor run. The yield writes one
@@ -34,10 +35,14 @@
  * pair was tried: 7 µs per turn in isolation against 12, but in the data-plane bench the RTT
  * p99 rose to 6-7 ms and throughput fell by a third, so loopback TCP it is.)
  *
- * What it costs: Deno timers fire up to {@linkcode MAX_BLOCK_MS} late while a device is idle
- * (nothing in the agent needs finer timers), and the loop wakes that often when idle.
- * When the pieces cannot be found (no loopback interface, no epoll descriptor that holds our
- * socket), {@linkcode ReadyWaiter} falls back to the worker-thread poll.
+ * What it costs: Deno timers fire up to {@linkcode MAX_BLOCK_MS} late while a descriptor is
+ * idle, and the loop wakes that often when idle. When the pieces cannot be found (no loopback
+ * interface, no epoll descriptor that holds our socket), {@linkcode ReadyWaiter} falls back to
+ * the worker-thread poll and {@linkcode EventLoopPoller.unavailable} says why.
+ *
+ * Nothing here is process-wide: whoever owns the descriptors creates one
+ * {@linkcode EventLoopPoller}, states how soon its owners come back, and hands it to a
+ * {@linkcode ReadyWaiter} per descriptor.
  *
  * @module
  */
@@ -58,23 +63,50 @@ interface Waiter {
   resolve(ready: boolean): void;
 }
 
-/**
- * Microtask ticks a woken owner gets to come back (wait again) before the poller gives up on
- * it and takes an event-loop turn instead. A device reader comes back in about 10 (wait ->
- * read -> pump -> forward -> flush -> read -> wait).
- */
-const COMEBACK_MICROTASKS = 64;
+/** The loopback connection a yield goes through, and the event loop's epoll it wakes. */
+interface WakePair {
+  epollFd: number;
+  wakeOut: Deno.TcpConn;
+  wakeIn: Deno.TcpConn;
+}
+
+/** Options of {@linkcode EventLoopPoller}. */
+export interface EventLoopPollerOptions {
+  /**
+   * Microtask ticks a woken owner gets to come back (wait again) before the poller gives up on
+   * it and takes an event-loop turn instead. Too few and every wake-up pays a turn; too many
+   * and an owner that went to wait on something of Deno's is served late. It depends on the
+   * owner's call chain from a resolved wait to its next wait, so the owner states it.
+   */
+  comebackMicrotasks: number;
+}
 
 /**
- * Process-wide: one blocking poll serves every device, since two loops that each blocked on
- * their own descriptor would starve each other. It runs only while some descriptor is waited
- * for, and closes its loopback pair when none is, so an agent without devices (and a test)
- * holds nothing open.
+ * Waits for descriptors on the event loop's own thread (see the module doc). One serves every
+ * descriptor of its owner: two that blocked the thread each on their own descriptors would
+ * keep handing it to each other, so an owner makes one per process. It opens its loopback pair
+ * on first use and closes it whenever nothing is waited for, so an owner without descriptors
+ * (and a test) holds nothing open; if it cannot open it, it never tries again and
+ * {@linkcode EventLoopPoller.unavailable} says why.
+ *
+ * @example Wait for a descriptor Deno does not know
+ * ```ts
+ * import { EventLoopPoller, ReadyWaiter } from "./event_loop_poller.ts";
+ * import { AF_INET, libc, SOCK_DGRAM } from "./libc.ts";
+ * const poller = new EventLoopPoller({ comebackMicrotasks: 8 });
+ * const fd = libc().socket(AF_INET, SOCK_DGRAM, 0);
+ * const ready = await new ReadyWaiter(fd, poller).wait(10); // nothing was sent: times out
+ * libc().close(fd);
+ * if (ready) throw new Error("an idle socket is not readable");
+ * console.log(poller.unavailable || "waited on the event loop's thread");
+ * ```
  */
 export class EventLoopPoller {
-  readonly #epollFd: number;
-  readonly #wakeOut: Deno.TcpConn;
-  readonly #wakeIn: Deno.TcpConn;
+  readonly #comebackMicrotasks: number;
+  /** Open from a start or a first wait until nothing is waited for; null otherwise. */
+  #pair: WakePair | null = null;
+  #opening: Promise<WakePair | null> | undefined;
+  #unavailable = "";
   readonly #wakeByte = new Uint8Array(1);
   readonly #wakeBuf = new Uint8Array(64);
   readonly #waiters = new Map<number, Waiter>();
@@ -83,28 +115,25 @@ export class EventLoopPoller {
   #lastTurn = 0;
   #turns = 0;
   #running = false;
-  #retired = false;
   // struct pollfd[]: [0] the event loop's epoll, then one per waited descriptor. Rebuilt when
   // the waiters change; held here while poll(2) uses it.
   #pollfds = new Uint8Array(64);
   #pollView = new DataView(this.#pollfds.buffer);
 
-  private constructor(epollFd: number, wakeOut: Deno.TcpConn, wakeIn: Deno.TcpConn) {
-    this.#epollFd = epollFd;
-    this.#wakeOut = wakeOut;
-    this.#wakeIn = wakeIn;
+  /** @throws {RangeError} when `comebackMicrotasks` is not a non-negative integer. */
+  constructor(options: EventLoopPollerOptions) {
+    const comeback = options.comebackMicrotasks;
+    if (!Number.isInteger(comeback) || comeback < 0) {
+      throw new RangeError(
+        `Cannot create event-loop poller: comebackMicrotasks must be an integer >= 0, got ${comeback}`,
+      );
+    }
+    this.#comebackMicrotasks = comeback;
   }
 
-  /**
-   * The process's poller, or null when this process cannot have one (the reason is in
-   * {@linkcode EventLoopPoller.unavailable}). Started on first use.
-   */
-  static get(): Promise<EventLoopPoller | null> {
-    current ??= EventLoopPoller.#start().then((poller) => (live = poller), (e) => {
-      unavailableReason = (e as Error).message;
-      return null;
-    });
-    return current;
+  /** Why it cannot run in this process ("" until it was tried, or when it works). */
+  get unavailable(): string {
+    return this.#unavailable;
   }
 
   /** Event-loop turns it has taken (each costs a loopback write and read). */
@@ -112,51 +141,51 @@ export class EventLoopPoller {
     return this.#turns;
   }
 
-  /** True once it closed its loopback pair; {@linkcode get} then gives a new poller. */
-  get retired(): boolean {
-    return this.#retired;
+  /** True while its loopback pair is open. */
+  get running(): boolean {
+    return this.#pair !== null;
   }
 
-  /** Why {@linkcode get} gave null ("" until it was tried, or when it worked). */
-  static get unavailable(): string {
-    return unavailableReason;
-  }
-
-  static async #start(): Promise<EventLoopPoller> {
-    let listener: Deno.TcpListener;
-    try {
-      listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    } catch (e) {
-      throw new Error(`no loopback listener (is lo up?): ${(e as Error).message}`);
-    }
-    let wakeOut: Deno.TcpConn | undefined;
-    let wakeIn: Deno.TcpConn | undefined;
-    try {
-      [wakeOut, wakeIn] = await Promise.all([
-        Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-        listener.accept(),
-      ]);
-      wakeOut.setNoDelay(true);
-      const inFd = findTcpSocket(wakeIn.localAddr, wakeIn.remoteAddr);
-      if (inFd < 0) throw new Error("cannot find the loopback socket's descriptor");
-      const epollFd = findEpollWatching(inFd);
-      if (epollFd < 0) throw new Error("no epoll descriptor of this process watches our socket");
-      return new EventLoopPoller(epollFd, wakeOut, wakeIn);
-    } catch (e) {
-      wakeOut?.close();
-      wakeIn?.close();
-      throw e;
-    } finally {
-      listener.close();
-    }
+  /**
+   * Opens the loopback pair now rather than at the first wait, so that a failure shows at once:
+   * resolves true, or false with {@linkcode EventLoopPoller.unavailable} saying why.
+   */
+  async start(): Promise<boolean> {
+    return (await this.#open()) !== null;
   }
 
   /**
    * Resolves true once `fd` is readable (or in error, or closed), false after `timeoutMs`.
-   * One wait per descriptor at a time.
+   * One wait per descriptor at a time. When the poller cannot run, waits with `fallback`
+   * (a worker-thread poll), or rejects saying why when there is none.
    */
-  wait(fd: number, timeoutMs: number): Promise<boolean> {
-    if (this.#retired) return Promise.reject(new Error("Cannot wait: the poller was retired"));
+  wait(fd: number, timeoutMs: number, fallback?: FdWaiter): Promise<boolean> {
+    // The common case, without an extra await: the pair is open.
+    if (this.#pair !== null) return this.#waitOpen(fd, timeoutMs);
+    return this.#openAndWait(fd, timeoutMs, fallback);
+  }
+
+  /** The first wait, or one after the pair was closed: open (or find) a pair first. */
+  async #openAndWait(fd: number, timeoutMs: number, fallback?: FdWaiter): Promise<boolean> {
+    for (;;) {
+      const pair = await this.#open();
+      if (pair === null) break;
+      // Closed between the open and now (its last waiter left meanwhile): open the next one.
+      if (pair === this.#pair) return this.#waitOpen(fd, timeoutMs);
+    }
+    if (fallback !== undefined) return fallback.wait(timeoutMs);
+    throw new Error(`Cannot wait on the event loop's thread: ${this.#unavailable}`);
+  }
+
+  #open(): Promise<WakePair | null> {
+    this.#opening ??= openWakePair().then((pair) => (this.#pair = pair), (e) => {
+      this.#unavailable = (e as Error).message;
+      return null;
+    });
+    return this.#opening;
+  }
+
+  #waitOpen(fd: number, timeoutMs: number): Promise<boolean> {
     if (this.#waiters.has(fd)) {
       return Promise.reject(new Error(`Cannot wait for descriptor ${fd}: already waited for`));
     }
@@ -185,7 +214,8 @@ export class EventLoopPoller {
         const denoNews = n > 0 && this.#pollView.getInt16(6, true) !== 0;
         if (this.#settle(n)) {
           // Let the woken owners do their work and wait again (all in microtasks).
-          for (let i = 0; i < COMEBACK_MICROTASKS && this.#away.size > 0; i++) await null;
+          const comeback = this.#comebackMicrotasks;
+          for (let i = 0; i < comeback && this.#away.size > 0; i++) await null;
           const turnDue = performance.now() - this.#lastTurn >= MAX_BLOCK_MS;
           if (!denoNews && !turnDue && this.#away.size === 0) continue;
         }
@@ -234,7 +264,7 @@ export class EventLoopPoller {
       this.#pollfds = new Uint8Array(bytes * 2);
       this.#pollView = new DataView(this.#pollfds.buffer);
     }
-    this.#put(0, this.#epollFd);
+    this.#put(0, this.#pair!.epollFd);
     let at = 8;
     for (const fd of this.#waiters.keys()) {
       this.#put(at, fd);
@@ -254,21 +284,22 @@ export class EventLoopPoller {
     this.#away.clear();
     this.#lastTurn = performance.now();
     this.#turns++;
-    await this.#wakeOut.write(this.#wakeByte);
-    await this.#wakeIn.read(this.#wakeBuf);
+    const pair = this.#pair!;
+    await pair.wakeOut.write(this.#wakeByte);
+    await pair.wakeIn.read(this.#wakeBuf);
   }
 
-  /** Closes the loopback pair once nothing is waited for; the next wait starts a new one. */
+  /** Closes the loopback pair once nothing is waited for; the next wait opens a new one. */
   #retire(): void {
     if (this.#waiters.size > 0) {
       // A wait arrived after the loop's last check: keep serving it.
       this.#run();
       return;
     }
-    current = undefined;
-    if (live === this) live = null;
-    this.#retired = true;
-    for (const conn of [this.#wakeOut, this.#wakeIn]) {
+    const pair = this.#pair!;
+    this.#pair = null;
+    this.#opening = undefined;
+    for (const conn of [pair.wakeOut, pair.wakeIn]) {
       try {
         conn.close();
       } catch { /* already closed */ }
@@ -276,10 +307,35 @@ export class EventLoopPoller {
   }
 }
 
-let current: Promise<EventLoopPoller | null> | undefined;
-/** The started, not yet retired poller: devices wait on it without an extra await. */
-let live: EventLoopPoller | null = null;
-let unavailableReason = "";
+/** Opens the loopback pair and finds the event loop's epoll; throws saying what is missing. */
+async function openWakePair(): Promise<WakePair> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  } catch (e) {
+    throw new Error(`no loopback listener (is lo up?): ${(e as Error).message}`);
+  }
+  let wakeOut: Deno.TcpConn | undefined;
+  let wakeIn: Deno.TcpConn | undefined;
+  try {
+    [wakeOut, wakeIn] = await Promise.all([
+      Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+      listener.accept(),
+    ]);
+    wakeOut.setNoDelay(true);
+    const inFd = findTcpSocket(wakeIn.localAddr, wakeIn.remoteAddr);
+    if (inFd < 0) throw new Error("cannot find the loopback socket's descriptor");
+    const epollFd = findEpollWatching(inFd);
+    if (epollFd < 0) throw new Error("no epoll descriptor of this process watches our socket");
+    return { epollFd, wakeOut, wakeIn };
+  } catch (e) {
+    wakeOut?.close();
+    wakeIn?.close();
+    throw e;
+  } finally {
+    listener.close();
+  }
+}
 
 /**
  * The epoll descriptor of this process that watches `fd`, or -1: read from
@@ -307,52 +363,33 @@ function findEpollWatching(fd: number): number {
 }
 
 /**
- * Waits for one descriptor: through the {@linkcode EventLoopPoller} when this process has
- * one, otherwise with a poll on a worker thread ({@linkcode FdWaiter}).
+ * Waits for one descriptor: through `poller` when one is given and it can run in this process,
+ * otherwise with a poll on a worker thread ({@linkcode FdWaiter}), the portable way.
+ *
+ * @example The worker-thread poll, when no poller is given
+ * ```ts
+ * import { ReadyWaiter } from "./event_loop_poller.ts";
+ * import { AF_INET, libc, SOCK_DGRAM } from "./libc.ts";
+ * const fd = libc().socket(AF_INET, SOCK_DGRAM, 0);
+ * const ready = await new ReadyWaiter(fd).wait(10);
+ * libc().close(fd);
+ * if (ready) throw new Error("an idle socket is not readable");
+ * ```
  */
 export class ReadyWaiter {
   readonly #fd: number;
+  readonly #poller: EventLoopPoller | null;
   readonly #fallback: FdWaiter;
 
-  constructor(fd: number) {
+  constructor(fd: number, poller: EventLoopPoller | null = null) {
     this.#fd = fd;
+    this.#poller = poller;
     this.#fallback = new FdWaiter(fd);
   }
 
   /** True when readable before `timeoutMs` (or in error), false on timeout. */
   wait(timeoutMs: number): Promise<boolean> {
-    if (!useEventLoopPoller) return this.#fallback.wait(timeoutMs);
-    if (live !== null && !live.retired) return live.wait(this.#fd, timeoutMs);
-    return this.#startAndWait(timeoutMs);
+    if (this.#poller === null) return this.#fallback.wait(timeoutMs);
+    return this.#poller.wait(this.#fd, timeoutMs, this.#fallback);
   }
-
-  /** The first wait, or one after the poller retired: start (or find) a poller first. */
-  async #startAndWait(timeoutMs: number): Promise<boolean> {
-    while (useEventLoopPoller) {
-      const poller = await EventLoopPoller.get();
-      if (poller === null) break;
-      // Retired between get() and now (its last waiter left meanwhile): take the next one.
-      if (!poller.retired) return poller.wait(this.#fd, timeoutMs);
-    }
-    return this.#fallback.wait(timeoutMs);
-  }
-}
-
-let useEventLoopPoller = true;
-
-/**
- * How devices are waited for right now, for status pages: `event-loop`, `thread`, or
- * `thread (fallback: <reason>)` when the event-loop poller could not start.
- */
-export function deviceWaitMode(): string {
-  if (!useEventLoopPoller) return "thread";
-  return unavailableReason ? `thread (fallback: ${unavailableReason})` : "event-loop";
-}
-
-/**
- * Chooses how devices wait: on the event loop's thread (the default) or with a poll on a
- * worker thread (the portable way, kept for comparison and as the fallback).
- */
-export function setDeviceWait(mode: "event-loop" | "thread"): void {
-  useEventLoopPoller = mode === "event-loop";
 }

@@ -223,6 +223,8 @@ export interface PcapStats {
  * ```
  */
 export class PcapHandle {
+  /** The capture's selectable descriptor: readable when {@linkcode next} has a frame. */
+  readonly fd: number;
   #handle: Deno.PointerObject | null;
   readonly #iface: string;
   readonly #warning: string | undefined;
@@ -244,6 +246,7 @@ export class PcapHandle {
     warning: string | undefined,
   ) {
     this.#handle = handle;
+    this.fd = fd;
     this.#iface = iface;
     this.#warning = warning;
     this.#waiter = new ReadyWaiter(fd);

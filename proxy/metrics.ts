@@ -60,6 +60,7 @@ class Exposition {
  * const adapt = new AdaptLoop({
  *   hosts: () => new Map(),
  *   listenAddress: () => null,
+ *   keyOf: () => null,
  *   vmHosts: () => new Map(),
  *   topology: () => EMPTY_GRAPH,
  * }, { enabled: true, budget: null, pins: [], forbids: [], keepMargin: 0.5 });

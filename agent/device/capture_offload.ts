@@ -18,7 +18,8 @@
  */
 
 import { fold, sum16 } from "./checksum.ts";
-import { VNET_HDR_LEN } from "./device.ts";
+import { VNET_HDR_LEN } from "../packet/layout.ts";
+import { IPPROTO_TCP, IPPROTO_UDP, L3L4Headers, parseL3L4 } from "../packet/l3l4.ts";
 import {
   VNET_F_NEEDS_CSUM,
   VNET_GSO_NONE,
@@ -27,11 +28,8 @@ import {
   writeVnetHeader,
 } from "./vnet_header.ts";
 
-const ETHERTYPE_VLAN = 0x8100;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-const TCP = 6;
-const UDP = 17;
+/** Where the captured frame's headers are; reused for every frame. */
+const headers = new L3L4Headers();
 
 /**
  * Rewrites the 10-byte header (and the L4 checksum field) of `packet` so that a captured TCP
@@ -55,63 +53,25 @@ const UDP = 17;
  */
 export function markCapturedOffloads(packet: Uint8Array, mtu: number): boolean {
   const f = VNET_HDR_LEN; // frame start
-  const len = packet.length;
-  let l3 = f + 14;
-  if (len < l3) return false;
-  let etherType = (packet[f + 12] << 8) | packet[f + 13];
-  if (etherType === ETHERTYPE_VLAN) {
-    if (len < l3 + 4) return false;
-    etherType = (packet[f + 16] << 8) | packet[f + 17];
-    l3 += 4;
-  }
-  let l4: number;
-  let proto: number;
-  let l4Len: number;
-  let pseudo: number;
-  let gsoType: number;
-  if (etherType === ETHERTYPE_IPV4) {
-    if (len < l3 + 20 || packet[l3] >> 4 !== 4) return false;
-    const ihl = (packet[l3] & 0x0f) * 4;
-    const total = (packet[l3 + 2] << 8) | packet[l3 + 3];
-    const fragment = ((packet[l3 + 6] & 0x3f) << 8) | packet[l3 + 7]; // MF bit + offset
-    if (ihl < 20 || fragment !== 0 || total < ihl || l3 + total > len) return false;
-    proto = packet[l3 + 9];
-    l4 = l3 + ihl;
-    l4Len = total - ihl;
-    pseudo = sum16(packet, l3 + 12, l3 + 20) + proto + l4Len;
-    gsoType = VNET_GSO_TCPV4;
-  } else if (etherType === ETHERTYPE_IPV6) {
-    if (len < l3 + 40 || packet[l3] >> 4 !== 6) return false;
-    proto = packet[l3 + 6];
-    l4 = l3 + 40;
-    l4Len = (packet[l3 + 4] << 8) | packet[l3 + 5];
-    if (l4 + l4Len > len) return false;
-    pseudo = sum16(packet, l3 + 8, l3 + 40) + proto + l4Len;
-    gsoType = VNET_GSO_TCPV6;
-  } else {
-    return false;
-  }
-  let csumOffset: number;
-  let l4HeaderLen: number;
-  if (proto === TCP) {
-    if (l4Len < 20) return false;
-    l4HeaderLen = (packet[l4 + 12] >> 4) * 4;
-    if (l4HeaderLen < 20 || l4HeaderLen > l4Len) return false;
-    csumOffset = 16;
-  } else if (proto === UDP) {
-    if (l4Len < 8) return false;
-    // IPv4 UDP with checksum 0 means "no checksum": keep it that way.
-    if (gsoType === VNET_GSO_TCPV4 && packet[l4 + 6] === 0 && packet[l4 + 7] === 0) return false;
-    l4HeaderLen = 8;
-    csumOffset = 6;
-  } else {
-    return false;
-  }
+  const h = parseL3L4(packet, f, headers);
+  if (h === null) return false;
+  const { l3, l4, l4Proto: proto, l4HeaderLen } = h;
+  // The kernel sent what the IP length says: it must fit in the capture, and the L4 header
+  // in it (what lies beyond is Ethernet padding, outside the checksum).
+  if (h.ipEnd > packet.length || l4 + l4HeaderLen > h.ipEnd) return false;
+  const ipv4 = h.ipVersion === 4;
+  const l4Len = h.ipEnd - l4;
+  // IPv4 UDP with checksum 0 means "no checksum": keep it that way.
+  if (proto === IPPROTO_UDP && ipv4 && packet[l4 + 6] === 0 && packet[l4 + 7] === 0) return false;
+  const csumOffset = proto === IPPROTO_TCP ? 16 : 6;
+  const pseudo = (ipv4 ? sum16(packet, l3 + 12, l3 + 20) : sum16(packet, l3 + 8, l3 + 40)) +
+    proto + l4Len;
+  const gsoType = ipv4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
   const partial = fold(pseudo);
   packet[l4 + csumOffset] = partial >> 8;
   packet[l4 + csumOffset + 1] = partial & 0xff;
   const ipHeaderLen = l4 - l3;
-  const oversized = proto === TCP && ipHeaderLen + l4Len > mtu;
+  const oversized = proto === IPPROTO_TCP && ipHeaderLen + l4Len > mtu;
   writeVnetHeader(packet, {
     flags: VNET_F_NEEDS_CSUM,
     gsoType: oversized ? gsoType : VNET_GSO_NONE,

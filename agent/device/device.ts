@@ -1,28 +1,17 @@
 /**
  * The device seam: where frames enter and leave the overlay on one machine.
  *
- * Every packet inside the agent has one layout, whatever the device:
- *
- *     [ virtio_net_hdr, 10 bytes ][ Ethernet frame, up to 64 KiB with GSO ]
- *
- * A TAP opened with IFF_VNET_HDR fills the header itself; a device without offloads
- * (libpcap, a TAP without IFF_VNET_HDR, the in-memory device) reads the frame at offset
- * {@linkcode VNET_HDR_LEN} and leaves a zeroed header in front of it. One layout means the
- * switch, the counters and the wire codec never ask where a packet came from, and a superframe
+ * Every packet a device reads or writes has the agent's one layout (a 10-byte virtio-net header,
+ * then the Ethernet frame, up to 64 KiB with GSO), drawn in `../packet/layout.ts`. A TAP opened
+ * with IFF_VNET_HDR fills the header itself; a device without offloads (libpcap, a TAP without
+ * IFF_VNET_HDR, the in-memory device) reads the frame behind a zeroed header. A superframe
  * crosses the overlay without being cut up unless the device that finally writes it cannot
  * take it.
  *
  * @module
  */
 
-/** Length of the virtio-net header (struct virtio_net_hdr, without num_buffers). */
-export const VNET_HDR_LEN = 10;
-
-/**
- * Largest packet the agent handles: header + Ethernet header with one VLAN tag + an IP
- * packet of 65,535 bytes. Read buffers are this large so that a GSO superframe always fits.
- */
-export const MAX_PACKET_BYTES = VNET_HDR_LEN + 18 + 65_535;
+import { MAX_PACKET_BYTES } from "../packet/layout.ts";
 
 /**
  * A batch of packet buffers that a device fills in one {@linkcode Device.read} call.
@@ -33,7 +22,8 @@ export const MAX_PACKET_BYTES = VNET_HDR_LEN + 18 + 65_535;
  *
  * @example Filling a batch by hand, as the in-memory device does
  * ```ts
- * import { PacketBatch, VNET_HDR_LEN } from "./device.ts";
+ * import { PacketBatch } from "./device.ts";
+ * import { VNET_HDR_LEN } from "../packet/layout.ts";
  * const batch = new PacketBatch(4, 2048);
  * batch.buffers[0].set([1, 2, 3], VNET_HDR_LEN);
  * batch.lengths[0] = VNET_HDR_LEN + 3;
@@ -106,6 +96,11 @@ export interface Device {
   readonly offload: boolean;
   /** Counters; they only grow. */
   readonly stats: DeviceStats;
+  /**
+   * How an idle device is waited for, for status pages: `event-loop`, `thread`, or
+   * `thread (fallback: <reason>)` (see `device_wait.ts`).
+   */
+  readonly waitMode: string;
 
   /**
    * Fills `batch` with at least one packet, waiting while none is ready; returns the count.

@@ -11,13 +11,8 @@
  * @module
  */
 
-import {
-  type Device,
-  type DeviceStats,
-  newDeviceStats,
-  type PacketBatch,
-  VNET_HDR_LEN,
-} from "./device.ts";
+import { type Device, type DeviceStats, newDeviceStats, type PacketBatch } from "./device.ts";
+import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { PlainWriter, recordWrite } from "./plain_writer.ts";
 import { type VnetHeader, writeVnetHeader } from "./vnet_header.ts";
 
@@ -59,6 +54,8 @@ export class MemoryDevice implements Device {
   readonly mtu: number;
   readonly offload: boolean;
   readonly stats: DeviceStats = newDeviceStats();
+  /** Its reader waits for a promise that `inject` resolves, on the event loop's thread. */
+  readonly waitMode = "event-loop";
   /**
    * Copies of the packets written (header + frame), oldest first, when `onWrite` is not set.
    * Tests may empty it (`written.length = 0`) to make room.

@@ -14,16 +14,12 @@
  */
 
 import { PcapHandle, type PcapStats } from "../../ffi/mod.ts";
-import {
-  type Device,
-  type DeviceStats,
-  MAX_PACKET_BYTES,
-  newDeviceStats,
-  type PacketBatch,
-  VNET_HDR_LEN,
-} from "./device.ts";
+import { type Device, type DeviceStats, newDeviceStats, type PacketBatch } from "./device.ts";
+import { MAX_PACKET_BYTES, VNET_HDR_LEN } from "../packet/layout.ts";
 import { PlainWriter, recordWrite } from "./plain_writer.ts";
 import { markCapturedOffloads } from "./capture_offload.ts";
+import { DeviceWait } from "./device_wait.ts";
+import type { ReadyWaiter } from "../../ffi/event_loop_poller.ts";
 
 /** Longest single wait for a frame; bounds how late an abort is noticed. */
 const WAIT_MS = 200;
@@ -40,6 +36,11 @@ export interface PcapDeviceOptions {
   filter?: string;
   /** Kernel capture ring size in bytes (libpcap's default when absent). */
   bufferBytes?: number;
+  /**
+   * How the capture is waited for when idle: the agent passes the one it built from
+   * `deviceWait`; a poll on a worker thread when absent.
+   */
+  wait?: DeviceWait;
 }
 
 /**
@@ -48,7 +49,8 @@ export interface PcapDeviceOptions {
  * @example Attach to loopback and read the SYN of a connection to ourselves
  * ```ts
  * import { PcapDevice } from "./pcap_device.ts";
- * import { PacketBatch, VNET_HDR_LEN } from "./device.ts";
+ * import { PacketBatch } from "./device.ts";
+ * import { VNET_HDR_LEN } from "../packet/layout.ts";
  * // Capturing needs root (CAP_NET_RAW); without it there is nothing to show.
  * if (Deno.uid() === 0) {
  *   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -78,13 +80,21 @@ export class PcapDevice implements Device {
   readonly offload = false;
   readonly stats: DeviceStats = newDeviceStats();
   readonly #capture: PcapHandle;
+  readonly #wait: DeviceWait;
+  readonly #ready: ReadyWaiter;
   #closed = false;
   readonly #writer = new PlainWriter(this, (packet) => this.#injectOne(packet));
 
-  private constructor(capture: PcapHandle, mtu: number) {
+  private constructor(capture: PcapHandle, mtu: number, wait: DeviceWait) {
     this.#capture = capture;
     this.name = capture.iface;
     this.mtu = mtu;
+    this.#wait = wait;
+    this.#ready = wait.forDescriptor(capture.fd);
+  }
+
+  get waitMode(): string {
+    return this.#wait.mode;
   }
 
   /**
@@ -101,7 +111,7 @@ export class PcapDevice implements Device {
       bufferBytes: options.bufferBytes,
       filter: options.filter,
     });
-    return new PcapDevice(capture, options.mtu);
+    return new PcapDevice(capture, options.mtu, options.wait ?? new DeviceWait("thread"));
   }
 
   /** Counters of the capture itself (frames the kernel or libpcap dropped before us). */
@@ -131,7 +141,9 @@ export class PcapDevice implements Device {
         this.stats.rxPackets += count;
         return count;
       }
-      await this.#capture.waitReadable(WAIT_MS);
+      // End of capture (closed above): its descriptor is gone, nothing to wait for.
+      if (this.#closed) break;
+      await this.#ready.wait(WAIT_MS);
     }
     batch.count = 0;
     return 0;

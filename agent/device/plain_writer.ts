@@ -6,8 +6,8 @@
  * @module
  */
 
-import { VNET_HDR_LEN } from "./device.ts";
 import type { DeviceStats } from "./device.ts";
+import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { toPlainFrames } from "./segment.ts";
 import { isPlainPacket } from "./vnet_header.ts";
 

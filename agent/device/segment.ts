@@ -18,8 +18,8 @@
  */
 
 import { fold, sum16 } from "./checksum.ts";
-import { MAX_PACKET_BYTES, VNET_HDR_LEN } from "./device.ts";
-
+import { ETH_HLEN, MAX_PACKET_BYTES, VNET_HDR_LEN } from "../packet/layout.ts";
+import { IPPROTO_TCP, L3L4Headers, parseL3L4 } from "../packet/l3l4.ts";
 import {
   isPlainPacket,
   readVnetHeader,
@@ -30,15 +30,6 @@ import {
   type VnetHeader,
 } from "./vnet_header.ts";
 
-const ETH_HLEN = 14;
-const VLAN_HLEN = 4;
-const ETHERTYPE_VLAN = 0x8100;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-const IPPROTO_TCP = 6;
-const IPV4_MIN_HLEN = 20;
-const IPV6_HLEN = 40;
-const TCP_MIN_HLEN = 20;
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
@@ -51,6 +42,8 @@ const TCP_CWR = 0x80;
 let scratch: Uint8Array | undefined;
 /** True while a call emits from `scratch`; a call re-entered from `emit` must not reuse it. */
 let scratchInUse = false;
+/** Where the superframe's headers are; read into locals before anything is emitted. */
+const headers = new L3L4Headers();
 
 /**
  * Emits `packet` as plain frames (each with a zeroed virtio-net header in front), completing a
@@ -159,37 +152,16 @@ function segmentTcp(
   // Offsets below are into `packet` (and the same offsets into `out`): header included.
   const end = packet.length;
   if (header.gsoSize === 0 || VNET_HDR_LEN + header.hdrLen > end) return false;
-  let l3 = VNET_HDR_LEN + ETH_HLEN;
-  if (l3 > end) return false;
-  let etherType = read16(packet, l3 - 2);
-  if (etherType === ETHERTYPE_VLAN) {
-    l3 += VLAN_HLEN;
-    if (l3 > end) return false;
-    etherType = read16(packet, l3 - 2);
-  }
-
+  // A fragment cannot be segmented, and IPv6 extension headers are not supported: TCP must
+  // follow the fixed header. The parser refuses both.
+  const h = parseL3L4(packet, VNET_HDR_LEN, headers);
   const ipv4 = (header.gsoType & ~VNET_GSO_ECN) === VNET_GSO_TCPV4;
-  let ipHdrLen: number;
-  if (ipv4) {
-    if (etherType !== ETHERTYPE_IPV4 || l3 + IPV4_MIN_HLEN > end) return false;
-    if (packet[l3] >> 4 !== 4) return false;
-    ipHdrLen = (packet[l3] & 0x0f) * 4;
-    if (ipHdrLen < IPV4_MIN_HLEN || l3 + ipHdrLen > end) return false;
-    if (packet[l3 + 9] !== IPPROTO_TCP) return false;
-    // MF set or a fragment offset: a fragment cannot be segmented.
-    if ((read16(packet, l3 + 6) & 0x3fff) !== 0) return false;
-  } else {
-    if (etherType !== ETHERTYPE_IPV6 || l3 + IPV6_HLEN > end) return false;
-    if (packet[l3] >> 4 !== 6) return false;
-    // Extension headers are not supported: TCP must follow the fixed header.
-    if (packet[l3 + 6] !== IPPROTO_TCP) return false;
-    ipHdrLen = IPV6_HLEN;
-  }
-
-  const l4 = l3 + ipHdrLen;
-  if (l4 + TCP_MIN_HLEN > end) return false;
-  const tcpHdrLen = (packet[l4 + 12] >> 4) * 4;
-  if (tcpHdrLen < TCP_MIN_HLEN || l4 + tcpHdrLen > end) return false;
+  if (h === null || h.ipVersion !== (ipv4 ? 4 : 6) || h.l4Proto !== IPPROTO_TCP) return false;
+  // Locals, not `headers`: an `emit` that re-enters toPlainFrames parses into it again.
+  const l3 = h.l3;
+  const l4 = h.l4;
+  const ipHdrLen = h.ipHeaderLen;
+  const tcpHdrLen = h.l4HeaderLen;
   const payloadStart = l4 + tcpHdrLen;
   const payloadLen = end - payloadStart;
 
@@ -238,7 +210,7 @@ function segmentTcp(
   return true;
 }
 
-/** Uncomplemented, unfolded sum of the big-endian 16-bit words in bytes[start, end). */
+/** The big-endian 16-bit word at `at`. */
 function read16(bytes: Uint8Array, at: number): number {
   return (bytes[at] << 8) | bytes[at + 1];
 }

@@ -12,14 +12,11 @@
  */
 
 import { Tap } from "../../ffi/mod.ts";
-import {
-  type Device,
-  type DeviceStats,
-  newDeviceStats,
-  type PacketBatch,
-  VNET_HDR_LEN,
-} from "./device.ts";
+import { type Device, type DeviceStats, newDeviceStats, type PacketBatch } from "./device.ts";
+import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { PlainWriter, recordWrite } from "./plain_writer.ts";
+import { DeviceWait } from "./device_wait.ts";
+import type { ReadyWaiter } from "../../ffi/event_loop_poller.ts";
 
 /** Longest single wait for the TAP to become readable; bounds how late an abort is noticed. */
 const WAIT_MS = 200;
@@ -38,6 +35,11 @@ export interface TapDeviceOptions {
    * superframes written here are first cut up in software.
    */
   offload: boolean;
+  /**
+   * How the TAP is waited for when idle: the agent passes the one it built from `deviceWait`;
+   * a poll on a worker thread when absent.
+   */
+  wait?: DeviceWait;
 }
 
 /**
@@ -67,13 +69,21 @@ export class TapDevice implements Device {
   readonly offload: boolean;
   readonly stats: DeviceStats = newDeviceStats();
   readonly #tap: Tap;
+  readonly #wait: DeviceWait;
+  readonly #ready: ReadyWaiter;
   readonly #writer = new PlainWriter(this, (packet) => this.#writeOne(packet));
 
-  private constructor(tap: Tap, mtu: number) {
+  private constructor(tap: Tap, mtu: number, wait: DeviceWait) {
     this.#tap = tap;
     this.name = tap.name;
     this.mtu = mtu;
     this.offload = tap.offload;
+    this.#wait = wait;
+    this.#ready = wait.forDescriptor(tap.fd);
+  }
+
+  get waitMode(): string {
+    return this.#wait.mode;
   }
 
   /**
@@ -93,7 +103,7 @@ export class TapDevice implements Device {
       tap.close();
       throw e;
     }
-    return new TapDevice(tap, options.mtu);
+    return new TapDevice(tap, options.mtu, options.wait ?? new DeviceWait("thread"));
   }
 
   async read(batch: PacketBatch, signal: AbortSignal): Promise<number> {
@@ -113,7 +123,7 @@ export class TapDevice implements Device {
         this.stats.rxPackets += count;
         return count;
       }
-      await tap.waitReadable(WAIT_MS);
+      await this.#ready.wait(WAIT_MS);
     }
     batch.count = 0;
     return 0;

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { VNET_HDR_LEN } from "../packet/layout.ts";
+
 /** The checksum at csum_start + csum_offset is a partial (pseudo-header) sum to complete. */
 export const VNET_F_NEEDS_CSUM = 1;
 /** The checksum was already verified. */
@@ -50,9 +52,9 @@ export interface VnetHeader {
  * ```
  */
 export function readVnetHeader(packet: Uint8Array): VnetHeader {
-  if (packet.length < 10) {
+  if (packet.length < VNET_HDR_LEN) {
     throw new RangeError(
-      `Cannot read virtio-net header: packet has ${packet.length} bytes, need 10`,
+      `Cannot read virtio-net header: packet has ${packet.length} bytes, need ${VNET_HDR_LEN}`,
     );
   }
   return {
@@ -66,7 +68,7 @@ export function readVnetHeader(packet: Uint8Array): VnetHeader {
 }
 
 /**
- * Writes `h` into the first 10 bytes of `packet`.
+ * Writes `h` into the first {@linkcode VNET_HDR_LEN} bytes of `packet`.
  *
  * @example
  * ```ts

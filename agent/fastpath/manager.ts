@@ -126,23 +126,45 @@ export class FastPathManager implements PeerSourcePolicy {
   listen(tls: { certPem: string; keyPem: string; caPem: string }): string {
     this.#caPem = tls.caPem;
     if (this.#listener && this.#certPem !== tls.certPem) {
-      const bound = this.#listener.addr;
-      try {
-        this.#listener.close();
-      } catch { /* closed */ }
-      this.#listener = null;
-      // The same port, so that the address the proxy hands peers stays right.
-      this.#open(
-        { hostname: this.#config.listen?.hostname ?? bound.hostname, port: bound.port },
-        tls,
-      );
+      const old = this.#listener;
+      this.#certPem = tls.certPem;
+      void this.#relisten(old, tls);
+      return advertised(old.addr);
     }
-    const bound = (this.#listener ??
-      this.#open(this.#config.listen ?? { hostname: "0.0.0.0", port: 0 }, tls)).addr;
-    const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
-    return wildcard
-      ? `:${bound.port}`
-      : formatAddress({ hostname: bound.hostname, port: bound.port });
+    return advertised(
+      (this.#listener ??
+        this.#open(this.#config.listen ?? { hostname: "0.0.0.0", port: 0 }, tls)).addr,
+    );
+  }
+
+  /**
+   * Replaces `old` by a listener with the new certificate on the same port (the address the
+   * proxy hands peers stays right). The port is free only once the old listener's pending
+   * accept has been cancelled, a turn of the event loop after close, so binding is retried.
+   */
+  async #relisten(old: Listener, tls: { certPem: string; keyPem: string }): Promise<void> {
+    const want = {
+      hostname: this.#config.listen?.hostname ?? old.addr.hostname,
+      port: old.addr.port,
+    };
+    try {
+      old.close();
+    } catch { /* closed */ }
+    for (let attempt = 0; attempt < 200 && !this.#signal.aborted; attempt++) {
+      if (this.#certPem !== tls.certPem) return; // a newer certificate took over
+      try {
+        this.#open(want, tls);
+        return;
+      } catch (e) {
+        if (!((e as Error).cause instanceof Deno.errors.AddrInUse)) {
+          this.#log.error("Cannot listen for fast paths with the new certificate: {error}", {
+            error: (e as Error).message,
+          });
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   #open(want: Address, tls: { certPem: string; keyPem: string }): Listener {
@@ -324,4 +346,10 @@ export class FastPathManager implements PeerSourcePolicy {
     this.#report({ type: "peer-up", peer });
     link.run(this.#signal);
   }
+}
+
+/** The address to advertise for a listener: `:PORT` when bound to all interfaces. */
+function advertised(bound: Address): string {
+  const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
+  return wildcard ? `:${bound.port}` : formatAddress(bound);
 }

@@ -18,6 +18,7 @@
 import type { Port, PortKind } from "../switch/switch.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
+import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { SendQueue, type SendQueueStats } from "./send_queue.ts";
 import { HEADER_LEN, MessageType, ProtocolError, type StreamReader, writeHeader } from "./wire.ts";
 
@@ -210,7 +211,7 @@ export class Link implements Port {
         switch (m.type) {
           case MessageType.FRAME:
             this.#rx.frames++;
-            this.#rx.bytes += m.body.length - 10;
+            this.#rx.bytes += m.body.length - VNET_HDR_LEN;
             this.#handlers.onFrame(m.body, this);
             break;
           case MessageType.CONTROL:

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { MAX_PACKET_BYTES, VNET_HDR_LEN } from "../device/device.ts";
+import { MAX_PACKET_BYTES, MIN_PACKET_BYTES } from "../packet/layout.ts";
 
 /** Protocol version spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -24,14 +24,11 @@ export const PREAMBLE_LEN = 8;
 /** Bytes of a message header. */
 export const HEADER_LEN = 4;
 
-/** Largest body of a FRAME message: one packet in the agent's layout. */
+/** Largest body of a FRAME message: the largest packet of the agent's layout. */
 export const MAX_FRAME_BODY = MAX_PACKET_BYTES;
 
 /** Largest body of a JSON message (traffic reports of thousands of VM pairs fit). */
 export const MAX_JSON_BODY = 4 * 1024 * 1024;
-
-/** Smallest FRAME body: a header and an Ethernet header. */
-export const MIN_FRAME_BODY = VNET_HDR_LEN + 14;
 
 /** Message types. Values are part of the wire format: never renumber. */
 export const MessageType = {
@@ -288,9 +285,9 @@ export class StreamReader {
         `Cannot decode message: type 0x${type.toString(16)} body of ${len} bytes exceeds ${limit}`,
       );
     }
-    if (type === MessageType.FRAME && len < MIN_FRAME_BODY) {
+    if (type === MessageType.FRAME && len < MIN_PACKET_BYTES) {
       throw new ProtocolError(
-        `Cannot decode frame: ${len} bytes is shorter than ${MIN_FRAME_BODY}`,
+        `Cannot decode frame: ${len} bytes is shorter than ${MIN_PACKET_BYTES}`,
       );
     }
     const total = HEADER_LEN + len;

@@ -1,5 +1,6 @@
 /**
- * Ethernet views over the agent's packet layout (10-byte virtio-net header, then the frame).
+ * Ethernet views over the agent's packet layout (10-byte virtio-net header, then the frame; the
+ * offsets are in `../packet/layout.ts`).
  *
  * A MAC address is a plain number (48 bits fit a double exactly), so tables key on it
  * without allocating a string per frame; strings appear only at the edges (config, API,
@@ -8,7 +9,7 @@
  * @module
  */
 
-import { VNET_HDR_LEN } from "../device/device.ts";
+import { DST_OFFSET, ETHERTYPE_OFFSET, SRC_OFFSET } from "../packet/layout.ts";
 
 /** A MAC address as a 48-bit unsigned integer. */
 export type Mac = number;
@@ -17,13 +18,6 @@ export type Mac = number;
 export const BROADCAST_MAC: Mac = 0xffff_ffff_ffff;
 
 const TWO_32 = 0x1_0000_0000;
-
-/** Offset of the destination MAC in a packet. */
-export const DST_OFFSET = VNET_HDR_LEN;
-/** Offset of the source MAC in a packet. */
-export const SRC_OFFSET = VNET_HDR_LEN + 6;
-/** Offset of the EtherType in a packet. */
-export const ETHERTYPE_OFFSET = VNET_HDR_LEN + 12;
 
 /**
  * Reads the MAC at `offset` of `bytes`.

@@ -19,16 +19,8 @@
  * @module
  */
 
-import { VNET_HDR_LEN } from "../device/device.ts";
-import {
-  BROADCAST_MAC,
-  DST_OFFSET,
-  isGroupMac,
-  type Mac,
-  macAt,
-  SRC_OFFSET,
-  writeMac,
-} from "./ethernet.ts";
+import { DST_OFFSET, SRC_OFFSET, VNET_HDR_LEN } from "../packet/layout.ts";
+import { BROADCAST_MAC, isGroupMac, type Mac, macAt, writeMac } from "./ethernet.ts";
 
 /** An IP address as a table key: IPv4 as a 32-bit number, IPv6 as 8 UTF-16 code units. */
 export type IpKey = number | string;

@@ -23,9 +23,8 @@
  * @module
  */
 
-import { MIN_FRAME_BODY } from "../link/wire.ts";
-import { VNET_HDR_LEN } from "../device/device.ts";
-import { DST_OFFSET, isGroupMac, type Mac, macAt, SRC_OFFSET } from "./ethernet.ts";
+import { DST_OFFSET, MIN_PACKET_BYTES, SRC_OFFSET, VNET_HDR_LEN } from "../packet/layout.ts";
+import { isGroupMac, type Mac, macAt } from "./ethernet.ts";
 import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
 import { type MacEntry, MacTable } from "./mac_table.ts";
 import { NeighbourSuppressor } from "./neighbour_suppression.ts";
@@ -305,7 +304,7 @@ export class Switch {
     const bytes = packet.length - VNET_HDR_LEN;
     rx.rxFrames++;
     rx.rxBytes += bytes;
-    if (packet.length < MIN_FRAME_BODY) {
+    if (packet.length < MIN_PACKET_BYTES) {
       this.drops.malformed++;
       return;
     }

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  EventLoopPoller,
-  MAX_BLOCK_MS,
-  ReadyWaiter,
-  setDeviceWait,
-} from "../../ffi/event_loop_poller.ts";
+import { EventLoopPoller, MAX_BLOCK_MS, ReadyWaiter } from "../../ffi/event_loop_poller.ts";
 import { libc } from "../../ffi/libc.ts";
+
+/** As the agent's device reader needs (agent/device/device_wait.ts says why). */
+const COMEBACK = 64;
 
 // socketpair(2) is only needed here: two connected descriptors Deno knows nothing about,
 // like a TAP.
@@ -56,10 +54,11 @@ async function echoRoundTrips(count: number): Promise<number> {
 }
 
 Deno.test("event-loop poller: sockets, timers and a foreign descriptor all progress", async () => {
-  assert.ok(await EventLoopPoller.get(), EventLoopPoller.unavailable);
+  const poller = new EventLoopPoller({ comebackMicrotasks: COMEBACK });
+  assert.ok(await poller.start(), poller.unavailable);
   const [a, b] = socketPair();
   try {
-    const waiter = new ReadyWaiter(a);
+    const waiter = new ReadyWaiter(a, poller);
     const ready = waiter.wait(10_000);
     // While the poller blocks the event loop's thread in poll(2), Deno's own I/O and timers
     // must still be served: 20 TCP round trips and a timer, then the foreign descriptor.
@@ -76,8 +75,7 @@ Deno.test("event-loop poller: sockets, timers and a foreign descriptor all progr
 Deno.test("event-loop poller: a device waited again at once costs no turn; timers still fire", async () => {
   const [a, b] = socketPair();
   try {
-    const poller = await EventLoopPoller.get();
-    assert.ok(poller);
+    const poller = new EventLoopPoller({ comebackMicrotasks: COMEBACK });
     const buf = new Uint8Array(16);
     // A busy device: every wake-up is drained and waited for again at once, as the pump does.
     const wakeUps = 2000;
@@ -123,10 +121,11 @@ Deno.test("event-loop poller: a device waited again at once costs no turn; timer
 Deno.test("event-loop poller: a wait times out with false; two descriptors at once", async () => {
   const [a, b] = socketPair();
   const [c, d] = socketPair();
+  const poller = new EventLoopPoller({ comebackMicrotasks: COMEBACK });
   try {
-    assert.equal(await new ReadyWaiter(a).wait(30), false);
-    const first = new ReadyWaiter(a).wait(10_000);
-    const second = new ReadyWaiter(c).wait(10_000);
+    assert.equal(await new ReadyWaiter(a, poller).wait(30), false);
+    const first = new ReadyWaiter(a, poller).wait(10_000);
+    const second = new ReadyWaiter(c, poller).wait(10_000);
     send(d);
     assert.equal(await second, true);
     send(b);
@@ -139,36 +138,39 @@ Deno.test("event-loop poller: a wait times out with false; two descriptors at on
 Deno.test("event-loop poller: one wait per descriptor; it retires when idle", async () => {
   const [a, b] = socketPair();
   try {
-    const poller = await EventLoopPoller.get();
-    assert.ok(poller);
+    const poller = new EventLoopPoller({ comebackMicrotasks: COMEBACK });
     const pending = poller.wait(a, 10_000);
     await assert.rejects(poller.wait(a, 10), /already waited for/);
     send(b);
     assert.equal(await pending, true);
     // Nothing waited for any more: the loopback pair is closed (the test's resource
-    // sanitizer would fail otherwise) and the next user gets a fresh poller.
-    for (let i = 0; i < 200 && !poller.retired; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(poller.retired, true);
-    const next = await EventLoopPoller.get();
-    assert.ok(next && next !== poller && !next.retired);
-    assert.equal(await new ReadyWaiter(a).wait(1), true, "the byte sent is still unread");
+    // sanitizer would fail otherwise) and the next wait opens a fresh one.
+    for (let i = 0; i < 200 && poller.running; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(poller.running, false);
+    assert.equal(await new ReadyWaiter(a, poller).wait(1), true, "the byte sent is still unread");
+    assert.equal(poller.running, true, "the wait opened a new loopback pair");
+    for (let i = 0; i < 200 && poller.running; i++) await new Promise((r) => setTimeout(r, 10));
   } finally {
     libc().close(a);
     libc().close(b);
   }
 });
 
-Deno.test("device wait 'thread': the worker-thread poll serves the same waits", async () => {
+Deno.test("without a poller, the worker-thread poll serves the same waits", async () => {
   const [a, b] = socketPair();
-  setDeviceWait("thread");
   try {
     const ready = new ReadyWaiter(a).wait(10_000);
     send(b);
     assert.equal(await ready, true);
     assert.equal(await new ReadyWaiter(b).wait(20), false);
   } finally {
-    setDeviceWait("event-loop");
     libc().close(a);
     libc().close(b);
+  }
+});
+
+Deno.test("event-loop poller: the comeback count must be a non-negative integer", () => {
+  for (const bad of [-1, 1.5, NaN]) {
+    assert.throws(() => new EventLoopPoller({ comebackMicrotasks: bad }), RangeError);
   }
 });

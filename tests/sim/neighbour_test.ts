@@ -8,7 +8,7 @@ import { startOverlay } from "../support/sim.ts";
 import { vmMac } from "../support/frames.ts";
 import { arp as arpPacket } from "../support/neighbour_frames.ts";
 import { dstMac, srcMac } from "../../agent/switch/ethernet.ts";
-import { VNET_HDR_LEN } from "../../agent/device/device.ts";
+import { VNET_HDR_LEN } from "../../agent/packet/layout.ts";
 
 /** An ARP frame as a VM puts it on the wire (MemoryDevice.inject takes no virtio header). */
 const arp = (o: Parameters<typeof arpPacket>[0]) => arpPacket(o).slice(VNET_HDR_LEN);

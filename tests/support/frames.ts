@@ -5,7 +5,7 @@
  * @module
  */
 
-import { VNET_HDR_LEN } from "../../agent/device/device.ts";
+import { VNET_HDR_LEN } from "../../agent/packet/layout.ts";
 import { type Mac, writeMac } from "../../agent/switch/ethernet.ts";
 
 /** A packet from `src` to `dst` with `payloadBytes` of payload (EtherType 0x0800). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { VNET_HDR_LEN } from "../../agent/device/device.ts";
+import { VNET_HDR_LEN } from "../../agent/packet/layout.ts";
 import { BROADCAST_MAC, type Mac, writeMac } from "../../agent/switch/ethernet.ts";
 
 const E = VNET_HDR_LEN + 14;

@@ -9,7 +9,8 @@
  */
 
 import { PcapHandle } from "../../../ffi/mod.ts";
-import { PacketBatch, VNET_HDR_LEN } from "../../../agent/device/device.ts";
+import { PacketBatch } from "../../../agent/device/device.ts";
+import { VNET_HDR_LEN } from "../../../agent/packet/layout.ts";
 import { PcapDevice } from "../../../agent/device/pcap_device.ts";
 import { ipv4, mac, tcpSuperframe } from "../../support/packets.ts";
 

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { PacketBatch, VNET_HDR_LEN } from "../../../agent/device/device.ts";
+import { PacketBatch } from "../../../agent/device/device.ts";
+import { VNET_HDR_LEN } from "../../../agent/packet/layout.ts";
 import { TapDevice } from "../../../agent/device/tap_device.ts";
+import { DeviceWait } from "../../../agent/device/device_wait.ts";
 import {
   arpReply,
   echoReply,
@@ -40,11 +42,20 @@ function plain(frame: Uint8Array): Uint8Array {
   return packet;
 }
 
+/** The agent's default way of waiting, shared by the tests' devices as the agent's are. */
+const eventLoopWait = new DeviceWait("event-loop");
+
 /** A TAP device moved into a fresh namespace, up, with 10.201.0.1/24. */
 async function tapInNamespace(offload: boolean): Promise<{ device: TapDevice; ns: Netns }> {
   const ns = await Netns.create("tapdev");
   try {
-    const device = TapDevice.open({ name: uniqueIfName("d"), mtu: 1500, mac: TAP_MAC, offload });
+    const device = TapDevice.open({
+      name: uniqueIfName("d"),
+      mtu: 1500,
+      mac: TAP_MAC,
+      offload,
+      wait: eventLoopWait,
+    });
     try {
       await ns.adopt(device.name);
       await ns.ip("addr", "add", "10.201.0.1/24", "dev", device.name);
