@@ -15,65 +15,50 @@
  *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?}
  *     GET    /api/paths                       every communicating VM pair: star or direct, and why
  *     GET    /api/links                       star links (hosts) and fast paths
+ *     GET    /api/hosts                       the host book: admitted hosts, revoked keys
+ *     POST   /api/hosts/revoke   {name}       closes a host's links, denies its key
  *     GET    /api/rules                       the proxy's rules and each host's
  *     POST   /api/rules   {host?, src, dst, target, reason?}
  *     DELETE /api/rules?host=&src=&dst=
  *     GET    /, /app.js, /vendor/...          the live page (see page.ts)
  *
+ * Every reply is a type of api_types.ts (shared with the CLI and the page); the read-only ones
+ * are built in api_views.ts from the {@linkcode ApiContext} (api_context.ts).
+ *
  * @module
  */
 
-import { type Clock, systemClock } from "../agent/clock.ts";
 import { macOfWire, parseWireRule, type WireRule } from "../agent/control/messages.ts";
-import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
-import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
-import { LAN_HOST, vmHosts } from "./vm_hosts.ts";
+import { parseMac } from "../agent/switch/ethernet.ts";
 import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import type { Switch } from "../agent/switch/switch.ts";
-import type { Link } from "../agent/link/link.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
-import type { VttifService } from "./vttif_service.ts";
-import type { AdaptLoop } from "../adapt/loop.ts";
-import type { EventHub } from "./events.ts";
-import type { HostBook, HostRecord } from "./host_book.ts";
-import type { ReportGate } from "./report_gate.ts";
 import { type ApiGuard, LOGIN_CODE_MS } from "./api_guard.ts";
 import { renderMetrics } from "./metrics.ts";
-import { hostPair, splitPair } from "../adapt/planner.ts";
+import { hostPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
 import { pageHandler } from "./page.ts";
+import { type ApiContext, nowOf } from "./api_context.ts";
+import {
+  adaptView,
+  hostsView,
+  linksView,
+  pathsView,
+  rulesView,
+  ruleView,
+  statusView,
+  vmsView,
+} from "./api_views.ts";
+import type {
+  AdaptReply,
+  ErrorReply,
+  LoginReply,
+  RevokeReply,
+  RuleAddedReply,
+  RuleRemovedReply,
+} from "./api_types.ts";
 
-/** What the API reads and steers. */
-export interface ApiContext {
-  switch: Switch;
-  hosts(): ReadonlyMap<string, Link>;
-  /** Rules the operator wants on each host (re-sent when a host reconnects). */
-  hostRules: Map<string, Map<string, WireRule>>;
-  startedAt: number;
-  version: string;
-  vttif: VttifService;
-  adapt: AdaptLoop;
-  events: EventHub;
-  /** Who may join under which name (hosts.json). */
-  book: HostBook;
-  /** What was refused of hosts' traffic reports. */
-  reports: ReportGate;
-  /** Requests to this API refused, by reason (from the guard). */
-  apiRefusals?: Readonly<Record<string, number>>;
-  /** Connections to the join listener refused before admission, by reason. */
-  connectionRefusals?: Readonly<Record<string, number>>;
-  /** Keeps the operator's rules and adaptation settings across restarts (operator.json). */
-  persist?(): Promise<void>;
-  /** Revokes host `name`: its record goes, its key is denied, its link closes. */
-  revokeHost(name: string): Promise<HostRecord | null>;
-  /** The proxy's clock (the system's unless a test drives time). */
-  clock?: Clock;
-}
-
-/** The time as the proxy sees it. */
-function nowOf(ctx: Pick<ApiContext, "clock">): number {
-  return (ctx.clock ?? systemClock).now();
-}
+export type { ApiContext } from "./api_context.ts";
 
 /** Key of a host rule in {@linkcode ApiContext.hostRules}. */
 export function hostRuleKey(src: string | null, dst: string | null): string {
@@ -88,24 +73,93 @@ function json(body: unknown, status = 200): Response {
 }
 
 function problem(status: number, message: string): Response {
-  return json({ error: message }, status);
+  const reply: ErrorReply = { error: message };
+  return json(reply, status);
 }
 
-function ruleView(r: ForwardingRule) {
-  return {
-    id: r.id,
-    src: r.src === null ? null : formatMac(r.src),
-    dst: r.dst === null ? null : formatMac(r.dst),
-    target: r.target,
-    owner: r.owner,
-    reason: r.reason,
-    frames: r.frames,
-    bytes: r.bytes,
-  };
+/** What one route is given: the request, its URL, and what the API serves from. */
+interface RouteCall {
+  req: Request;
+  url: URL;
+  ctx: ApiContext;
+  guard: ApiGuard;
 }
+
+/** Answers one method on one path. */
+type Route = (call: RouteCall) => Response | Promise<Response>;
+
+/** The routes of one path, and what another method is told (absent: not found). */
+interface Resource {
+  methods: Readonly<Record<string, Route>>;
+  wrongMethod?(method: string): string;
+}
+
+/** A request's JSON body; null when it has none or it is not JSON (the handlers say why). */
+function bodyOf(req: Request): Promise<unknown> {
+  return req.json().catch(() => null);
+}
+
+/** Every path of the API (the page's files aside): adding an endpoint is adding an entry. */
+const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
+  ["/api/status", { methods: { GET: ({ ctx }) => json(statusView(ctx)) } }],
+  ["/metrics", {
+    methods: {
+      GET: ({ ctx }) =>
+        new Response(renderMetrics(ctx), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        }),
+    },
+  }],
+  ["/api/events", {
+    methods: {
+      GET: ({ req, url, ctx }) => {
+        const stream = (req.headers.get("accept") ?? "").includes("text/event-stream") ||
+          url.searchParams.has("stream");
+        return stream ? ctx.events.sse(req.signal) : json(ctx.events.recent());
+      },
+    },
+  }],
+  ["/api/vms", { methods: { GET: ({ ctx }) => json(vmsView(ctx)) } }],
+  ["/api/topology", {
+    methods: {
+      GET: ({ url, ctx }) => {
+        const snap = ctx.vttif.snapshot();
+        return url.searchParams.get("format") === "dot"
+          ? new Response(toDot(snap), { headers: { "content-type": "text/vnd.graphviz" } })
+          : json(snap);
+      },
+    },
+  }],
+  ["/api/adapt", {
+    methods: {
+      GET: ({ ctx }) => json(adaptView(ctx)),
+      PUT: async ({ req, ctx }) => kept(ctx, json(changeAdapt(ctx, await bodyOf(req)))),
+    },
+    wrongMethod: () => "Cannot use /api/adapt with this method: use GET or PUT",
+  }],
+  ["/api/login", { methods: { POST: login } }],
+  ["/api/hosts", { methods: { GET: ({ ctx }) => json(hostsView(ctx)) } }],
+  ["/api/hosts/revoke", {
+    methods: { POST: async ({ req, ctx }) => revoke(ctx, await bodyOf(req)) },
+  }],
+  ["/api/paths", { methods: { GET: ({ ctx }) => json(pathsView(ctx)) } }],
+  ["/api/links", { methods: { GET: ({ ctx }) => json(linksView(ctx)) } }],
+  ["/api/rules", {
+    methods: {
+      GET: ({ ctx }) => json(rulesView(ctx)),
+      POST: async ({ req, ctx }) => kept(ctx, addRule(ctx, await bodyOf(req))),
+      DELETE: ({ url, ctx }) => {
+        const q = url.searchParams;
+        return kept(ctx, delRule(ctx, q.get("host"), q.get("src"), q.get("dst")));
+      },
+    },
+    wrongMethod: (method) => `Cannot ${method} /api/rules: use GET, POST or DELETE`,
+  }],
+]);
 
 /**
- * Builds the request handler; `guard` decides who may use it (see api_guard.ts).
+ * Builds the request handler; `guard` decides who may use it (see api_guard.ts). A request
+ * the guard lets through goes to its path's route; a GET of no API path to the page's files.
  */
 export function apiHandler(
   ctx: ApiContext,
@@ -116,64 +170,13 @@ export function apiHandler(
     if (refusal) return refusal;
     const url = new URL(req.url);
     try {
-      if (url.pathname === "/api/status" && req.method === "GET") return json(status(ctx));
-      if (url.pathname === "/metrics" && req.method === "GET") {
-        return new Response(renderMetrics(ctx), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        });
-      }
-      if (url.pathname === "/api/events" && req.method === "GET") {
-        const stream = (req.headers.get("accept") ?? "").includes("text/event-stream") ||
-          url.searchParams.has("stream");
-        return stream ? ctx.events.sse(req.signal) : json(ctx.events.recent());
-      }
-      if (url.pathname === "/api/vms" && req.method === "GET") return json(vms(ctx));
-      if (url.pathname === "/api/topology" && req.method === "GET") {
-        const snap = ctx.vttif.snapshot();
-        return url.searchParams.get("format") === "dot"
-          ? new Response(toDot(snap), { headers: { "content-type": "text/vnd.graphviz" } })
-          : json(snap);
-      }
-      if (url.pathname === "/api/adapt") {
-        if (req.method === "GET") return json(adaptView(ctx));
-        if (req.method === "PUT") {
-          const view = changeAdapt(ctx, await req.json().catch(() => null));
-          return await kept(ctx, json(view));
-        }
-        return problem(405, "Cannot use /api/adapt with this method: use GET or PUT");
-      }
-      if (url.pathname === "/api/login" && req.method === "POST") {
-        // A one-time link for the live page, for whoever holds the API token (`agent page`).
-        const host = req.headers.get("host") ?? url.host;
-        return json({
-          url: `http://${host}/login?code=${guard.loginCode(nowOf(ctx))}`,
-          validForMs: LOGIN_CODE_MS,
-        });
-      }
-      if (url.pathname === "/api/hosts" && req.method === "GET") return json(hostsView(ctx));
-      if (url.pathname === "/api/hosts/revoke" && req.method === "POST") {
-        return await revoke(ctx, await req.json().catch(() => null));
-      }
-      if (url.pathname === "/api/paths" && req.method === "GET") return json(paths(ctx));
-      if (url.pathname === "/api/links" && req.method === "GET") return json(links(ctx));
-      if (url.pathname === "/api/rules") {
-        if (req.method === "GET") return json(rules(ctx));
-        if (req.method === "POST") {
-          return await kept(ctx, addRule(ctx, await req.json().catch(() => null)));
-        }
-        if (req.method === "DELETE") {
-          return await kept(
-            ctx,
-            delRule(
-              ctx,
-              url.searchParams.get("host"),
-              url.searchParams.get("src"),
-              url.searchParams.get("dst"),
-            ),
-          );
-        }
-        return problem(405, `Cannot ${req.method} /api/rules: use GET, POST or DELETE`);
-      }
+      const resource = RESOURCES.get(url.pathname);
+      // Own keys only: a method named like an Object.prototype member finds no route.
+      const route = resource && Object.hasOwn(resource.methods, req.method)
+        ? resource.methods[req.method]
+        : undefined;
+      if (route) return await route({ req, url, ctx, guard });
+      if (resource?.wrongMethod) return problem(405, resource.wrongMethod(req.method));
       if (req.method === "GET") {
         const page = pageHandler(req);
         if (page) return page;
@@ -186,21 +189,14 @@ export function apiHandler(
   };
 }
 
-/** The host book as `agent hosts` shows it: every admitted host, online or not; revocations. */
-function hostsView(ctx: ApiContext) {
-  const online = ctx.hosts();
-  return {
-    hosts: ctx.book.list().map((r) => ({
-      name: r.name,
-      key: r.key,
-      certSerial: r.certSerial,
-      certExpires: r.certExpires,
-      firstJoined: r.firstJoined,
-      lastSeen: r.lastSeen,
-      online: online.has(r.name),
-    })),
-    revoked: ctx.book.revoked(),
+/** A one-time link for the live page, for whoever holds the API token (`agent page`). */
+function login({ req, url, ctx, guard }: RouteCall): Response {
+  const host = req.headers.get("host") ?? url.host;
+  const reply: LoginReply = {
+    url: `http://${host}/login?code=${guard.loginCode(nowOf(ctx))}`,
+    validForMs: LOGIN_CODE_MS,
   };
+  return json(reply);
 }
 
 async function revoke(ctx: ApiContext, body: unknown): Promise<Response> {
@@ -210,24 +206,8 @@ async function revoke(ctx: ApiContext, body: unknown): Promise<Response> {
   }
   const r = await ctx.revokeHost(name);
   if (!r) return problem(404, `Cannot revoke ${name}: no such host in the book (see agent hosts)`);
-  return json({ revoked: { name: r.name, key: r.key } });
-}
-
-function status(ctx: ApiContext) {
-  const sw = ctx.switch;
-  const counters = Object.fromEntries(sw.counters());
-  return {
-    role: "proxy",
-    version: ctx.version,
-    memory: Deno.memoryUsage(),
-    uptimeMs: nowOf(ctx) - ctx.startedAt,
-    hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
-    ports: counters,
-    macs: sw.macs.size,
-    rules: sw.rules.size,
-    drops: sw.drops,
-    reportRefusals: ctx.reports.refused,
-  };
+  const reply: RevokeReply = { revoked: { name: r.name, key: r.key } };
+  return json(reply);
 }
 
 /**
@@ -262,12 +242,6 @@ export function operatorState(ctx: Pick<ApiContext, "switch" | "hostRules" | "ad
   };
 }
 
-function rules(ctx: ApiContext) {
-  const hosts: Record<string, WireRule[]> = {};
-  for (const [name, m] of ctx.hostRules) hosts[name] = [...m.values()];
-  return { proxy: ctx.switch.rules.list().map(ruleView), hosts };
-}
-
 /** Installs an operator's rule on the proxy's own switch (from the API or operator.json). */
 export function addProxyRule(sw: Switch, rule: WireRule): ForwardingRule {
   return sw.rules.add({
@@ -283,7 +257,8 @@ function addRule(ctx: ApiContext, body: unknown): Response {
   const rule = parseWireRule(body);
   const host = (body as Record<string, unknown>)?.host;
   if (host === undefined || host === null) {
-    return json({ added: ruleView(addProxyRule(ctx.switch, rule)), on: "proxy" }, 201);
+    const reply: RuleAddedReply = { added: ruleView(addProxyRule(ctx.switch, rule)), on: "proxy" };
+    return json(reply, 201);
   }
   if (typeof host !== "string") return problem(400, "Cannot add rule: host must be a host name");
   let wanted = ctx.hostRules.get(host);
@@ -292,7 +267,8 @@ function addRule(ctx: ApiContext, body: unknown): Response {
   wanted.set(hostRuleKey(rule.src, rule.dst), withOwner);
   const link = ctx.hosts().get(host);
   const sent = link?.sendControl({ type: "rule-add", rule: withOwner }) ?? false;
-  return json({ added: withOwner, on: host, delivered: sent }, 201);
+  const reply: RuleAddedReply = { added: withOwner, on: host, delivered: sent };
+  return json(reply, 201);
 }
 
 function delRule(
@@ -308,27 +284,17 @@ function delRule(
       s === null ? null : parseMac(s),
       d === null ? null : parseMac(d),
     );
-    return r
-      ? json({ removed: ruleView(r), on: "proxy" })
-      : problem(404, "Cannot remove rule: no such rule on the proxy");
+    if (!r) return problem(404, "Cannot remove rule: no such rule on the proxy");
+    const reply: RuleRemovedReply = { removed: ruleView(r), on: "proxy" };
+    return json(reply);
   }
   const wanted = ctx.hostRules.get(host);
   if (!wanted?.delete(hostRuleKey(s, d))) {
     return problem(404, `Cannot remove rule: no such rule for host ${host}`);
   }
   const sent = ctx.hosts().get(host)?.sendControl({ type: "rule-del", src: s, dst: d }) ?? false;
-  return json({ removed: { src: s, dst: d }, on: host, delivered: sent });
-}
-
-function adaptView(ctx: ApiContext) {
-  const a = ctx.adapt;
-  return {
-    settings: a.settings,
-    links: [...a.pairs.values()].map((p) => ({ pair: p.pair, phase: p.phase, since: p.since })),
-    decisions: a.lastPlan?.decisions ?? [],
-    reactions: a.reactions,
-    moves: a.moves,
-  };
+  const reply: RuleRemovedReply = { removed: { src: s, dst: d }, on: host, delivered: sent };
+  return json(reply);
 }
 
 function pairArg(v: unknown, what: string): string {
@@ -338,7 +304,7 @@ function pairArg(v: unknown, what: string): string {
   return hostPair(v[0], v[1]);
 }
 
-function changeAdapt(ctx: ApiContext, body: unknown) {
+function changeAdapt(ctx: ApiContext, body: unknown): AdaptReply {
   if (typeof body !== "object" || body === null) {
     throw new TypeError("Cannot change adaptation: send a JSON object");
   }
@@ -364,69 +330,4 @@ function changeAdapt(ctx: ApiContext, body: unknown) {
   ctx.adapt.settings = s;
   ctx.adapt.reconcile(nowOf(ctx));
   return adaptView(ctx);
-}
-
-function paths(ctx: ApiContext) {
-  const hostOf = vmHosts(ctx.switch.macs, nowOf(ctx));
-  const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
-  return ctx.vttif.vttif.current().graph.edges.map((e) => {
-    const ha = hostOf.get(e.a) ?? null;
-    const hb = hostOf.get(e.b) ?? null;
-    const base = {
-      a: e.a,
-      b: e.b,
-      hostA: ha,
-      hostB: hb,
-      bytesPerSec: e.bytesPerSec,
-      weight: e.weight,
-    };
-    if (ha === null || hb === null) {
-      return {
-        ...base,
-        path: "star",
-        since: null,
-        reason: "a VM is on the proxy's LAN or unknown",
-      };
-    }
-    if (ha === hb) {
-      return {
-        ...base,
-        path: "same host",
-        since: null,
-        reason: "both VMs on one host: no overlay hop",
-      };
-    }
-    const pair = hostPair(ha, hb);
-    const st = ctx.adapt.pairs.get(pair);
-    const d = decisions.get(pair);
-    const direct = st?.phase === "up";
-    return {
-      ...base,
-      path: direct ? "direct" : "star",
-      since: st?.since ?? null,
-      reason: d?.reason ?? (direct ? "direct" : "star: not planned"),
-      link: st ? { pair, phase: st.phase } : null,
-    };
-  });
-}
-
-function links(ctx: ApiContext) {
-  return {
-    star: [...ctx.hosts().values()].map((l) => ({ host: l.peer, ...l.stats() })),
-    fastPaths: [...ctx.adapt.pairs.values()].map((p) => ({
-      hosts: splitPair(p.pair),
-      phase: p.phase,
-      since: p.since,
-    })),
-  };
-}
-
-function vms(ctx: ApiContext) {
-  return [...ctx.switch.macs.entries()].map(([mac, e]) => ({
-    mac: formatMac(mac),
-    host: hostOfPort(e.port) ?? (e.port === DEVICE_PORT ? LAN_HOST : e.port),
-    firstSeen: e.firstSeen,
-    lastSeen: e.lastSeen,
-    since: e.since,
-  })).sort((a, b) => (a.mac < b.mac ? -1 : 1));
 }

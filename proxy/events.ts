@@ -1,17 +1,13 @@
 /**
  * The proxy's event stream: hosts joining and leaving, fast paths changing phase, topology
- * changes, adaptation reactions. A bounded list of recent events for `GET /api/events`, and
- * live subscribers for the server-sent-events stream the live page and scripts follow.
+ * changes, adaptation reactions (one union, {@linkcode VnetEvent} in event_types.ts). A bounded
+ * list of recent events for `GET /api/events`, and live subscribers for the server-sent-events
+ * stream the live page and scripts follow.
  *
  * @module
  */
 
-/** One event. `at` is ms since epoch; the rest depends on the type. */
-export interface OverlayEvent {
-  type: "host" | "link" | "topology" | "reaction" | "vm";
-  at: number;
-  [field: string]: unknown;
-}
+import type { VnetEvent } from "./event_types.ts";
 
 /** Recent events kept. */
 export const MAX_RECENT_EVENTS = 500;
@@ -25,16 +21,16 @@ export const MAX_RECENT_EVENTS = 500;
  * const hub = new EventHub();
  * const seen: string[] = [];
  * hub.subscribe((e) => seen.push(e.type));
- * hub.emit({ type: "host", at: 1, host: "h1", state: "joined" });
+ * hub.emit({ type: "host", at: 1, host: "h1", state: "joined", from: "10.0.0.1" });
  * if (seen[0] !== "host" || hub.recent().length !== 1) throw new Error();
  * ```
  */
 export class EventHub {
-  readonly #recent: OverlayEvent[] = [];
-  readonly #subscribers = new Set<(e: OverlayEvent) => void>();
+  readonly #recent: VnetEvent[] = [];
+  readonly #subscribers = new Set<(e: VnetEvent) => void>();
 
   /** Records and delivers an event. A failing subscriber is dropped, never the caller. */
-  emit(event: OverlayEvent): void {
+  emit(event: VnetEvent): void {
     this.#recent.push(event);
     if (this.#recent.length > MAX_RECENT_EVENTS) this.#recent.shift();
     for (const fn of this.#subscribers) {
@@ -47,12 +43,12 @@ export class EventHub {
   }
 
   /** Recent events, oldest first. */
-  recent(): OverlayEvent[] {
+  recent(): VnetEvent[] {
     return [...this.#recent];
   }
 
   /** Calls `fn` for every new event; returns the unsubscribe function. */
-  subscribe(fn: (e: OverlayEvent) => void): () => void {
+  subscribe(fn: (e: VnetEvent) => void): () => void {
     this.#subscribers.add(fn);
     return () => this.#subscribers.delete(fn);
   }

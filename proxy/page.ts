@@ -2,7 +2,9 @@
  * The operator's live page, served by the control API next to the JSON endpoints it reads:
  *
  *     GET /                            index.html (layout, panel, inline CSS)
- *     GET /app.js                      the page's script (plain browser JS, no build step)
+ *     GET /app.js                      the page's script (plain browser JS modules, no build
+ *     GET /model.js, /graph.js,        step): app.js imports the model, the graph and its
+ *         /format.js, /constants.js    formatting and shared constants
  *     GET /vendor/cytoscape.min.js     the graph library, from the installed npm package
  *
  * Nothing is fetched from the internet: cytoscape comes from Deno's npm cache (it is a
@@ -35,17 +37,20 @@ const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self
 /** The cytoscape build that defines `window.cytoscape`, as its package exports it. */
 const CYTOSCAPE = "cytoscape/dist/cytoscape.min.js";
 
+/** The page's own script modules, each served at `/<name>` from page/. */
+const SCRIPTS = ["app.js", "model.js", "graph.js", "format.js", "constants.js"];
+
 const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ["/", {
     contentType: "text/html; charset=utf-8",
     cacheControl: OWN,
     locate: () => new URL("./page/index.html", import.meta.url),
   }],
-  ["/app.js", {
+  ...SCRIPTS.map((name): [string, Asset] => [`/${name}`, {
     contentType: "text/javascript; charset=utf-8",
     cacheControl: OWN,
-    locate: () => new URL("./page/app.js", import.meta.url),
-  }],
+    locate: () => new URL(`./page/${name}`, import.meta.url),
+  }]),
   ["/vendor/cytoscape.min.js", {
     contentType: "text/javascript; charset=utf-8",
     cacheControl: "max-age=3600",
@@ -89,8 +94,9 @@ async function serve(path: string, asset: Asset): Promise<Response> {
 }
 
 /**
- * Serves the live page's files: a response for `GET /`, `/app.js` and
- * `/vendor/cytoscape.min.js`, null for anything else (so the API can go on routing).
+ * Serves the live page's files: a response for `GET /`, its script modules (`/app.js` and
+ * what it imports) and `/vendor/cytoscape.min.js`, null for anything else (so the API can go
+ * on routing).
  *
  * @example
  * ```ts

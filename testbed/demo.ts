@@ -12,7 +12,7 @@
 
 import { labUnavailable } from "./lab.ts";
 import { measureAuto, measureStar, scenarioLab, SCENARIOS } from "./scenarios.ts";
-import type { OverlayEvent } from "../proxy/events.ts";
+import type { VnetEvent as OverlayEvent } from "../proxy/event_types.ts";
 
 const t0 = performance.now();
 const step = (msg: string) =>

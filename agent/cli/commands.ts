@@ -10,6 +10,13 @@
  *     agent rules add SRC DST TARGET [HOST]     SRC/DST: a MAC or *, TARGET: device|proxy|drop|host:N|peer:N
  *     agent rules del SRC DST [HOST]
  *
+ * Each subcommand is one entry of {@linkcode COMMANDS}: its words, its usage line and what it
+ * asks the API. One ending serves them all: a refusal prints the API's error (exit 1), a
+ * reply the command did not print itself is printed as JSON (exit 0), bad words print the
+ * usage (exit 2).
+ *
+ *     words -> COMMANDS entry -> API call (api_client.ts) -> print.ts, or JSON, or the error
+ *
  * The API address comes from `--api` (or the config file), default 127.0.0.1:7801; a bearer
  * token is read from `--state-dir`/api.token when that file exists.
  *
@@ -17,187 +24,251 @@
  */
 
 import type { Invocation } from "../config/load.ts";
-import { formatAddress } from "../config/types.ts";
-import { formatRate } from "../rate.ts";
+import { type Answer, type ApiClient, apiClientFor } from "./api_client.ts";
+import {
+  type Print,
+  printAdapt,
+  printEvents,
+  printHosts,
+  printLinks,
+  printPaths,
+  printRules,
+  printStatus,
+  printTopology,
+  printVms,
+} from "./print.ts";
+import type {
+  AdaptReply,
+  LoginReply,
+  RevokeReply,
+  RuleAddedReply,
+  RuleRemovedReply,
+  TopologyReply,
+} from "../../proxy/api_types.ts";
 
-/** The API client's answer. */
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
+/** The command printed its answer itself. */
+export const PRINTED = Symbol("printed");
+
+/** What a command did: printed, or an answer for the common ending. */
+export type Outcome = typeof PRINTED | Answer<unknown>;
+
+/** What a command works with. */
+export interface CommandContext {
+  api: ApiClient;
+  /** The words after the command's first two (`hosts revoke NAME` -> `["NAME"]`). */
+  args: string[];
+  /** `--dot`: the topology as GraphViz. */
+  dot: boolean;
+  out: Print;
+  /** Prints a 200 reply with `print`, unless `--json` asked for the JSON. */
+  show<T>(a: Answer<T>, print: (reply: T, out: Print) => void): Outcome;
 }
 
-/** One line of usage per subcommand, for errors. */
-export const COMMAND_USAGE = [
-  "agent status [--json]",
-  "agent topology [--json|--dot]",
-  "agent links [--json]",
-  "agent vms [--json]                     (each VM's host, and since when it is there)",
-  "agent events [--json]                  (recent host, link, topology, VM events)",
-  "agent paths [--json]                   (per VM pair: star or direct, and why)",
-  "agent adapt [--json]",
-  "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on",
-  "agent rules list [--json]",
-  "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
-  "agent rules del SRC DST [HOST]",
-  "agent page                             (a one-time login link for the live page, valid 60 s)",
-  "agent doctor [the daemon's flags]      (checks this machine for what the agent needs; no API)",
-  "agent hosts [--json]                   (every admitted host: key, certificate, online)",
-  "agent hosts revoke NAME                (close its links, deny its key, free its name)",
-].join("\n  ");
+/** Takes any second word (or none). */
+export const ANY = "any";
 
+/** One subcommand. */
+export interface Command {
+  /** The first word. */
+  name: string;
+  /** The second words it answers to (`undefined`: none given), or {@linkcode ANY}. */
+  subs: typeof ANY | readonly (string | undefined)[];
+  /** Its line in the usage text. */
+  usage: string;
+  /** Absent for a command main.ts runs itself (it needs no API). */
+  run?(c: CommandContext): Promise<Outcome>;
+}
+
+/** Bad words on the command line: the usage is printed, exit 2. */
 class UsageError extends Error {}
+
+/** A command that GETs `path` and prints the reply with `print`. */
+function showing<T>(path: string, print: (reply: T, out: Print) => void): Command["run"] {
+  return async (c) => c.show(await c.api.call<T>("GET", path), print);
+}
+
+/** The command's words after its own, refused (with `usage`) unless `min` to `max` of them. */
+function argsOf(c: CommandContext, want: { min: number; max: number; usage: string }): string[] {
+  if (c.args.length < want.min || c.args.length > want.max) throw new UsageError(want.usage);
+  return c.args;
+}
+
+/**
+ * Every subcommand, in the order the usage lists them; adding one is adding an entry.
+ *
+ * @example
+ * ```ts
+ * import { COMMANDS } from "./commands.ts";
+ * if (!COMMANDS.some((c) => c.name === "status")) throw new Error();
+ * ```
+ */
+export const COMMANDS: readonly Command[] = [
+  {
+    name: "status",
+    subs: ANY,
+    usage: "agent status [--json]",
+    run: showing("/api/status", printStatus),
+  },
+  {
+    name: "topology",
+    subs: ANY,
+    usage: "agent topology [--json|--dot]",
+    run: async (c) => {
+      if (!c.dot) {
+        return c.show(await c.api.call<TopologyReply>("GET", "/api/topology"), printTopology);
+      }
+      const a = await c.api.text("/api/topology?format=dot");
+      if (!a.ok || a.status !== 200) return a;
+      c.out(a.reply.trimEnd());
+      return PRINTED;
+    },
+  },
+  {
+    name: "links",
+    subs: ANY,
+    usage: "agent links [--json]",
+    run: showing("/api/links", printLinks),
+  },
+  {
+    name: "vms",
+    subs: ANY,
+    usage: "agent vms [--json]                     (each VM's host, and since when it is there)",
+    run: showing("/api/vms", printVms),
+  },
+  {
+    name: "events",
+    subs: ANY,
+    usage: "agent events [--json]                  (recent host, link, topology, VM events)",
+    run: showing("/api/events", printEvents),
+  },
+  {
+    name: "paths",
+    subs: ANY,
+    usage: "agent paths [--json]                   (per VM pair: star or direct, and why)",
+    run: showing("/api/paths", printPaths),
+  },
+  {
+    name: "adapt",
+    subs: [undefined, "show"],
+    usage: "agent adapt [--json]",
+    run: showing("/api/adapt", printAdapt),
+  },
+  {
+    name: "adapt",
+    subs: ["set"],
+    usage: "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on",
+    run: async (c) =>
+      c.show(await c.api.call<AdaptReply>("PUT", "/api/adapt", adaptChange(c.args)), printAdapt),
+  },
+  {
+    name: "rules",
+    subs: [undefined, "list"],
+    usage: "agent rules list [--json]",
+    run: showing("/api/rules", printRules),
+  },
+  {
+    name: "rules",
+    subs: ["add"],
+    usage:
+      "agent rules add SRC DST TARGET [HOST]   (SRC, DST: a MAC or *; TARGET: device, proxy, drop, host:NAME, peer:NAME)",
+    run: (c) => {
+      const [src, dst, target, host] = argsOf(c, {
+        min: 3,
+        max: 4,
+        usage: "rules add takes SRC DST TARGET [HOST]",
+      });
+      return c.api.call<RuleAddedReply>("POST", "/api/rules", { src, dst, target, host });
+    },
+  },
+  {
+    name: "rules",
+    subs: ["del"],
+    usage: "agent rules del SRC DST [HOST]",
+    run: (c) => {
+      const [src, dst, host] = argsOf(c, {
+        min: 2,
+        max: 3,
+        usage: "rules del takes SRC DST [HOST]",
+      });
+      const q = new URLSearchParams({ src, dst });
+      if (host) q.set("host", host);
+      return c.api.call<RuleRemovedReply>("DELETE", `/api/rules?${q}`);
+    },
+  },
+  {
+    name: "page",
+    subs: [undefined],
+    usage:
+      "agent page                             (a one-time login link for the live page, valid 60 s)",
+    run: async (c) => {
+      const a = await c.api.call<LoginReply>("POST", "/api/login", {});
+      return c.show(a, (r, out) => out(`Open this within 60 s (it works once): ${r.url}`));
+    },
+  },
+  {
+    name: "doctor",
+    subs: [undefined],
+    usage:
+      "agent doctor [the daemon's flags]      (checks this machine for what the agent needs; no API)",
+  },
+  {
+    name: "hosts",
+    subs: [undefined],
+    usage: "agent hosts [--json]                   (every admitted host: key, certificate, online)",
+    run: showing("/api/hosts", printHosts),
+  },
+  {
+    name: "hosts",
+    subs: ["revoke"],
+    usage: "agent hosts revoke NAME                (close its links, deny its key, free its name)",
+    run: async (c) => {
+      const [name] = argsOf(c, { min: 1, max: 1, usage: "hosts revoke takes NAME" });
+      const a = await c.api.call<RevokeReply>("POST", "/api/hosts/revoke", { name });
+      return c.show(a, ({ revoked: r }, out) => {
+        const key = r.key ?? "(none bound)";
+        out(`revoked ${r.name}: its links are closed and key ${key} is denied`);
+      });
+    },
+  },
+];
+
+/** One line of usage per subcommand, for errors. */
+export const COMMAND_USAGE = COMMANDS.map((c) => c.usage).join("\n  ");
+
+/** The entry that runs `words`, if any. */
+function commandFor([name, sub]: string[]): Command | undefined {
+  return COMMANDS.find((c) =>
+    c.run !== undefined && c.name === name && (c.subs === ANY || c.subs.includes(sub))
+  );
+}
 
 /** Runs the subcommand of `inv`; resolves to the exit code. */
 export async function runCommand(
   inv: Invocation,
-  out = console.log,
-  err = console.error,
+  out: Print = console.log,
+  err: Print = console.error,
 ): Promise<number> {
-  const api = inv.config.api ?? { hostname: "127.0.0.1", port: 7801 };
-  const base = `http://${formatAddress(api)}`;
-  const token = await Deno.readTextFile(`${inv.config.stateDir}/api.token`).then(
-    (t) => t.trim(),
-    () => null,
-  );
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    as: "json" | "text" = "json",
-  ): Promise<Reply> => {
-    let res: Response;
-    try {
-      res = await fetch(base + path, {
-        method,
-        headers: {
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      });
-    } catch (e) {
-      throw new Error(
-        `Cannot reach the proxy's API at ${base}: ${(e as Error).message.split("\n")[0]}. ` +
-          "Is `agent --proxy` running on this machine? Give its address with --api ADDR:PORT",
-      );
-    }
-    if (as === "text" && res.ok) return { status: res.status, body: { text: await res.text() } };
-    return { status: res.status, body: await res.json().catch(() => ({})) };
-  };
-  const [cmd, sub, ...rest] = inv.command;
+  const api = await apiClientFor(inv.config);
   try {
-    let reply: Reply;
-    if (cmd === "status") {
-      reply = await call("GET", "/api/status");
-      if (reply.status === 200 && !inv.json) {
-        printStatus(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "topology") {
-      if (inv.dot) {
-        const res = await call("GET", "/api/topology?format=dot", undefined, "text");
-        if (res.status === 200) {
-          out(String(res.body.text).trimEnd());
-          return 0;
-        }
-        reply = res;
-      } else {
-        reply = await call("GET", "/api/topology");
-        if (reply.status === 200 && !inv.json) {
-          printTopology(reply.body, out);
-          return 0;
-        }
-      }
-    } else if (cmd === "adapt" && (sub === undefined || sub === "show")) {
-      reply = await call("GET", "/api/adapt");
-      if (reply.status === 200 && !inv.json) {
-        printAdapt(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "adapt" && sub === "set") {
-      reply = await call("PUT", "/api/adapt", adaptChange(rest));
-      if (reply.status === 200 && !inv.json) {
-        printAdapt(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "events" || cmd === "vms") {
-      reply = await call("GET", `/api/${cmd}`);
-      if (reply.status === 200 && !inv.json) {
-        const rows = reply.body as unknown as Record<string, unknown>[];
-        if (cmd === "events") {
-          for (const e of rows) {
-            const { type, at, ...rest } = e;
-            out(`${new Date(Number(at)).toISOString()}  ${type}  ${JSON.stringify(rest)}`);
-          }
-        } else {
-          out(table(
-            ["vm", "host", "first seen", "last seen", "there since"],
-            rows.map((v) => [
-              String(v.mac),
-              String(v.host),
-              new Date(Number(v.firstSeen)).toISOString(),
-              new Date(Number(v.lastSeen)).toISOString(),
-              new Date(Number(v.since)).toISOString(),
-            ]),
-          ));
-        }
-        return 0;
-      }
-    } else if (cmd === "paths" || cmd === "links") {
-      reply = await call("GET", `/api/${cmd}`);
-      if (reply.status === 200 && !inv.json) {
-        if (cmd === "paths") printPaths(reply.body as unknown as PathRow[], out);
-        else printLinks(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "page" && sub === undefined) {
-      reply = await call("POST", "/api/login", {});
-      if (reply.status === 200 && !inv.json) {
-        out(`Open this within 60 s (it works once): ${reply.body.url}`);
-        return 0;
-      }
-    } else if (cmd === "hosts" && sub === undefined) {
-      reply = await call("GET", "/api/hosts");
-      if (reply.status === 200 && !inv.json) {
-        printHosts(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "hosts" && sub === "revoke") {
-      if (rest.length !== 1) throw new UsageError("hosts revoke takes NAME");
-      reply = await call("POST", "/api/hosts/revoke", { name: rest[0] });
-      if (reply.status === 200 && !inv.json) {
-        const r = reply.body.revoked as { name: string; key: string | null };
-        out(`revoked ${r.name}: its links are closed and key ${r.key ?? "(none bound)"} is denied`);
-        return 0;
-      }
-    } else if (cmd === "rules" && (sub === "list" || sub === undefined)) {
-      reply = await call("GET", "/api/rules");
-      if (reply.status === 200 && !inv.json) {
-        printRules(reply.body, out);
-        return 0;
-      }
-    } else if (cmd === "rules" && sub === "add") {
-      if (rest.length < 3 || rest.length > 4) {
-        throw new UsageError("rules add takes SRC DST TARGET [HOST]");
-      }
-      const [src, dst, target, host] = rest;
-      reply = await call("POST", "/api/rules", { src, dst, target, host });
-    } else if (cmd === "rules" && sub === "del") {
-      if (rest.length < 2 || rest.length > 3) {
-        throw new UsageError("rules del takes SRC DST [HOST]");
-      }
-      const q = new URLSearchParams({ src: rest[0], dst: rest[1] });
-      if (rest[2]) q.set("host", rest[2]);
-      reply = await call("DELETE", `/api/rules?${q}`);
-    } else {
-      throw new UsageError(`unknown command "${inv.command.join(" ")}"`);
-    }
-    if (reply.status >= 400) {
-      err(`agent: ${reply.body.error ?? `the API answered ${reply.status}`}`);
+    const command = commandFor(inv.command);
+    if (!command?.run) throw new UsageError(`unknown command "${inv.command.join(" ")}"`);
+    const outcome = await command.run({
+      api,
+      args: inv.command.slice(2),
+      dot: inv.dot,
+      out,
+      show: (a, print) => {
+        if (!a.ok || a.status !== 200 || inv.json) return a;
+        print(a.reply, out);
+        return PRINTED;
+      },
+    });
+    if (outcome === PRINTED) return 0;
+    if (!outcome.ok) {
+      err(`agent: ${outcome.error ?? `the API answered ${outcome.status}`}`);
       return 1;
     }
-    out(JSON.stringify(reply.body, null, 2));
+    out(JSON.stringify(outcome.reply, null, 2));
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
@@ -209,119 +280,15 @@ export async function runCommand(
   }
 }
 
-function printHosts(body: Record<string, unknown>, out: (s: string) => void) {
-  const when = (ms: unknown) =>
-    typeof ms === "number" && ms > 0 ? new Date(ms).toISOString().slice(0, 19) + "Z" : "-";
-  const hosts = (body.hosts ?? []) as Record<string, unknown>[];
-  out(
-    hosts.length
-      ? table(
-        ["host", "online", "key", "certificate", "expires", "first joined", "last joined"],
-        hosts.map((h) => [
-          String(h.name),
-          h.online ? "yes" : "no",
-          String(h.key ?? "-"),
-          String(h.certSerial ?? "-"),
-          when(h.certExpires),
-          when(h.firstJoined),
-          when(h.lastSeen),
-        ]),
-      )
-      : "no hosts admitted yet",
-  );
-  const revoked = (body.revoked ?? []) as { key: string; name: string; at: number }[];
-  if (revoked.length) {
-    out("\nrevoked keys:");
-    out(table(["key", "was", "revoked"], revoked.map((r) => [r.key, r.name, when(r.at)])));
-  }
-}
-
-/** Formats rows as an aligned text table. */
-export function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
-}
-
-function printStatus(s: Record<string, unknown>, out: (s: string) => void) {
-  const hosts = (s.hosts ?? []) as Record<string, number | string | null>[];
-  out(
-    `proxy ${s.version}, up ${
-      Math.round(Number(s.uptimeMs) / 1000)
-    } s, ${s.macs} MACs, ${s.rules} rules`,
-  );
-  out(table(
-    ["host", "rx frames", "rx bytes", "tx frames", "tx drops", "rtt ms"],
-    hosts.map((h) => [
-      String(h.name),
-      Number(h.rxFrames),
-      Number(h.rxBytes),
-      Number(h.frames),
-      Number(h.frameDrops),
-      h.rttMs === null ? "-" : Number(h.rttMs).toFixed(2),
-    ]),
-  ));
-  const drops = Object.entries((s.drops ?? {}) as Record<string, number>).filter(([, n]) => n > 0);
-  if (drops.length) out(`drops: ${drops.map(([k, n]) => `${k}=${n}`).join(" ")}`);
-}
-
-function printRules(r: Record<string, unknown>, out: (s: string) => void) {
-  const rows: (string | number)[][] = [];
-  for (const x of (r.proxy ?? []) as Record<string, string | number | null>[]) {
-    rows.push([
-      "proxy",
-      x.src ?? "*",
-      x.dst ?? "*",
-      String(x.target),
-      Number(x.frames),
-      Number(x.bytes),
-      String(x.owner),
-    ]);
-  }
-  for (
-    const [host, list] of Object.entries(
-      (r.hosts ?? {}) as Record<string, Record<string, string | null>[]>,
-    )
-  ) {
-    for (const x of list) {
-      rows.push([host, x.src ?? "*", x.dst ?? "*", String(x.target), "-", "-", String(x.owner)]);
-    }
-  }
-  out(
-    rows.length
-      ? table(["on", "src", "dst", "target", "frames", "bytes", "owner"], rows)
-      : "no rules",
-  );
-}
-
-function printTopology(t: Record<string, unknown>, out: (s: string) => void) {
-  const c = t.classification as { kind: string; summary: string };
-  const g = t.graph as { edges: { a: string; b: string; bytesPerSec: number; weight: number }[] };
-  const matrix = (t.matrix ?? []) as { src: string; dst: string; bytesPerSec: number }[];
-  const events = (t.events ?? []) as { from: string; to: string; detectedAt: number }[];
-  out(`topology: ${c.summary}`);
-  if (g.edges.length) {
-    out(table(
-      ["vm a", "vm b", "traffic", "weight"],
-      g.edges.map((e) => [e.a, e.b, formatRate(e.bytesPerSec), e.weight.toFixed(2)]),
-    ));
-  }
-  out(`\nsmoothed matrix (${matrix.length} pairs, heaviest first):`);
-  out(
-    table(
-      ["src", "dst", "traffic"],
-      matrix.slice(0, 40).map((m) => [m.src, m.dst, formatRate(m.bytesPerSec)]),
-    ),
-  );
-  if (events.length) {
-    out("\nchanges:");
-    for (const e of events.slice(-10)) {
-      out(`  ${new Date(e.detectedAt).toISOString()}  ${e.from} -> ${e.to}`);
-    }
-  }
-}
-
-/** The PUT body for `agent adapt set ...`. */
+/**
+ * The PUT body for `agent adapt set ...`.
+ *
+ * @example
+ * ```ts
+ * import { adaptChange } from "./commands.ts";
+ * if (adaptChange(["k=auto"]).budget !== "auto") throw new Error();
+ * ```
+ */
 export function adaptChange(words: string[]): Record<string, unknown> {
   const [w, a, b] = words;
   if (words.length === 1 && w === "off") return { enabled: false };
@@ -336,82 +303,4 @@ export function adaptChange(words: string[]): Record<string, unknown> {
   throw new UsageError(
     `adapt set takes k=N, k=auto, pin A B, unpin A B, forbid A B, unforbid A B, off or on`,
   );
-}
-
-interface PathRow {
-  a: string;
-  b: string;
-  hostA: string | null;
-  hostB: string | null;
-  bytesPerSec: number;
-  path: string;
-  since: number | null;
-  reason: string;
-}
-
-function printPaths(rows: PathRow[], out: (s: string) => void) {
-  if (rows.length === 0) return out("no communicating VM pairs in the inferred topology");
-  out(table(
-    ["vm a", "vm b", "hosts", "traffic", "path", "since", "why"],
-    rows.map((r) => [
-      r.a,
-      r.b,
-      `${r.hostA ?? "?"}-${r.hostB ?? "?"}`,
-      formatRate(r.bytesPerSec),
-      r.path,
-      r.since ? new Date(r.since).toISOString().slice(11, 19) : "-",
-      r.reason,
-    ]),
-  ));
-}
-
-function printLinks(l: Record<string, unknown>, out: (s: string) => void) {
-  const star = (l.star ?? []) as Record<string, number | string | null>[];
-  const fast = (l.fastPaths ?? []) as { hosts: string[]; phase: string; since: number }[];
-  out(table(
-    ["link", "kind", "state", "rx frames", "tx frames", "drops", "rtt ms"],
-    [
-      ...star.map((h) => [
-        `proxy-${h.host}`,
-        "star",
-        "up",
-        Number(h.rxFrames),
-        Number(h.frames),
-        Number(h.frameDrops),
-        h.rttMs === null ? "-" : Number(h.rttMs).toFixed(2),
-      ]),
-      ...fast.map((f) => [f.hosts.join("-"), "fast path", f.phase, "-", "-", "-", "-"]),
-    ],
-  ));
-}
-
-function printAdapt(a: Record<string, unknown>, out: (s: string) => void) {
-  const s = a.settings as {
-    enabled: boolean;
-    budget: number | null;
-    pins: string[];
-    forbids: string[];
-  };
-  const reactions = (a.reactions ?? []) as { ms: number }[];
-  out(
-    `adaptation ${s.enabled ? "on" : "off"}, k=${s.budget ?? "auto"}, pins ${
-      s.pins.join(" ") || "-"
-    }, ` +
-      `forbidden ${s.forbids.join(" ") || "-"}`,
-  );
-  if (reactions.length) out(`last VNET reaction: ${reactions[reactions.length - 1].ms} ms`);
-  const decisions = (a.decisions ?? []) as {
-    pair: string;
-    rank: number;
-    direct: boolean;
-    reason: string;
-  }[];
-  if (decisions.length) {
-    out(
-      table(
-        ["host pair", "rank", "path", "why"],
-        decisions.map((d) => [d.pair, d.rank, d.direct ? "direct" : "star", d.reason]),
-      ),
-    );
-  }
 }

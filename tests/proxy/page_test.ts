@@ -24,6 +24,27 @@ Deno.test("page: serves the page, its script and the vendored cytoscape with the
   await html.body?.cancel();
 });
 
+Deno.test("page: every module the page's script imports is served", async () => {
+  const pending = ["/app.js"];
+  const served = new Set<string>();
+  while (pending.length) {
+    const path = pending.pop()!;
+    if (served.has(path)) continue;
+    const res = await pageHandler(new Request(BASE + path));
+    assert(res !== null, `${path} is served`);
+    assertEquals(res.status, 200, path);
+    served.add(path);
+    const text = await res.text();
+    for (const m of text.matchAll(/^\s*(?:import|}) .*from "\.\/([a-z_]+\.js)";$/gm)) {
+      pending.push(`/${m[1]}`);
+    }
+  }
+  assertEquals(
+    [...served].sort(),
+    ["/app.js", "/constants.js", "/format.js", "/graph.js", "/model.js"],
+  );
+});
+
 Deno.test("page: anything else is left to the API", () => {
   assertEquals(pageHandler(new Request(BASE + "/api/status")), null);
   assertEquals(pageHandler(new Request(BASE + "/index.html.bak")), null);

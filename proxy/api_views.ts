@@ -1,0 +1,165 @@
+/**
+ * The control API's read-only answers: each builds one reply of proxy/api_types.ts from the
+ * proxy's state, so the compiler holds the server to the types the CLI and the page read.
+ *
+ *     ApiContext (api_context.ts) -> statusView, vmsView, pathsView, linksView, rulesView,
+ *                                    adaptView, hostsView -> api.ts sends the reply as JSON
+ *
+ * @module
+ */
+
+import { formatMac } from "../agent/switch/ethernet.ts";
+import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
+import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
+import type { WireRule } from "../agent/control/messages.ts";
+import { hostPair, splitPair } from "../adapt/planner.ts";
+import { type ApiContext, nowOf } from "./api_context.ts";
+import {
+  type AdaptReply,
+  type HostsReply,
+  LAN_HOST,
+  type LinksReply,
+  type PathsReply,
+  type PathView,
+  type RulesReply,
+  type RuleView,
+  type StatusReply,
+  type VmsReply,
+} from "./api_types.ts";
+import { vmHosts } from "./vm_hosts.ts";
+
+/** A rule of the proxy's switch as the API shows it: MACs as text, with its counters. */
+export function ruleView(r: ForwardingRule): RuleView {
+  return {
+    id: r.id,
+    src: r.src === null ? null : formatMac(r.src),
+    dst: r.dst === null ? null : formatMac(r.dst),
+    target: r.target,
+    owner: r.owner,
+    reason: r.reason,
+    frames: r.frames,
+    bytes: r.bytes,
+  };
+}
+
+/** `GET /api/status`: every host's star link, the ports, the MAC and rule counts, drops. */
+export function statusView(ctx: ApiContext): StatusReply {
+  const sw = ctx.switch;
+  const counters = Object.fromEntries(sw.counters());
+  return {
+    role: "proxy",
+    version: ctx.version,
+    memory: Deno.memoryUsage(),
+    uptimeMs: nowOf(ctx) - ctx.startedAt,
+    hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
+    ports: counters,
+    macs: sw.macs.size,
+    rules: sw.rules.size,
+    drops: sw.drops,
+    reportRefusals: ctx.reports.refused,
+  };
+}
+
+/** `GET /api/vms`: where each MAC the proxy knows is, sorted by MAC. */
+export function vmsView(ctx: ApiContext): VmsReply {
+  return [...ctx.switch.macs.entries()].map(([mac, e]) => ({
+    mac: formatMac(mac),
+    host: hostOfPort(e.port) ?? (e.port === DEVICE_PORT ? LAN_HOST : e.port),
+    firstSeen: e.firstSeen,
+    lastSeen: e.lastSeen,
+    since: e.since,
+  })).sort((a, b) => (a.mac < b.mac ? -1 : 1));
+}
+
+/** `GET /api/paths`: per edge of the inferred topology, star or direct, since when, why. */
+export function pathsView(ctx: ApiContext): PathsReply {
+  const hostOf = vmHosts(ctx.switch.macs, nowOf(ctx));
+  const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
+  return ctx.vttif.vttif.current().graph.edges.map((e): PathView => {
+    const ha = hostOf.get(e.a) ?? null;
+    const hb = hostOf.get(e.b) ?? null;
+    const base = {
+      a: e.a,
+      b: e.b,
+      hostA: ha,
+      hostB: hb,
+      bytesPerSec: e.bytesPerSec,
+      weight: e.weight,
+    };
+    if (ha === null || hb === null) {
+      return {
+        ...base,
+        path: "star",
+        since: null,
+        reason: "a VM is on the proxy's LAN or unknown",
+      };
+    }
+    if (ha === hb) {
+      return {
+        ...base,
+        path: "same host",
+        since: null,
+        reason: "both VMs on one host: no overlay hop",
+      };
+    }
+    const pair = hostPair(ha, hb);
+    const st = ctx.adapt.pairs.get(pair);
+    const d = decisions.get(pair);
+    const direct = st?.phase === "up";
+    return {
+      ...base,
+      path: direct ? "direct" : "star",
+      since: st?.since ?? null,
+      reason: d?.reason ?? (direct ? "direct" : "star: not planned"),
+      link: st ? { pair, phase: st.phase } : null,
+    };
+  });
+}
+
+/** `GET /api/links`: the star links (one per host) and the fast paths. */
+export function linksView(ctx: ApiContext): LinksReply {
+  return {
+    star: [...ctx.hosts().values()].map((l) => ({ host: l.peer, ...l.stats() })),
+    fastPaths: [...ctx.adapt.pairs.values()].map((p) => ({
+      hosts: splitPair(p.pair),
+      phase: p.phase,
+      since: p.since,
+    })),
+  };
+}
+
+/** `GET /api/rules`: the proxy's rules and the ones the operator wants on each host. */
+export function rulesView(ctx: ApiContext): RulesReply {
+  const hosts: Record<string, WireRule[]> = {};
+  for (const [name, m] of ctx.hostRules) hosts[name] = [...m.values()];
+  return { proxy: ctx.switch.rules.list().map(ruleView), hosts };
+}
+
+/** `GET /api/adapt`: the settings, the fast paths, the last plan's decisions, reactions. */
+export function adaptView(ctx: ApiContext): AdaptReply {
+  const a = ctx.adapt;
+  return {
+    settings: a.settings,
+    links: [...a.pairs.values()].map((p) => ({ pair: p.pair, phase: p.phase, since: p.since })),
+    decisions: a.lastPlan?.decisions ?? [],
+    reactions: a.reactions,
+    moves: a.moves,
+  };
+}
+
+/** The host book as `agent hosts` shows it: every admitted host, online or not; revocations. */
+export function hostsView(ctx: ApiContext): HostsReply {
+  const online = ctx.hosts();
+  return {
+    hosts: ctx.book.list().map((r) => ({
+      name: r.name,
+      key: r.key,
+      certSerial: r.certSerial,
+      certExpires: r.certExpires,
+      firstJoined: r.firstJoined,
+      lastSeen: r.lastSeen,
+      online: online.has(r.name),
+    })),
+    revoked: ctx.book.revoked(),
+  };
+}
