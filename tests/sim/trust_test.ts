@@ -1,8 +1,9 @@
 /**
- * A host is its key (in-process, on the memory network and a manual clock): the join token cannot take over a name that
- * another key holds, a clone with the same name is turned away without disturbing the host in
- * place, a restarted host comes back with the identity and credential in its state dir even
- * after the token expired, and a revoked host's key never comes back.
+ * A host is its key (in-process, on the memory network and a manual clock): the join token
+ * cannot take over a name that another key holds, a clone with the same name is turned away
+ * without disturbing the host in place, a restarted host comes back with the identity and
+ * credential in its state dir even after the token expired, a revoked host's key never comes
+ * back, a fast path carries only its peer's VMs, and certificates are renewed while hosts run.
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { startOverlay } from "../support/sim.ts";
