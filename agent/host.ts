@@ -20,7 +20,9 @@ import type { Config } from "./config/schema.ts";
 import type { Device } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
-import { serveHostApi } from "./host_api.ts";
+import { HostApi } from "./host_api.ts";
+import { loadApiToken } from "./api_token.ts";
+import type { Address } from "./config/types.ts";
 import { HostState } from "./join/host_state.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { parseJoinToken } from "./join/token.ts";
@@ -46,8 +48,8 @@ export interface HostHandle {
   uplink(): Link | null;
   /** Fast-path links of this host. */
   readonly fastPaths: FastPathManager;
-  /** Where the host's status endpoint listens, when `--api` was given. */
-  readonly apiAddress: Deno.NetAddr | null;
+  /** Where the host's status endpoint listens, when `--api` was given and it is serving. */
+  readonly apiAddress: Address | null;
   /** Number of successful joins so far (1 after the first, +1 per reconnect). */
   joins(): number;
   /** Resolves once the first uplink is established. */
@@ -165,6 +167,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     onUp: (link, welcome, ca) => {
       // Fast paths: listen with the certificate just issued, say where, re-announce links.
       caPem = ca;
+      serveApiWith(welcome.certificatePem);
       const address = listenWith(welcome.certificatePem);
       if (address !== null) {
         link.sendControl({ type: "listening", address });
@@ -185,27 +188,39 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
   }
   function onCertificate(certPem: string): void {
     listenWith(certPem);
+    serveApiWith(certPem);
+  }
+  /** Off loopback, the status API presents the host's current certificate. */
+  function serveApiWith(certPem: string): void {
+    if (!hostApi || hostApi.plain) return;
+    hostApi.serve({ certPem, keyPem: state.key.keyPem }).catch((e) =>
+      log.warn("Cannot serve the status API: {error}", { error: (e as Error).message })
+    );
   }
 
-  const apiServer = config.api
-    ? serveHostApi(
+  // The status API: on loopback now; off loopback over TLS from the first join on.
+  const hostApi = config.api
+    ? new HostApi(
       { name, switch: sw, uplink: () => uplink.current(), fastPaths, device },
       config.api,
-      signal,
+      { token: await loadApiToken(config.stateDir), signal, clock },
     )
     : null;
+  if (hostApi?.plain) await hostApi.serve(null);
   const done = Promise.all([
     pumpDevice(device, sw, { signal, clock }),
     uplink.run(signal, () => stopper.abort()),
     reportTraffic(traffic, uplink, { clock, signal }),
-    apiServer?.finished,
+    hostApi?.finished,
   ]).then(() => device.close());
   return {
     name,
     switch: sw,
     device,
     fastPaths,
-    apiAddress: apiServer ? apiServer.addr as Deno.NetAddr : null,
+    get apiAddress() {
+      return hostApi?.address ?? null;
+    },
     uplink: () => uplink.current(),
     joins: () => uplink.joins,
     ready: uplink.ready,

@@ -33,7 +33,7 @@ import { parseMac } from "../agent/switch/ethernet.ts";
 import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
-import { type ApiGuard, LOGIN_CODE_MS } from "./api_guard.ts";
+import { type ApiGuard, LOGIN_CODE_MS } from "../agent/api_guard.ts";
 import { renderMetrics } from "./metrics.ts";
 import { hostPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
@@ -193,7 +193,7 @@ export function apiHandler(
 function login({ req, url, ctx, guard }: RouteCall): Response {
   const host = req.headers.get("host") ?? url.host;
   const reply: LoginReply = {
-    url: `http://${host}/login?code=${guard.loginCode(nowOf(ctx))}`,
+    url: `${url.protocol}//${host}/login?code=${guard.loginCode(nowOf(ctx))}`,
     validForMs: LOGIN_CODE_MS,
   };
   return json(reply);

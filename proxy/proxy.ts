@@ -21,7 +21,7 @@
 
 import { type Clock, systemClock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
-import { formatAddress } from "../agent/config/types.ts";
+import { formatAddress, isLoopback } from "../agent/config/types.ts";
 import type { Device } from "../agent/device/device.ts";
 import { pumpDevice } from "../agent/device/pump.ts";
 import type { JoinToken } from "../agent/join/token.ts";
@@ -37,7 +37,7 @@ import { AdaptLoop } from "../adapt/loop.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
 import { Acceptor } from "../agent/link/acceptor.ts";
 import { loadProxyState } from "./bootstrap.ts";
-import { serveControlApi } from "./control_api.ts";
+import { apiCertificateNames, DEFAULT_API, serveControlApi } from "./control_api.ts";
 import { EventHub } from "./events.ts";
 import { HostRegistry } from "./host_registry.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
@@ -309,37 +309,57 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
 
   let api;
   try {
-    api = await serveControlApi(config, {
-      switch: sw,
-      hosts: () => hosts.links,
-      hostRules: hosts.rules,
-      startedAt: clock.now(),
-      clock,
-      version: VERSION,
-      vttif,
-      adapt,
-      events,
-      book: state.book,
-      reports,
-      persist,
-      connectionRefusals: acceptor.refusals,
-      revokeHost: async (name) => {
-        const r = await state.book.revoke(name, clock.now());
-        if (r) {
-          // Its link goes now; its key can never join again, under any name; and every host
-          // refuses fast paths with it.
-          hosts.links.get(name)?.close("revoked by the operator");
-          const keys = state.book.revoked().map((k) => k.key);
-          for (const link of hosts.links.values()) link.sendControl({ type: "keys-revoked", keys });
-          log.warn("Host {host} revoked: key {key} is denied from now on", {
-            host: name,
-            key: r.key,
-          });
-          events.emit({ type: "host", at: clock.now(), host: name, state: "revoked", key: r.key });
-        }
-        return r;
+    const apiAt = config.api ?? DEFAULT_API;
+    // Off loopback, the API speaks TLS with a certificate from the proxy's CA, for a key made
+    // at each start (valid a year: the server cannot change certificates while it runs).
+    const apiTls = isLoopback(apiAt.hostname) ? null : await state.pki.issueServerIdentity(
+      apiCertificateNames(apiAt.hostname),
+      365 * 86_400_000,
+    );
+    api = await serveControlApi(
+      config,
+      {
+        switch: sw,
+        hosts: () => hosts.links,
+        hostRules: hosts.rules,
+        startedAt: clock.now(),
+        clock,
+        version: VERSION,
+        vttif,
+        adapt,
+        events,
+        book: state.book,
+        reports,
+        persist,
+        connectionRefusals: acceptor.refusals,
+        revokeHost: async (name) => {
+          const r = await state.book.revoke(name, clock.now());
+          if (r) {
+            // Its link goes now; its key can never join again, under any name; and every host
+            // refuses fast paths with it.
+            hosts.links.get(name)?.close("revoked by the operator");
+            const keys = state.book.revoked().map((k) => k.key);
+            for (const link of hosts.links.values()) {
+              link.sendControl({ type: "keys-revoked", keys });
+            }
+            log.warn("Host {host} revoked: key {key} is denied from now on", {
+              host: name,
+              key: r.key,
+            });
+            events.emit({
+              type: "host",
+              at: clock.now(),
+              host: name,
+              state: "revoked",
+              key: r.key,
+            });
+          }
+          return r;
+        },
       },
-    }, signal);
+      signal,
+      apiTls,
+    );
   } catch (e) {
     // Nothing of this proxy may outlive the failed start.
     stopper.abort();

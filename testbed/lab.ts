@@ -356,7 +356,15 @@ export class Lab {
     }
     const r = await this.exec(
       this.hostNs(i),
-      this.agentCommand(["status", "--api", HOST_API, "--json"]),
+      // The host's API needs its token, which the CLI finds in the host's state dir.
+      this.agentCommand([
+        "status",
+        "--api",
+        HOST_API,
+        "--json",
+        "--state-dir",
+        `${this.dir}/h${i}-state`,
+      ]),
     );
     if (r.code !== 0) throw new Error(`Cannot read h${i}'s status: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout);

@@ -35,6 +35,10 @@ export interface SimOverlay {
   api: string;
   /** The API's bearer token (state-dir/api.token). */
   apiToken: string;
+  /** Host i's state directory (its key, rejoin credential and API token). */
+  hostStateDir(i: number): string;
+  /** `GET path` on host i's status API (on loopback), with the token from its state dir. */
+  hostApiFetch(i: number, path: string): Promise<Response>;
   /** `fetch` against the proxy's API with its token (see api_client.ts). */
   apiFetch(path: string, init?: RequestInit): Promise<Response>;
   /** The overlay's clock: a ManualClock on the memory network. */
@@ -101,17 +105,21 @@ export async function startOverlay(options: {
     { length: options.hosts },
     (_, i) => new MemoryDevice({ name: `d${i}`, ...options.device }),
   );
+  const hostConfigs = devices.map((_, i) =>
+    testConfig({
+      join: proxy.address,
+      token: formatJoinToken(proxy.token),
+      name: `h${i}`,
+      ...options.common,
+      ...options.host?.(i),
+    })
+  );
   const hosts = await Promise.all(devices.map((d, i) =>
-    runHost(
-      testConfig({
-        join: proxy.address,
-        token: formatJoinToken(proxy.token),
-        name: `h${i}`,
-        ...options.common,
-        ...options.host?.(i),
-      }),
-      { openDevice: () => d, transport: transportFrom(`10.0.0.${i + 2}`), clock },
-    )
+    runHost(hostConfigs[i], {
+      openDevice: () => d,
+      transport: transportFrom(`10.0.0.${i + 2}`),
+      clock,
+    })
   ));
   await Promise.all(hosts.map((h) => h.ready));
   const extra: HostHandle[] = [];
@@ -126,6 +134,12 @@ export async function startOverlay(options: {
     api: `http://127.0.0.1:${proxy.apiAddress.port}`,
     apiFetch: apiClient(proxy.apiAddress.port, stateDir),
     apiToken: Deno.readTextFileSync(`${stateDir}/api.token`).trim(),
+    hostStateDir: (i) => hostConfigs[i].stateDir,
+    hostApiFetch: (i, path) => {
+      const at = hosts[i].apiAddress;
+      if (!at) throw new Error(`Cannot reach h${i}'s status API: give it --api (host: (i) => ...)`);
+      return apiClient(at.port, hostConfigs[i].stateDir)(path);
+    },
     clock,
     network,
     transportFrom: (source) => transportFrom(source ?? `10.0.0.${strangers++}`),

@@ -335,3 +335,44 @@ Deno.test("deno task agent: SIGHUP applies the adaptation settings of the file a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task agent: an API off loopback speaks only TLS, and the CLI trusts it by ca.crt", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-main-" });
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  const proxy = spawnAgent([
+    "--proxy",
+    "--listen",
+    "127.0.0.1:0",
+    "--api",
+    `0.0.0.0:${port}`,
+    "--state-dir",
+    stateDir,
+  ]);
+  try {
+    const err = await proxy.until("Control API on");
+    assert(err.includes(`Control API on https://0.0.0.0:${port}`), err);
+    // Plain HTTP gets no answer; HTTPS without trusting the proxy's CA fails too.
+    const plain = await fetch(`http://127.0.0.1:${port}/api/status`).then(
+      (r) => r.body?.cancel().then(() => r.status),
+      (e: Error) => e.name,
+    );
+    assert(typeof plain !== "number" || plain >= 400, `plain HTTP answered ${plain}`);
+    const untrusted = await fetch(`https://127.0.0.1:${port}/api/status`).then(
+      () => "answered",
+      () => "refused",
+    );
+    assertEquals(untrusted, "refused", "the certificate comes from the proxy's own CA");
+    // The CLI, as users run it, finds the token and the CA in the state dir.
+    const status = await agent(["status", "--api", `0.0.0.0:${port}`, "--state-dir", stateDir]);
+    assertEquals(status.code, 0, status.stderr);
+    assert(status.stdout.startsWith("proxy "), status.stdout);
+    const page = await agent(["page", "--api", `0.0.0.0:${port}`, "--state-dir", stateDir]);
+    assertEquals(page.code, 0, page.stderr);
+    assert(page.stdout.includes(`https://127.0.0.1:${port}/login?code=`), page.stdout);
+  } finally {
+    await proxy.stop();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});

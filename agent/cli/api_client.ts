@@ -8,7 +8,7 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import { formatAddress } from "../config/types.ts";
+import { formatAddress, isLoopback } from "../config/types.ts";
 import type { ErrorReply } from "../../proxy/api_types.ts";
 
 /** What the API answered: a reply of the asked type, or a refusal (status >= 400). */
@@ -45,7 +45,13 @@ export async function apiClientFor(
   config: Pick<Config, "api" | "stateDir">,
 ): Promise<ApiClient> {
   const api = config.api ?? { hostname: "127.0.0.1", port: 7801 };
-  const base = `http://${formatAddress(api)}`;
+  // Off loopback the API speaks TLS with a certificate from the proxy's CA (state-dir/ca.crt);
+  // bound to every address, it is reached here on loopback, a name its certificate carries.
+  const wildcard = api.hostname === "0.0.0.0" || api.hostname === "::";
+  const target = wildcard ? { hostname: "127.0.0.1", port: api.port } : api;
+  const tls = !isLoopback(api.hostname);
+  const base = `${tls ? "https" : "http"}://${formatAddress(target)}`;
+  const client = tls ? await trustingProxyCa(config.stateDir) : undefined;
   const token = await Deno.readTextFile(`${config.stateDir}/api.token`).then(
     (t) => t.trim(),
     () => null,
@@ -60,6 +66,7 @@ export async function apiClientFor(
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(TIMEOUT_MS),
+        client,
       });
     } catch (e) {
       throw new Error(
@@ -85,4 +92,16 @@ async function answer<T>(res: Response): Promise<Answer<T>> {
     return { ok: false, status: res.status, error };
   }
   return { ok: true, status: res.status, reply: body };
+}
+
+/** An HTTP client that trusts the proxy's CA (state-dir/ca.crt), for its API off loopback. */
+async function trustingProxyCa(stateDir: string): Promise<Deno.HttpClient> {
+  const path = `${stateDir}/ca.crt`;
+  const caPem = await Deno.readTextFile(path).catch((e: Error) => {
+    throw new Error(
+      `Cannot trust the proxy's API off loopback: cannot read its CA certificate ${path} ` +
+        `(${e.message}). Copy the proxy's state-dir/ca.crt there, or give --state-dir`,
+    );
+  });
+  return Deno.createHttpClient({ caCerts: [caPem] });
 }

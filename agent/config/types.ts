@@ -222,3 +222,18 @@ export const hostPairs: Kind<[string, string][]> = {
     });
   },
 };
+
+/**
+ * Whether `hostname` is a loopback address (or `localhost`): what only this machine reaches.
+ * A wildcard (`0.0.0.0`, `::`) is not: it listens on every interface.
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "./types.ts";
+ * if (!isLoopback("127.0.0.1") || !isLoopback("::1") || isLoopback("0.0.0.0")) throw new Error();
+ * ```
+ */
+export function isLoopback(hostname: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) || hostname === "::1" ||
+    hostname === "[::1]" || hostname === "localhost";
+}

@@ -22,6 +22,15 @@
 import type * as X509 from "@peculiar/x509";
 import { PROXY_TLS_NAME } from "../../agent/join/join.ts";
 import { loadX509 } from "../../agent/join/x509.ts";
+import {
+  exists,
+  importPrivateKey,
+  keyMatches,
+  messageOf,
+  readCertificate,
+  readPrivateKey,
+  SIGNING,
+} from "./pem_files.ts";
 export { type CertificateInfo, certificateInfo } from "../../agent/join/x509.ts";
 import {
   generateHostKey,
@@ -55,6 +64,14 @@ export interface ProxyPki {
     spkiB64: string,
     options?: { lifetimeMs?: number; now?: number },
   ): Promise<string>;
+  /**
+   * A certificate and fresh key for a server of the proxy's own (the control API off
+   * loopback), for `names` (DNS names or IP literals), valid for `lifetimeMs`.
+   */
+  issueServerIdentity(
+    names: string[],
+    lifetimeMs: number,
+  ): Promise<{ certPem: string; keyPem: string }>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -70,8 +87,6 @@ const RENEW_BEFORE_DAYS = 30;
 
 /** Certificates start this far in the past, so a peer whose clock is behind accepts them. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
-
-const SIGNING: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
 
 /** How to start over when the CA is lost, for error messages. */
 const START_OVER = "remove ca.key, ca.crt, proxy.key, proxy.crt and join.token to create a new " +
@@ -140,6 +155,20 @@ class Pki implements ProxyPki {
       lifetimeMs: options.lifetimeMs ?? LEAF_VALIDITY_DAYS * DAY_MS,
     });
     return cert.toString("pem");
+  }
+
+  /**
+   * A certificate and fresh key for a server of the proxy's own (the control API served off
+   * loopback), valid for `names` (DNS names or IP literals) for `lifetimeMs`.
+   */
+  async issueServerIdentity(
+    names: string[],
+    lifetimeMs: number,
+  ): Promise<{ certPem: string; keyPem: string }> {
+    const key = await generateHostKey();
+    const publicKey = await importHostPublicKey(key.spkiB64);
+    const cert = await issueLeaf(this.#ca, names, publicKey, { now: new Date(), lifetimeMs });
+    return { certPem: cert.toString("pem"), keyPem: key.keyPem };
   }
 
   /** Keeps the proxy key out of `console.log` and log lines that inspect the object. */
@@ -266,12 +295,12 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
 }
 
 /**
- * A TLS certificate for `dnsNames` (the first is its CN), usable by servers and clients,
- * signed by the CA.
+ * A TLS certificate for `names` (DNS names, or IP literals; the first is its CN), usable by
+ * servers and clients, signed by the CA.
  */
 async function issueLeaf(
   ca: Ca,
-  dnsNames: string[],
+  names: string[],
   publicKey: CryptoKey,
   validity: { now: Date; lifetimeMs: number },
 ): Promise<X509.X509Certificate> {
@@ -279,7 +308,7 @@ async function issueLeaf(
   const now = validity.now;
   return await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${dnsNames[0]}`,
+    subject: `CN=${names[0]}`,
     issuer: ca.cert.subjectName,
     notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
     notAfter: new Date(now.getTime() + validity.lifetimeMs),
@@ -294,7 +323,10 @@ async function issueLeaf(
         x509.ExtendedKeyUsage.clientAuth,
       ]),
       new x509.SubjectAlternativeNameExtension(
-        dnsNames.map((value) => ({ type: "dns" as const, value })),
+        names.map((value) => ({
+          type: isIpLiteral(value) ? "ip" as const : "dns" as const,
+          value,
+        })),
       ),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
@@ -302,91 +334,12 @@ async function issueLeaf(
   });
 }
 
+/** An IPv4 or IPv6 address literal (which a certificate names as an IP, not a DNS name). */
+function isIpLiteral(name: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":");
+}
+
 /** 16 random bytes in hex; the generator makes it a positive INTEGER. */
 function randomSerial(): string {
   return crypto.getRandomValues(new Uint8Array(16)).toHex();
-}
-
-async function readCertificate(path: string, fix: string): Promise<X509.X509Certificate> {
-  const x509 = await loadX509();
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new Error(`Cannot read ${path}: ${messageOf(error)}. Check its permissions`, {
-      cause: error,
-    });
-  }
-  const blocks = pemBlocks(x509, text);
-  if (blocks.length !== 1 || blocks[0].type !== x509.PemConverter.CertificateTag) {
-    throw new Error(`Cannot load ${path}: it is not one PEM certificate. ${fix}`);
-  }
-  try {
-    return new x509.X509Certificate(blocks[0].rawData);
-  } catch (error) {
-    throw new Error(
-      `Cannot load ${path}: its certificate is corrupt (${messageOf(error)}). ${fix}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-async function readPrivateKey(path: string, fix: string): Promise<CryptoKey> {
-  return await importPrivateKey(await readSecretFile(path), path, fix);
-}
-
-/** Imports a P-256 PKCS#8 PEM key; errors name the file, never its contents. */
-async function importPrivateKey(pem: string, path: string, fix: string): Promise<CryptoKey> {
-  const x509 = await loadX509();
-  const blocks = pemBlocks(x509, pem);
-  if (blocks.length !== 1 || blocks[0].type !== x509.PemConverter.PrivateKeyTag) {
-    throw new Error(`Cannot load ${path}: it is not one PKCS#8 PEM private key. ${fix}`);
-  }
-  try {
-    return await crypto.subtle.importKey("pkcs8", blocks[0].rawData, HOST_KEY_ALGORITHM, false, [
-      "sign",
-    ]);
-  } catch (error) {
-    throw new Error(`Cannot load ${path}: it is not an ECDSA P-256 private key. ${fix}`, {
-      cause: error,
-    });
-  }
-}
-
-/** PEM blocks of `text`, or none when it is not PEM at all. */
-function pemBlocks(x509: typeof X509, text: string): X509.PemStruct[] {
-  try {
-    return x509.PemConverter.decodeWithHeaders(text);
-  } catch {
-    return [];
-  }
-}
-
-/** True when `key` signs what `cert`'s public key verifies. */
-async function keyMatches(key: CryptoKey, cert: X509.X509Certificate): Promise<boolean> {
-  const probe = new TextEncoder().encode("vnet key check");
-  const signature = await crypto.subtle.sign(SIGNING, key, probe);
-  const publicKey = await cert.publicKey.export(HOST_KEY_ALGORITHM, ["verify"]);
-  return await crypto.subtle.verify(SIGNING, publicKey, signature, probe);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw new Error(
-      `Cannot check ${path}: ${messageOf(error)}. Check the state directory's permissions`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,11 +1,12 @@
 /**
- * Root-only: the control API bound to the proxy's underlay address (not loopback) demands the
- * bearer token from the state directory; the CLI, given the state dir, sends it.
+ * Root-only: the control API bound to the proxy's underlay address (not loopback) speaks only
+ * TLS, with a certificate from the proxy's CA for that address, and demands the bearer token
+ * from the state directory; the CLI, given the state dir, trusts the CA and sends the token.
  */
 import { labTest } from "../support/lab_test.ts";
 import { assert, assertEquals } from "../support/assert.ts";
 
-labTest("lab api: off loopback the API needs the token", {
+labTest("lab api: off loopback the API speaks TLS and needs the token", {
   hosts: 1,
   lan: false,
   proxyArgs: ["--api", "10.77.0.1:7801"],
@@ -20,9 +21,21 @@ labTest("lab api: off loopback the API needs the token", {
       "/dev/null",
       "-w",
       "%{http_code}",
+      "--cacert",
+      `${lab.stateDir}/ca.crt`,
       ...headers,
-      `http://10.77.0.1:7801${path}`,
+      `https://10.77.0.1:7801${path}`,
     ]);
+  const clear = await lab.exec(lab.hostNs(1), [
+    "curl",
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    "http://10.77.0.1:7801/api/status",
+  ]);
+  assertEquals(clear.stdout, "000", "no answer in clear");
   assertEquals((await fetchFrom(lab.hostNs(1))).stdout, "401", "no token, no answer");
   const token = (await Deno.readTextFile(`${lab.stateDir}/api.token`)).trim();
   assertEquals((await Deno.stat(`${lab.stateDir}/api.token`)).mode! & 0o777, 0o600);

@@ -2,7 +2,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import { pageHandler } from "../../proxy/page.ts";
 import { type ApiContext, apiHandler } from "../../proxy/api.ts";
-import { ApiGuard } from "../../proxy/api_guard.ts";
+import { ApiGuard } from "../../agent/api_guard.ts";
 
 const BASE = "http://127.0.0.1:7801";
 

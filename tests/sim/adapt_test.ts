@@ -41,7 +41,7 @@ Deno.test("sim adapt: all-to-all traffic gets fast paths; a cut one falls back t
     assertEquals(proxy.adapt.pairs.size, 6, "a fast path for every host pair");
     for (const h of hosts) assertEquals(h.fastPaths.peers().length, 3, h.name);
     assertEquals(hosts[0].switch.rules.list().filter((r) => r.owner === "adapt").length, 3);
-    const own = await (await fetch(`http://127.0.0.1:${hosts[0].apiAddress!.port}/api/status`))
+    const own = await (await sim.hostApiFetch(0, "/api/status"))
       .json();
     assertEquals(own.fastPaths.map((f: { peer: string }) => f.peer).sort(), ["h1", "h2", "h3"]);
     assertEquals(own.uplink.up, true);

@@ -10,7 +10,7 @@ import { VttifService } from "../../proxy/vttif_service.ts";
 import { AdaptLoop } from "../../adapt/loop.ts";
 import { EventHub } from "../../proxy/events.ts";
 import { HostBook } from "../../proxy/host_book.ts";
-import { ApiGuard } from "../../proxy/api_guard.ts";
+import { ApiGuard } from "../../agent/api_guard.ts";
 import { ReportGate } from "../../proxy/report_gate.ts";
 import { EMPTY_GRAPH } from "../../inference/topology.ts";
 import { Switch } from "../../agent/switch/switch.ts";

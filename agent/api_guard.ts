@@ -16,7 +16,7 @@
  * @module
  */
 
-import { sameSecret } from "../agent/join/token.ts";
+import { sameSecret } from "./join/token.ts";
 
 /** How long a login link works, ms. */
 export const LOGIN_CODE_MS = 60_000;

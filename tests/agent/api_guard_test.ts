@@ -3,7 +3,7 @@
  * sends the bearer token, may name any Host there; a request without it may not.
  */
 import { assertEquals } from "../support/assert.ts";
-import { ApiGuard } from "../../proxy/api_guard.ts";
+import { ApiGuard } from "../../agent/api_guard.ts";
 
 Deno.test("api guard: on a wildcard bind the bearer token may come with any Host", () => {
   const g = new ApiGuard("t0ken");
