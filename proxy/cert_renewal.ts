@@ -13,6 +13,8 @@
  */
 
 import type { Clock } from "../agent/clock.ts";
+import type { Config } from "../agent/config/schema.ts";
+import type { ProxyState } from "./bootstrap.ts";
 import { logger } from "../agent/log.ts";
 import type { HostBook } from "./host_book.ts";
 import type { HostRegistry } from "./host_registry.ts";
@@ -42,6 +44,25 @@ export class CertRenewal {
 
   constructor(deps: RenewalDeps) {
     this.#deps = deps;
+  }
+
+  /** Renewal as the proxy runs it: the config's lifetime, certificates from its CA. */
+  static fromConfig(
+    config: Pick<Config, "certLifetime">,
+    parts: { hosts: HostRegistry; state: Pick<ProxyState, "book" | "pki">; clock: Clock },
+  ): CertRenewal {
+    const { hosts, state, clock } = parts;
+    return new CertRenewal({
+      hosts,
+      book: state.book,
+      issue: (name, spki) =>
+        state.pki.issueHostCertificate(name, spki, {
+          lifetimeMs: config.certLifetime,
+          now: clock.now(),
+        }),
+      lifetimeMs: config.certLifetime,
+      clock,
+    });
   }
 
   /** How often to check: a twelfth of the lifetime, at most an hour. */

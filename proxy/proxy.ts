@@ -6,53 +6,50 @@
  *     host links ──Link.run──> Switch(proxy) ──> the owning host's link | flood to all others
  *     LAN device ──pumpDevice─┘                 └─> LAN device
  *
- * Built from named subsystems, each from the one validated config:
+ * Assembled in a few steps from named subsystems, each built from the one validated config:
  *
  *     bootstrap.ts      PKI, join token, the host book (host_book.ts) from the state directory
- *     ../agent/link/acceptor.ts  the front door: handshake limits, refusals counted
- *     host_session.ts   admission -> a host's star link -> its control messages
- *     host_registry.ts  connected hosts, their fast-path addresses and operator rules
- *     mac_events.ts     moves and refusals -> events, the old host, the adaptation
- *     vttif_service.ts  inference; adapt/loop.ts the fast paths
- *     control_api.ts    the HTTP API (api.ts)
+ *     core.ts           switch, hosts, events, VTTIF (vttif_service.ts), adaptation
+ *                       (adapt/loop.ts), MAC moves (mac_authority.ts, mac_events.ts)
+ *     operator.ts       the operator's saved rules and settings, put back and kept
+ *     cert_renewal.ts   hosts' certificates renewed while they run
+ *     star.ts           the join listener: acceptor limits -> host_session.ts per host
+ *     control_api.ts    the HTTP API (api.ts), TLS off loopback; revocation.ts behind it
  *
  * @module
  */
 
 import { type Clock, systemClock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
-import { formatAddress, isLoopback } from "../agent/config/types.ts";
+import { isLoopback } from "../agent/config/types.ts";
 import type { Device } from "../agent/device/device.ts";
 import { pumpDevice } from "../agent/device/pump.ts";
 import type { JoinToken } from "../agent/join/token.ts";
 import type { Link } from "../agent/link/link.ts";
-import { type Listener, tlsTransport, type Transport } from "../agent/link/transport.ts";
+import { tlsTransport, type Transport } from "../agent/link/transport.ts";
 import { logger } from "../agent/log.ts";
 import { DEVICE_PORT } from "../agent/switch/port_name.ts";
-import { Switch } from "../agent/switch/switch.ts";
-import { MAX_COUNTED_PAIRS } from "../agent/traffic/counter.ts";
+import type { Switch } from "../agent/switch/switch.ts";
 import { VERSION } from "../agent/version.ts";
-import { explainListenError } from "../agent/listen_error.ts";
-import { AdaptLoop } from "../adapt/loop.ts";
+import type { AdaptLoop } from "../adapt/loop.ts";
 import { adaptSettingsOf } from "../adapt/settings.ts";
-import { Acceptor } from "../agent/link/acceptor.ts";
-import { loadProxyState } from "./bootstrap.ts";
-import { apiCertificateNames, DEFAULT_API, serveControlApi } from "./control_api.ts";
-import { EventHub } from "./events.ts";
-import { HostRegistry } from "./host_registry.ts";
-import { serveHost, type SessionContext } from "./host_session.ts";
-import { followMacs } from "./mac_events.ts";
-import { OperatorStore } from "./operator_state.ts";
-import { addProxyRule, hostRuleKey, operatorState } from "./api.ts";
-import { MacAuthority } from "./mac_authority.ts";
-import { ReportGate } from "./report_gate.ts";
-import { LogLimit } from "../agent/log_limit.ts";
-import { vmHosts } from "./vm_hosts.ts";
-import { VttifService } from "./vttif_service.ts";
+import type { ApiContext } from "./api_context.ts";
+import { loadProxyState, type ProxyState } from "./bootstrap.ts";
 import { CertRenewal } from "./cert_renewal.ts";
+import {
+  apiCertificateNames,
+  type ControlApi,
+  DEFAULT_API,
+  serveControlApi,
+} from "./control_api.ts";
+import { buildProxyCore } from "./core.ts";
+import type { EventHub } from "./events.ts";
+import { keepOperatorDecisions } from "./operator.ts";
+import { revokeHost } from "./revocation.ts";
+import { openStar, type Star } from "./star.ts";
+import type { VttifService } from "./vttif_service.ts";
 
-/** Default port hosts join on. */
-export const DEFAULT_PROXY_PORT = 7800;
+export { DEFAULT_PROXY_PORT } from "./star.ts";
 
 /** What a running proxy exposes. */
 export interface ProxyHandle {
@@ -116,269 +113,63 @@ function announceToken(text: string, path: string): void {
 
 /** Starts the proxy; rejects for errors found before serving (state dir, port in use...). */
 export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<ProxyHandle> {
-  const log = logger("proxy");
-  const state = await loadProxyState(
-    config,
-    deps.announceToken ?? announceToken,
-  );
+  const state = await loadProxyState(config, deps.announceToken ?? announceToken);
+  const clock = deps.clock ?? systemClock;
   const stopper = new AbortController();
   const signal = stopper.signal;
   const tasks: Promise<unknown>[] = [];
-  const clock = deps.clock ?? systemClock;
-  const transport = deps.transport ?? tlsTransport;
-
-  const sw = new Switch({
-    role: "proxy",
-    maxMacs: config.maxMacs,
-    maxMacsPerPort: config.maxMacsPerHost,
-    macAgeMs: config.macAge,
-    moveQuietMs: config.moveQuiet,
-    neighbourSuppression: config.neighbourSuppression,
-  });
-  const hosts = new HostRegistry();
-  const events = new EventHub();
-
-  // VTTIF counts what crosses the proxy and merges the hosts' reports.
-  const vttif = new VttifService({
-    updateIntervalMs: config.updateInterval,
-    smoothingMs: config.smoothing,
-    threshold: config.threshold,
-    hysteresisMs: config.hysteresis,
-    maxVms: config.maxVms,
-    maxPairs: MAX_COUNTED_PAIRS,
-  });
-  sw.observer = vttif.local;
-  vttif.onChange((e) => events.emit({ ...e, type: "topology", at: e.detectedAt }));
-
-  // Adaptation: fast paths where the topology asks for them (adapt/).
-  const adapt = new AdaptLoop(
-    {
-      hosts: () => hosts.links,
-      listenAddress: (h) => hosts.listenAddress(h),
-      keyOf: (h) => hosts.identityOf(h)?.key ?? null,
-      vmHosts: () => vmHosts(sw.macs, clock.now()),
-      topology: () => vttif.vttif.current().graph,
-    },
-    adaptSettingsOf(config),
-    // Long enough for VTTIF to see the traffic again: a few reports, smoothing, hysteresis.
-    { warmupMs: 3 * config.updateInterval + config.smoothing + config.hysteresis, clock },
-  );
-  vttif.onChange((e) => adapt.onTopologyChange(e.detectedAt));
-  adapt.onEvent = (e) => events.emit({ ...e, at: clock.now() });
-  followMacs(sw, { events, adapt, hosts });
-  // What the operator changed at run time survives restarts.
-  const operator = await OperatorStore.load(config.stateDir);
-  const persist = () =>
-    operator.save(operatorState({ switch: sw, hostRules: hosts.rules, adapt }), clock.now());
-  if (operator.saved) {
-    const saved = operator.saved;
-    for (const r of saved.proxyRules) addProxyRule(sw, r);
-    for (const [host, rules] of Object.entries(saved.hostRules)) {
-      hosts.rules.set(host, new Map(rules.map((r) => [hostRuleKey(r.src, r.dst), r])));
-    }
-    adapt.settings = { ...adapt.settings, ...saved.adapt };
-    log.info(
-      "Restored the operator's {rules} rules and adaptation settings (saved {at}) from {path}; " +
-        "delete it to start from the configuration",
-      {
-        rules: saved.proxyRules.length +
-          Object.values(saved.hostRules).reduce((n, l) => n + l.length, 0),
-        at: new Date(saved.savedAt).toISOString(),
-        path: operator.path,
-      },
-    );
-  }
-  // A VM's MAC moves between hosts only on the old host's word (or its departure).
-  const macs = new MacAuthority({
-    ask: (host, mac) => hosts.links.get(host)?.sendControl({ type: "mac-check", mac }) ?? false,
-    relocate: (mac, to, now) => sw.relocate(mac, to, now),
-    refused: (mac, claimedBy, heldBy, now) => {
-      sw.releaseHeld(mac);
-      sw.drops.spoofed++;
-      sw.listener?.onMacRefused?.(mac, claimedBy, heldBy, now);
-    },
-  });
-  sw.movePolicy = macs;
-  tasks.push(vttif.run(signal, clock), adapt.run(signal));
-  // Certificates renewed while hosts run, before they expire.
-  const renewal = new CertRenewal({
-    hosts,
-    book: state.book,
-    issue: (name, spki) =>
-      state.pki.issueHostCertificate(name, spki, {
-        lifetimeMs: config.certLifetime,
-        now: clock.now(),
-      }),
-    lifetimeMs: config.certLifetime,
-    clock,
-  });
-  tasks.push(renewal.run(signal));
-
-  // The LAN side, when there is one; said at start either way.
-  let device: Device | null = null;
-  if ((config.tap || config.pcap) && deps.openDevice) {
-    const dev = device = deps.openDevice(config);
-    sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => dev.write(p) });
-    tasks.push(pumpDevice(dev, sw, { signal, clock }));
-    log.info("Bridging the overlay to the LAN through {device}{bridge}", {
-      device: config.pcap ? `captured interface ${config.pcap}` : `TAP ${dev.name}`,
-      bridge: config.bridge ? ` on bridge ${config.bridge}` : "",
-    });
-  } else {
-    log.info(
-      "Not bridging the overlay to any LAN (no --tap or --pcap): the proxy only relays between hosts",
-    );
-  }
-
-  // The star: hosts join over TLS, within the acceptor's limits.
-  const listenAddr = config.listen ?? { hostname: "0.0.0.0", port: DEFAULT_PROXY_PORT };
-  let listener: Listener;
-  try {
-    listener = transport.listen(listenAddr, {
-      certPem: state.pki.proxyCertPem,
-      keyPem: state.pki.proxyKeyPem,
-    });
-  } catch (e) {
-    stopper.abort();
-    await Promise.all(tasks);
-    throw explainListenError(e, listenAddr, "listen");
-  }
-  const bound = listener.addr;
-  log.info("Proxy listening on {addr}; token id {id}", {
-    addr: formatAddress({ hostname: bound.hostname, port: bound.port }),
-    id: state.token.id,
-  });
-  const acceptor = new Acceptor(config);
-  const reports = new ReportGate(config.updateInterval);
-  const refusalLog = new LogLimit(60_000);
-  const session: SessionContext = {
-    sw,
-    hosts,
-    vttif,
-    adapt,
-    events,
-    acceptor,
-    macs,
-    refusalLog,
-    reports,
-    admission: {
-      token: state.token,
-      caPem: state.pki.caPem,
-      issueHostCertificate: (n, k) =>
-        state.pki.issueHostCertificate(n, k, { lifetimeMs: config.certLifetime, now: clock.now() }),
-      tokenExpiresAt: state.tokenExpiresAt,
-      book: state.book,
-      settings: {
-        updateIntervalMs: config.updateInterval,
-        keepaliveMs: config.keepalive,
-        deadAfterMs: config.deadAfter,
-      },
-      timeoutMs: config.handshakeTimeout,
-      clock,
-    },
-    link: {
-      queueBytes: config.queueBytes,
-      keepaliveMs: config.keepalive,
-      deadAfterMs: config.deadAfter,
-      clock,
-    },
-    clock,
-    signal,
-  };
-  tasks.push(acceptor.run(listener, {
-    sourceOf: (conn) => conn.remoteAddr.hostname,
-    onRefused: (source, why) => {
-      if (refusalLog.shouldLog(`${why}|${source}`, clock.now())) {
-        log.warn("Refused a connection from {source}: {why} (more for 60 s: counted only)", {
-          source,
-          why,
-        });
-      }
-    },
-    serve: (conn, handshakeDone) => serveHost(conn, session, handshakeDone),
-    onAcceptError: (e) => log.error("Cannot accept a connection: {error}", { error: String(e) }),
-    onServeError: (e) => log.error("Host connection failed: {error}", { error: String(e) }),
-    clock,
-  }, signal));
-  signal.addEventListener("abort", () => {
-    try {
-      listener.close();
-    } catch { /* closed */ }
-    for (const link of hosts.links.values()) link.close("proxy shutting down");
-  }, { once: true });
-
-  let api;
-  try {
-    const apiAt = config.api ?? DEFAULT_API;
-    // Off loopback, the API speaks TLS with a certificate from the proxy's CA, for a key made
-    // at each start (valid a year: the server cannot change certificates while it runs).
-    const apiTls = isLoopback(apiAt.hostname) ? null : await state.pki.issueServerIdentity(
-      apiCertificateNames(apiAt.hostname),
-      365 * 86_400_000,
-    );
-    api = await serveControlApi(
-      config,
-      {
-        switch: sw,
-        hosts: () => hosts.links,
-        hostRules: hosts.rules,
-        startedAt: clock.now(),
-        clock,
-        version: VERSION,
-        vttif,
-        adapt,
-        events,
-        book: state.book,
-        reports,
-        persist,
-        connectionRefusals: acceptor.refusals,
-        revokeHost: async (name) => {
-          const r = await state.book.revoke(name, clock.now());
-          if (r) {
-            // Its link goes now; its key can never join again, under any name; and every host
-            // refuses fast paths with it.
-            hosts.links.get(name)?.close("revoked by the operator");
-            const keys = state.book.revoked().map((k) => k.key);
-            for (const link of hosts.links.values()) {
-              link.sendControl({ type: "keys-revoked", keys });
-            }
-            log.warn("Host {host} revoked: key {key} is denied from now on", {
-              host: name,
-              key: r.key,
-            });
-            events.emit({
-              type: "host",
-              at: clock.now(),
-              host: name,
-              state: "revoked",
-              key: r.key,
-            });
-          }
-          return r;
-        },
-      },
-      signal,
-      apiTls,
-    );
-  } catch (e) {
-    // Nothing of this proxy may outlive the failed start.
+  // Nothing of this proxy may outlive a failed start.
+  const failed = async (e: unknown): Promise<never> => {
     stopper.abort();
     await Promise.all(tasks);
     throw e;
+  };
+
+  const core = buildProxyCore(config, clock);
+  const { sw, hosts, events, vttif, adapt } = core;
+  const persist = await keepOperatorDecisions(config, core, clock);
+  tasks.push(vttif.run(signal, clock), adapt.run(signal));
+  tasks.push(CertRenewal.fromConfig(config, { hosts, state, clock }).run(signal));
+  const device = attachLan(config, { sw, openDevice: deps.openDevice, signal, clock, tasks });
+
+  const transport = deps.transport ?? tlsTransport;
+  let star: Star;
+  try {
+    star = openStar(config, { core, state, transport, clock });
+  } catch (e) {
+    return await failed(e);
   }
+  tasks.push(star.run(signal));
+
+  const api = await serveProxyApi(config, {
+    switch: sw,
+    hosts: () => hosts.links,
+    hostRules: hosts.rules,
+    startedAt: clock.now(),
+    clock,
+    version: VERSION,
+    vttif,
+    adapt,
+    events,
+    book: state.book,
+    reports: star.reports,
+    persist,
+    connectionRefusals: star.acceptor.refusals,
+    revokeHost: (name) => revokeHost(name, { book: state.book, hosts, events, clock }),
+  }, { pki: state.pki, signal }).catch(failed);
   tasks.push(api.finished);
 
   const done = Promise.all(tasks).then(() => device?.close());
   return {
     switch: sw,
     device,
-    address: { hostname: bound.hostname, port: bound.port },
+    address: star.listener.addr,
     token: state.token,
     tokenExpiresAt: () => state.tokenExpiresAt,
     caPem: state.pki.caPem,
     hosts: () => hosts.links,
-    refusals: acceptor.refusals,
-    reportRefusals: reports.refused,
+    refusals: star.acceptor.refusals,
+    reportRefusals: star.reports.refused,
     vttif,
     adapt,
     events,
@@ -396,4 +187,49 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     },
     done,
   };
+}
+
+/** The LAN side, when there is one (`--tap`/`--pcap`); said at start either way. */
+function attachLan(
+  config: Config,
+  parts: {
+    sw: Switch;
+    openDevice?: (config: Config) => Device;
+    signal: AbortSignal;
+    clock: Clock;
+    tasks: Promise<unknown>[];
+  },
+): Device | null {
+  const log = logger("proxy");
+  if (!(config.tap || config.pcap) || !parts.openDevice) {
+    log.info(
+      "Not bridging the overlay to any LAN (no --tap or --pcap): the proxy only relays between hosts",
+    );
+    return null;
+  }
+  const dev = parts.openDevice(config);
+  parts.sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => dev.write(p) });
+  parts.tasks.push(pumpDevice(dev, parts.sw, { signal: parts.signal, clock: parts.clock }));
+  log.info("Bridging the overlay to the LAN through {device}{bridge}", {
+    device: config.pcap ? `captured interface ${config.pcap}` : `TAP ${dev.name}`,
+    bridge: config.bridge ? ` on bridge ${config.bridge}` : "",
+  });
+  return dev;
+}
+
+/**
+ * The control API: on loopback in clear; off loopback over TLS with a certificate from the
+ * proxy's CA for a key made at each start (valid a year: the server cannot change certificates
+ * while it runs).
+ */
+async function serveProxyApi(
+  config: Config,
+  ctx: ApiContext,
+  parts: { pki: ProxyState["pki"]; signal: AbortSignal },
+): Promise<ControlApi> {
+  const at = config.api ?? DEFAULT_API;
+  const tls = isLoopback(at.hostname)
+    ? null
+    : await parts.pki.issueServerIdentity(apiCertificateNames(at.hostname), 365 * 86_400_000);
+  return await serveControlApi(config, ctx, parts.signal, tls);
 }
