@@ -103,57 +103,27 @@ export class Uplink {
 
   /** Keeps the link up until `signal` aborts; calls `giveUp` after a fatal refusal. */
   async run(signal: AbortSignal, giveUp: () => void): Promise<void> {
-    const { config, token } = this.#init;
+    const { config, token, state, name, clock } = this.#init;
     const proxy = config.join!;
-    const { state, name, transport, clock } = this.#init;
     let caPem: string | null = null;
     // Once admitted, the host comes back with its own credential, not the join token, also
     // after a restart (the credential is kept in its state dir).
     let rejoinSecret: Uint8Array | null = state.rejoinFor(token.caHash, name);
     for (let attempt = 0; !signal.aborted;) {
       try {
-        const ca: string = caPem ??
-          await discoverCa(proxy, token.caHash, {
-            timeoutMs: config.handshakeTimeout,
-            signal,
-            transport,
-            clock,
-          });
-        caPem = ca;
-        const { handshake, welcome } = await joinProxy(proxy, {
-          token,
-          rejoinSecret,
-          caPem: ca,
-          hello: { name, offload: this.#init.offload },
-          spkiB64: state.key.spkiB64,
+        caPem ??= await discoverCa(proxy, token.caHash, {
           timeoutMs: config.handshakeTimeout,
-          transport,
+          signal,
+          transport: this.#init.transport,
           clock,
         });
+        const { handshake, welcome } = await this.#join(caPem, rejoinSecret);
         if (welcome.rejoin) {
           rejoinSecret = Uint8Array.fromBase64(welcome.rejoin, { alphabet: "base64url" });
           await this.#keep({ proxyCaHash: token.caHash, name, secret: welcome.rejoin });
         }
-        const interval = welcome.settings.updateIntervalMs;
-        this.#reportEveryMs =
-          typeof interval === "number" && interval >= 50 && interval <= 3_600_000
-            ? interval
-            : config.updateInterval;
-        const link = this.#open(handshake);
-        this.#joins++;
         attempt = 0;
-        this.#init.onUp(link, welcome, ca);
-        this.#log.info("Joined proxy {proxy} as {name}", {
-          proxy: formatAddress(proxy),
-          name: this.#init.name,
-        });
-        this.#markReady();
-        await link.run(signal);
-        this.#init.sw.detach(UPLINK_PORT);
-        this.#link = null;
-        if (!signal.aborted) {
-          this.#log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
-        }
+        await this.#serve(handshake, welcome, caPem, signal);
       } catch (e) {
         if (e instanceof RejoinRefused) {
           this.#log.warn("{error}; joining with the token instead", { error: e.message });
@@ -168,20 +138,63 @@ export class Uplink {
           return;
         }
         if (signal.aborted) return;
-        const wait = backoffMs(attempt++, config.reconnectMax);
-        if (e instanceof NameTaken) {
-          // The operator may free the name; until then, ask again now and then.
-          this.#log.warn("{error}; asking again in {ms} ms", { error: e.message, ms: wait });
-        } else {
-          this.#log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
-            proxy: formatAddress(proxy),
-            error: (e as Error).message,
-            ms: wait,
-          });
-        }
-        await clock.sleep(wait, signal);
+        await clock.sleep(this.#retryWait(e as Error, attempt++), signal);
       }
     }
+  }
+
+  /** Joins with the token, or with the rejoin secret when the host has one. */
+  #join(caPem: string, rejoinSecret: Uint8Array | null) {
+    const { config, token, state, name, transport, clock } = this.#init;
+    return joinProxy(config.join!, {
+      token,
+      rejoinSecret,
+      caPem,
+      hello: { name, offload: this.#init.offload },
+      spkiB64: state.key.spkiB64,
+      timeoutMs: config.handshakeTimeout,
+      transport,
+      clock,
+    });
+  }
+
+  /** Runs the joined link until it closes (or `signal` aborts). */
+  async #serve(hs: Handshake, welcome: Welcome, caPem: string, signal: AbortSignal) {
+    const { config } = this.#init;
+    const interval = welcome.settings.updateIntervalMs;
+    this.#reportEveryMs = typeof interval === "number" && interval >= 50 && interval <= 3_600_000
+      ? interval
+      : config.updateInterval;
+    const link = this.#open(hs);
+    this.#joins++;
+    this.#init.onUp(link, welcome, caPem);
+    this.#log.info("Joined proxy {proxy} as {name}", {
+      proxy: formatAddress(config.join!),
+      name: this.#init.name,
+    });
+    this.#markReady();
+    await link.run(signal);
+    this.#init.sw.detach(UPLINK_PORT);
+    this.#link = null;
+    if (!signal.aborted) {
+      this.#log.warn("Lost proxy link: {reason}; reconnecting", { reason: link.closeReason });
+    }
+  }
+
+  /** How long to wait after failure `e` (attempt number `attempt`), said in the log. */
+  #retryWait(e: Error, attempt: number): number {
+    const wait = backoffMs(attempt, this.#init.config.reconnectMax);
+    if (e instanceof NameTaken) {
+      // The operator may free the name; until then, ask again now and then.
+      this.#log.warn("{error}; asking again in {ms} ms", { error: e.message, ms: wait });
+    } else {
+      this.#log.warn("Cannot reach proxy {proxy}: {error}; retrying in {ms} ms", {
+        proxy: formatAddress(this.#init.config.join!),
+        error: e.message,
+        ms: wait,
+      });
+    }
+    return wait;
   }
 
   /** Keeps the rejoin credential in the state dir; a failure costs only the next restart. */

@@ -160,163 +160,195 @@ export function renderTable(rows: PathResult[]): string {
   return lines.join("\n");
 }
 
+/** What every phase of the benchmark works with. */
+interface Run {
+  lab: Lab;
+  rows: PathResult[];
+  seconds: number;
+  rttOnly: boolean;
+  offload: boolean;
+}
+
 async function main() {
   requireLab("dataplane");
-  const seconds = numberFlag("--seconds", 5);
-  const offload = !Deno.args.includes("--no-offload");
-  const rttOnly = Deno.args.includes("--rtt-only");
-  const lab = await Lab.create({
-    hosts: 2,
-    lan: false,
-    hostArgs: offload ? [] : ["--no-offload"],
-    // Adaptation starts off, so the first overlay row really goes through the proxy.
-    proxyArgs: ["--no-adapt", ...FAST_VTTIF],
-  });
-  const rows: PathResult[] = [];
+  const run: Run = {
+    lab: await Lab.create({
+      hosts: 2,
+      lan: false,
+      hostArgs: Deno.args.includes("--no-offload") ? ["--no-offload"] : [],
+      // Adaptation starts off, so the first overlay row really goes through the proxy.
+      proxyArgs: ["--no-adapt", ...FAST_VTTIF],
+    }),
+    rows: [],
+    seconds: numberFlag("--seconds", 5),
+    rttOnly: Deno.args.includes("--rtt-only"),
+    offload: !Deno.args.includes("--no-offload"),
+  };
   try {
-    console.error("bench: raw underlay (host to host, no overlay)...");
-    const skip = { gbps: NaN, bytes: 0 };
-    const u1 = rttOnly
-      ? skip
-      : await throughput(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 1);
-    const u4 = rttOnly
-      ? skip
-      : await throughput(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 4);
-    const ur = await rtt(lab, lab.hostNs(1), lab.hostIp(2));
-    rows.push({
-      path: "raw underlay",
-      gbps1: u1.gbps,
-      gbps4: u4.gbps,
-      rttMedianMs: ur.median,
-      rttP99Ms: ur.p99,
-      rttBusyMs: ur.busy,
-      cpuUsPerPing: ur.cpuUsPerPing,
-      lost: { paced: ur.lost, flood: ur.floodLost },
-      cpuSecPerGB: null,
-      rssMiB: null,
-    });
-
-    const [vm1, vm2] = lab.vms;
-    /** iperf3 1 and 4 streams and ping between the VMs; CPU and RSS of `procs`. */
-    const measure = async (path: string, procs: LabProcess[]) => {
-      const cpuBefore = await Promise.all(procs.map(usage));
-      console.error(`bench: ${path}...`);
-      const skip = { gbps: NaN, bytes: 0 };
-      const o1 = rttOnly ? skip : await throughput(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 1);
-      const o4 = rttOnly ? skip : await throughput(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 4);
-      const cpuAfter = await Promise.all(procs.map(usage));
-      const or = await rtt(lab, vm1.ns, vm2.ip, procs);
-      const cpu = cpuSpent(cpuBefore, cpuAfter);
-      const gb = (o1.bytes + o4.bytes) / 1e9;
-      rows.push({
-        path,
-        gbps1: o1.gbps,
-        gbps4: o4.gbps,
-        rttMedianMs: or.median,
-        rttP99Ms: or.p99,
-        rttBusyMs: or.busy,
-        cpuUsPerPing: or.cpuUsPerPing,
-        lost: { paced: or.lost, flood: or.floodLost },
-        cpuSecPerGB: procs.length && gb > 0 ? cpu / gb : null,
-        rssMiB: procs.length ? Math.max(...cpuAfter.map((u) => u.rssMiB)) : null,
-      });
-    };
-
-    // The others, on the same lab before the agents start.
-    const stopVxlan = await startVxlan(lab);
-    await lab.waitPing(vm1.ns, vm2.ip);
-    await measure("kernel VXLAN (no encryption)", []);
-    await stopVxlan();
-    if (await hasTinc()) {
-      const modes: TincOptions[] = [
-        { tcpOnly: false },
-        { tcpOnly: true },
-        { tcpOnly: false, cipher: "none" },
-      ];
-      for (const options of modes) {
-        const transport = options.tcpOnly ? "TCPOnly" : "UDP";
-        try {
-          // The cipher as tinc itself reports it, from a verbose start with the same options
-          // (verbose logging costs too much to measure with).
-          const cipher = await probeTincCipher(lab, options);
-          const tinc = await startTinc(lab, options);
-          try {
-            if (!await lab.waitPing(vm1.ns, vm2.ip, 15_000)) throw new Error("no ping crossed it");
-            await measure(`tinc 1.0 switch mode, ${transport} (${cipher})`, tinc.daemons);
-          } finally {
-            await tinc.stop();
-          }
-        } catch (e) {
-          console.error(`bench: tinc ${transport} left out: ${(e as Error).message}`);
-        }
-      }
-    } else {
-      console.error("bench: tinc is not installed (apt-get install tinc); its rows are left out");
-    }
-    // What any TypeScript data plane costs here: the gap between these and tinc is the
-    // runtime's, the gap between them and vnet is ours.
-    for (const tls of [false, true]) {
-      const row = floorRow(tls);
-      let floor: Awaited<ReturnType<typeof startFloorRelay>> | null = null;
-      try {
-        floor = await startFloorRelay(lab, { offload, tls });
-        if (!(await lab.waitPing(vm1.ns, vm2.ip, 15_000))) throw new Error("no ping crossed it");
-        await measure(row, floor.daemons);
-      } catch (e) {
-        // The relays' last words say why (a stick that died mid-run, a missing libssl); a relay
-        // that never came up has them at the end of the error.
-        const lines = (e as Error).message.trim().split("\n");
-        const tails = await Promise.all(
-          (floor?.daemons ?? []).map((d) => Deno.readTextFile(d.logPath).catch(() => "")),
-        );
-        const words = [...tails.map((t) => t.trim().split("\n").at(-1)), lines.at(-1)]
-          .filter((w) => w && w !== lines[0]);
-        console.error(
-          `bench: "${row}" left out: ${lines[0]}${words.length ? ` (${words.join("; ")})` : ""}`,
-        );
-      } finally {
-        await floor?.stop();
-      }
-    }
-
-    await lab.startAll();
-    await lab.waitPing(vm1.ns, vm2.ip);
-    const agents = lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
-    const measureOverlay = (path: string) => measure(path, agents);
-    const mode = `TLS, superframes ${offload ? "on" : "off"}`;
-    await measureOverlay(`via proxy (${mode})`);
-
-    // Adaptation on: the VM pair's traffic earns a fast path between the two hosts.
-    const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.proxyCli(args), false);
-    await cli("adapt", "set", "on");
-    const awaitFastPath = async () => {
-      const until = Date.now() + 30_000;
-      while (Date.now() < until) {
-        await lab.ping(vm1.ns, vm2.ip, { count: 20, intervalS: 0.01 });
-        const paths = JSON.parse((await cli("paths", "--json")).stdout);
-        if (paths.some((p: { path: string }) => p.path === "direct")) return;
-      }
-      throw new Error("Cannot measure the fast path: it did not come up within 30 s");
-    };
-    await awaitFastPath();
-    await measureOverlay(`fast path (${mode})`);
-
-    // The latency lever, measured in the same run: the hosts restarted with the portable
-    // wait (a poll on a worker thread) instead of the event-loop poller.
-    for (let i = 1; i <= 2; i++) await lab.restartHost(i, ["--device-wait", "thread"]);
-    await awaitFastPath();
-    await measure(
-      `fast path (${mode}), devices waited for on a worker thread`,
-      lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name)),
-    );
+    await underlayRow(run);
+    await kernelAndTincRows(run);
+    await floorRows(run);
+    await overlayRows(run);
   } finally {
-    await lab.close();
+    await run.lab.close();
   }
-  const table = renderTable(rows);
+  const table = renderTable(run.rows);
   console.log(table);
-  if (rttOnly) return; // a partial table must not replace the README's full one
+  if (run.rttOnly) return; // a partial table must not replace the README's full one
   await Deno.mkdir(new URL("./out/", import.meta.url), { recursive: true });
   await Deno.writeTextFile(new URL("./out/dataplane.md", import.meta.url), table + "\n");
+}
+
+/** The raw underlay, host to host, no overlay: the ceiling. */
+async function underlayRow({ lab, rows, seconds, rttOnly }: Run): Promise<void> {
+  console.error("bench: raw underlay (host to host, no overlay)...");
+  const skip = { gbps: NaN, bytes: 0 };
+  const u1 = rttOnly
+    ? skip
+    : await throughput(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 1);
+  const u4 = rttOnly
+    ? skip
+    : await throughput(lab, lab.hostNs(1), lab.hostNs(2), lab.hostIp(2), seconds, 4);
+  const ur = await rtt(lab, lab.hostNs(1), lab.hostIp(2));
+  rows.push({
+    path: "raw underlay",
+    gbps1: u1.gbps,
+    gbps4: u4.gbps,
+    rttMedianMs: ur.median,
+    rttP99Ms: ur.p99,
+    rttBusyMs: ur.busy,
+    cpuUsPerPing: ur.cpuUsPerPing,
+    lost: { paced: ur.lost, flood: ur.floodLost },
+    cpuSecPerGB: null,
+    rssMiB: null,
+  });
+}
+
+/** iperf3 1 and 4 streams and ping between the VMs; CPU and RSS of `procs`: one row. */
+async function measure(run: Run, path: string, procs: LabProcess[]): Promise<void> {
+  const { lab, seconds, rttOnly } = run;
+  const [vm1, vm2] = lab.vms;
+  const cpuBefore = await Promise.all(procs.map(usage));
+  console.error(`bench: ${path}...`);
+  const skip = { gbps: NaN, bytes: 0 };
+  const o1 = rttOnly ? skip : await throughput(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 1);
+  const o4 = rttOnly ? skip : await throughput(lab, vm1.ns, vm2.ns, vm2.ip, seconds, 4);
+  const cpuAfter = await Promise.all(procs.map(usage));
+  const or = await rtt(lab, vm1.ns, vm2.ip, procs);
+  const cpu = cpuSpent(cpuBefore, cpuAfter);
+  const gb = (o1.bytes + o4.bytes) / 1e9;
+  run.rows.push({
+    path,
+    gbps1: o1.gbps,
+    gbps4: o4.gbps,
+    rttMedianMs: or.median,
+    rttP99Ms: or.p99,
+    rttBusyMs: or.busy,
+    cpuUsPerPing: or.cpuUsPerPing,
+    lost: { paced: or.lost, flood: or.floodLost },
+    cpuSecPerGB: procs.length && gb > 0 ? cpu / gb : null,
+    rssMiB: procs.length ? Math.max(...cpuAfter.map((u) => u.rssMiB)) : null,
+  });
+}
+
+/** The others, on the same lab before the agents start: kernel VXLAN and tinc. */
+async function kernelAndTincRows(run: Run): Promise<void> {
+  const { lab } = run;
+  const [vm1, vm2] = lab.vms;
+  const stopVxlan = await startVxlan(lab);
+  await lab.waitPing(vm1.ns, vm2.ip);
+  await measure(run, "kernel VXLAN (no encryption)", []);
+  await stopVxlan();
+  if (!await hasTinc()) {
+    console.error("bench: tinc is not installed (apt-get install tinc); its rows are left out");
+    return;
+  }
+  const modes: TincOptions[] = [
+    { tcpOnly: false },
+    { tcpOnly: true },
+    { tcpOnly: false, cipher: "none" },
+  ];
+  for (const options of modes) {
+    const transport = options.tcpOnly ? "TCPOnly" : "UDP";
+    try {
+      // The cipher as tinc itself reports it, from a verbose start with the same options
+      // (verbose logging costs too much to measure with).
+      const cipher = await probeTincCipher(lab, options);
+      const tinc = await startTinc(lab, options);
+      try {
+        if (!await lab.waitPing(vm1.ns, vm2.ip, 15_000)) throw new Error("no ping crossed it");
+        await measure(run, `tinc 1.0 switch mode, ${transport} (${cipher})`, tinc.daemons);
+      } finally {
+        await tinc.stop();
+      }
+    } catch (e) {
+      console.error(`bench: tinc ${transport} left out: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * What any TypeScript data plane costs here: the gap between these and tinc is the
+ * runtime's, the gap between them and vnet is ours.
+ */
+async function floorRows(run: Run): Promise<void> {
+  const { lab, offload } = run;
+  const [vm1, vm2] = lab.vms;
+  for (const tls of [false, true]) {
+    const row = floorRow(tls);
+    let floor: Awaited<ReturnType<typeof startFloorRelay>> | null = null;
+    try {
+      floor = await startFloorRelay(lab, { offload, tls });
+      if (!(await lab.waitPing(vm1.ns, vm2.ip, 15_000))) throw new Error("no ping crossed it");
+      await measure(run, row, floor.daemons);
+    } catch (e) {
+      // The relays' last words say why (a stick that died mid-run, a missing libssl); a relay
+      // that never came up has them at the end of the error.
+      const lines = (e as Error).message.trim().split("\n");
+      const tails = await Promise.all(
+        (floor?.daemons ?? []).map((d) => Deno.readTextFile(d.logPath).catch(() => "")),
+      );
+      const words = [...tails.map((t) => t.trim().split("\n").at(-1)), lines.at(-1)]
+        .filter((w) => w && w !== lines[0]);
+      console.error(
+        `bench: "${row}" left out: ${lines[0]}${words.length ? ` (${words.join("; ")})` : ""}`,
+      );
+    } finally {
+      await floor?.stop();
+    }
+  }
+}
+
+/** vnet: through the proxy, then on a fast path, then with devices waited for on a thread. */
+async function overlayRows(run: Run): Promise<void> {
+  const { lab } = run;
+  const [vm1, vm2] = lab.vms;
+  await lab.startAll();
+  await lab.waitPing(vm1.ns, vm2.ip);
+  const agents = () => lab.processes.filter((p) => p.name === "proxy" || /^h\d$/.test(p.name));
+  const mode = `TLS, superframes ${run.offload ? "on" : "off"}`;
+  await measure(run, `via proxy (${mode})`, agents());
+
+  // Adaptation on: the VM pair's traffic earns a fast path between the two hosts.
+  const cli = (...args: string[]) => lab.exec(lab.proxyNs, lab.proxyCli(args), false);
+  await cli("adapt", "set", "on");
+  const awaitFastPath = async () => {
+    const until = Date.now() + 30_000;
+    while (Date.now() < until) {
+      await lab.ping(vm1.ns, vm2.ip, { count: 20, intervalS: 0.01 });
+      const paths = JSON.parse((await cli("paths", "--json")).stdout);
+      if (paths.some((p: { path: string }) => p.path === "direct")) return;
+    }
+    throw new Error("Cannot measure the fast path: it did not come up within 30 s");
+  };
+  await awaitFastPath();
+  await measure(run, `fast path (${mode})`, agents());
+
+  // The latency lever, measured in the same run: the hosts restarted with the portable
+  // wait (a poll on a worker thread) instead of the event-loop poller.
+  for (let i = 1; i <= 2; i++) await lab.restartHost(i, ["--device-wait", "thread"]);
+  await awaitFastPath();
+  await measure(run, `fast path (${mode}), devices waited for on a worker thread`, agents());
 }
 
 if (import.meta.main) await main();

@@ -87,24 +87,8 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   }
   // A host that joined before proves its own rejoin secret; a new one the join token's.
   const rejoinSecret = hello.rejoin === true ? ctx.book?.secretOf(name) ?? null : null;
-  if (hello.rejoin === true && rejoinSecret === null) {
-    return await refuse(`unknown rejoin credential for ${name}: join with the join token`);
-  }
-  if (rejoinSecret === null) {
-    const tokenId = field(hello, "tokenId", 64);
-    if (tokenId !== ctx.token.id) {
-      return await refuse(
-        `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`,
-      );
-    }
-    if (ctx.tokenExpiresAt != null && ctx.clock.now() > ctx.tokenExpiresAt) {
-      return await refuse(
-        `join token ${ctx.token.id} expired at ${new Date(ctx.tokenExpiresAt).toISOString()}: ` +
-          "ask the operator for a new one (delete join.token and restart the proxy); " +
-          "hosts that joined before keep their own credentials",
-      );
-    }
-  }
+  const credential = credentialProblem(hello, name, rejoinSecret, ctx);
+  if (credential) return await refuse(credential);
   const features = typeof hello.features === "object" && hello.features !== null
     ? hello.features as Record<string, unknown>
     : {};
@@ -127,28 +111,11 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
         : "wrong join token secret: use the token in the proxy's join.token",
     );
   }
-  // A host is its key: a name belongs to the key that first joined with it, and a revoked
-  // key never comes back. Checked after the proof, so that only a token or credential holder
-  // learns whether a name is taken.
+  // Checked after the proof, so that only a token or credential holder learns whether a
+  // name is taken.
   const key = await keyFingerprint(spkiB64);
-  const revoked = ctx.book?.revocationOf(key);
-  if (revoked) {
-    return await refuse(
-      `this host's key ${key} was revoked (as ${revoked.name}, ` +
-        `${new Date(revoked.at).toISOString()}): a new key needs the operator's consent; ` +
-        "remove the host's state-dir/host.key and join with a current token",
-      "revoked",
-    );
-  }
-  const bound = ctx.book?.get(name);
-  if (bound?.key && bound.key !== key) {
-    return await refuse(
-      `host name ${name} is taken by another key (${bound.key}, first joined ` +
-        `${new Date(bound.firstJoined).toISOString()}): give this host another --name, or, ` +
-        `if that host is gone for good, run \`agent hosts revoke ${name}\` on the proxy`,
-      "name-taken",
-    );
-  }
+  const keyRefusal = keyProblem(ctx, name, key);
+  if (keyRefusal) return await refuse(keyRefusal.reason, keyRefusal.code);
   let certificate: string;
   try {
     certificate = await ctx.issueHostCertificate(name, spkiB64);
@@ -159,4 +126,60 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, ctx.clock.now()) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
   return { name, handshake: hs, offload: features.offload === true, key, spkiB64 };
+}
+
+/**
+ * Why the HELLO's credential cannot be used, or null: a rejoin without a credential on file,
+ * a token the proxy does not know, or one that expired.
+ */
+function credentialProblem(
+  hello: Record<string, unknown>,
+  name: string,
+  rejoinSecret: Uint8Array | null,
+  ctx: AdmitContext,
+): string | null {
+  if (hello.rejoin === true && rejoinSecret === null) {
+    return `unknown rejoin credential for ${name}: join with the join token`;
+  }
+  if (rejoinSecret !== null) return null;
+  const tokenId = field(hello, "tokenId", 64);
+  if (tokenId !== ctx.token.id) {
+    return `unknown join token ${tokenId.slice(0, 16)}: use the token in the proxy's join.token`;
+  }
+  if (ctx.tokenExpiresAt != null && ctx.clock.now() > ctx.tokenExpiresAt) {
+    return `join token ${ctx.token.id} expired at ${new Date(ctx.tokenExpiresAt).toISOString()}: ` +
+      "ask the operator for a new one (delete join.token and restart the proxy); " +
+      "hosts that joined before keep their own credentials";
+  }
+  return null;
+}
+
+/**
+ * A host is its key: a name belongs to the key that first joined with it, and a revoked key
+ * never comes back. Why `key` may not join as `name`, or null.
+ */
+function keyProblem(
+  ctx: AdmitContext,
+  name: string,
+  key: string,
+): { reason: string; code: RefusalCode } | null {
+  const revoked = ctx.book?.revocationOf(key);
+  if (revoked) {
+    return {
+      reason: `this host's key ${key} was revoked (as ${revoked.name}, ` +
+        `${new Date(revoked.at).toISOString()}): a new key needs the operator's consent; ` +
+        "remove the host's state-dir/host.key and join with a current token",
+      code: "revoked",
+    };
+  }
+  const bound = ctx.book?.get(name);
+  if (bound?.key && bound.key !== key) {
+    return {
+      reason: `host name ${name} is taken by another key (${bound.key}, first joined ` +
+        `${new Date(bound.firstJoined).toISOString()}): give this host another --name, or, ` +
+        `if that host is gone for good, run \`agent hosts revoke ${name}\` on the proxy`,
+      code: "name-taken",
+    };
+  }
+  return null;
 }

@@ -68,12 +68,22 @@ class Exposition {
  * if (!text.includes('\nvnet_port_rx_frames_total{port="host:h1"} 1\n')) throw new Error(text);
  * ```
  */
-export function renderMetrics(
-  ctx:
-    & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
-    & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals">>,
-): string {
+export function renderMetrics(ctx: MetricsContext): string {
   const x = new Exposition();
+  portFamilies(x, ctx);
+  reasonFamilies(x, ctx);
+  stateFamilies(x, ctx);
+  adaptFamilies(x, ctx);
+  return x.text();
+}
+
+/** What /metrics reads. */
+export type MetricsContext =
+  & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
+  & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals">>;
+
+/** Per port and per host link: frames, bytes, drops, round-trip times. */
+function portFamilies(x: Exposition, ctx: MetricsContext): void {
   const ports = [...ctx.switch.counters()];
   const per = (
     f: (
@@ -115,6 +125,10 @@ export function renderMetrics(
     "Frames dropped because a link's send queue was full.",
     links.map((l) => [{ host: l.peer }, l.stats().frameDrops]),
   );
+}
+
+/** Every counter kept by reason: drops, refusals, suppressed and flooded requests. */
+function reasonFamilies(x: Exposition, ctx: MetricsContext): void {
   // Each a record of counters by reason (the switch's drops are a typed one).
   const byReason: [string, string, object | undefined][] = [
     ["vnet_switch_drops_total", "Frames the switch dropped, by reason.", ctx.switch.drops],
@@ -151,7 +165,11 @@ export function renderMetrics(
     const rows = Object.entries(counts as Record<string, number>);
     x.family(name, "counter", help, rows.map(([reason, n]) => [{ reason }, n]));
   }
-  x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, links.length]]);
+}
+
+/** Sizes of the proxy's tables and of what VTTIF holds. */
+function stateFamilies(x: Exposition, ctx: MetricsContext): void {
+  x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, ctx.hosts().size]]);
   x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
     {},
     ctx.switch.macs.size,
@@ -178,6 +196,10 @@ export function renderMetrics(
     {},
     ctx.vttif.events.length,
   ]]);
+}
+
+/** Fast paths, reactions and migrations followed. */
+function adaptFamilies(x: Exposition, ctx: MetricsContext): void {
   const phases = new Map<string, number>([["connecting", 0], ["up", 0], ["draining", 0]]);
   for (const p of ctx.adapt.pairs.values()) phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1);
   x.family(
@@ -205,5 +227,4 @@ export function renderMetrics(
     "Last migration: first frame on the new host -> forwarding updated on every host.",
     moves.length ? [[{}, moves[moves.length - 1].ms / 1000]] : [],
   );
-  return x.text();
 }

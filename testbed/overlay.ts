@@ -63,11 +63,8 @@ export interface SimOverlay {
   close(): Promise<void>;
 }
 
-/**
- * Starts a proxy and `hosts` hosts named h0, h1, ...; resolves when every host has joined.
- * `common` applies to all agents, `proxy`/`host(i)` to one side.
- */
-export async function startOverlay(options: {
+/** What an overlay is started with (see {@linkcode startOverlay}). */
+export interface OverlayOptions {
   hosts: number;
   common?: Partial<Config>;
   proxy?: Partial<Config>;
@@ -77,18 +74,43 @@ export async function startOverlay(options: {
   transport?: "memory" | "tls";
   /** The proxy's LAN side: bridged to this device (as `--tap`), none by default. */
   lan?: MemoryDevice;
-}): Promise<SimOverlay> {
-  const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
+}
+
+/** The network and the time an overlay runs on. */
+interface Underlay {
+  onMemory: boolean;
+  network: MemoryNetwork | null;
+  clock: Clock;
+  /** A transport whose connections come from `source`. */
+  from(source: string): Transport;
+}
+
+/** The memory network and a manual clock, or loopback TLS and real time. */
+function underlayFor(options: OverlayOptions): Underlay {
   const onMemory = (options.transport ?? "memory") === "memory";
   const network = onMemory ? new MemoryNetwork() : null;
-  const clock = onMemory ? new ManualClock() : systemClock;
-  const transportFrom = (source: string) => network?.transport(source) ?? tlsTransport;
+  return {
+    onMemory,
+    network,
+    clock: onMemory ? new ManualClock() : systemClock,
+    from: (source) => network?.transport(source) ?? tlsTransport,
+  };
+}
+
+/**
+ * Starts a proxy and `hosts` hosts named h0, h1, ...; resolves when every host has joined.
+ * `common` applies to all agents, `proxy`/`host(i)` to one side.
+ */
+export async function startOverlay(options: OverlayOptions): Promise<SimOverlay> {
+  const stateDir = await Deno.makeTempDir({ prefix: "vnet-sim-" });
+  const net = underlayFor(options);
+  const { clock } = net;
   let strangers = 200;
   const proxy = await runProxy(
     testConfig({
       proxy: true,
       stateDir,
-      listen: onMemory ? { hostname: "10.0.0.1", port: 7800 } : LOOPBACK,
+      listen: net.onMemory ? { hostname: "10.0.0.1", port: 7800 } : LOOPBACK,
       api: LOOPBACK,
       tap: options.lan ? "lan0" : null,
       ...options.common,
@@ -96,37 +118,35 @@ export async function startOverlay(options: {
     }),
     {
       announceToken: () => {},
-      transport: transportFrom("10.0.0.1"),
+      transport: net.from("10.0.0.1"),
       clock,
       openDevice: options.lan ? () => options.lan! : undefined,
     },
   );
+  /** Host `name` with `config` on top of the common settings, joining from `source`. */
+  const host = (name: string, config: Partial<Config>, device: MemoryDevice, source: string) => {
+    const c = testConfig({
+      join: proxy.address,
+      token: formatJoinToken(proxy.token),
+      name,
+      ...options.common,
+      ...config,
+    });
+    return {
+      config: c,
+      run: runHost(c, { openDevice: () => device, transport: net.from(source), clock }),
+    };
+  };
   const devices = Array.from(
     { length: options.hosts },
     (_, i) => new MemoryDevice({ name: `d${i}`, ...options.device }),
   );
-  const hostConfigs = devices.map((_, i) =>
-    testConfig({
-      join: proxy.address,
-      token: formatJoinToken(proxy.token),
-      name: `h${i}`,
-      ...options.common,
-      ...options.host?.(i),
-    })
+  const started = devices.map((d, i) =>
+    host(`h${i}`, options.host?.(i) ?? {}, d, `10.0.0.${i + 2}`)
   );
-  const hosts = await Promise.all(devices.map((d, i) =>
-    runHost(hostConfigs[i], {
-      openDevice: () => d,
-      transport: transportFrom(`10.0.0.${i + 2}`),
-      clock,
-    })
-  ));
+  const hosts = await Promise.all(started.map((h) => h.run));
   await Promise.all(hosts.map((h) => h.ready));
   const extra: HostHandle[] = [];
-  const until = (cond: () => boolean, what: string, ms = 8000) =>
-    clock instanceof ManualClock
-      ? clock.advanceUntil(cond, what, { stepMs: 10, maxMs: ms })
-      : untilReal(cond, what, ms);
   return {
     proxy,
     hosts,
@@ -134,31 +154,25 @@ export async function startOverlay(options: {
     api: `http://127.0.0.1:${proxy.apiAddress.port}`,
     apiFetch: apiClient(proxy.apiAddress.port, stateDir),
     apiToken: Deno.readTextFileSync(`${stateDir}/api.token`).trim(),
-    hostStateDir: (i) => hostConfigs[i].stateDir,
+    hostStateDir: (i) => started[i].config.stateDir,
     hostApiFetch: (i, path) => {
       const at = hosts[i].apiAddress;
       if (!at) throw new Error(`Cannot reach h${i}'s status API: give it --api (host: (i) => ...)`);
-      return apiClient(at.port, hostConfigs[i].stateDir)(path);
+      return apiClient(at.port, started[i].config.stateDir)(path);
     },
     clock,
-    network,
-    transportFrom: (source) => transportFrom(source ?? `10.0.0.${strangers++}`),
-    until,
+    network: net.network,
+    transportFrom: (source) => net.from(source ?? `10.0.0.${strangers++}`),
+    until: (cond, what, ms = 8000) =>
+      clock instanceof ManualClock
+        ? clock.advanceUntil(cond, what, { stepMs: 10, maxMs: ms })
+        : untilReal(cond, what, ms),
     pass: (ms) =>
       clock instanceof ManualClock ? clock.advance(ms) : new Promise((r) => setTimeout(r, ms)),
     joinAs: async (name, config = {}, device = new MemoryDevice()) => {
-      const host = await runHost(
-        testConfig({
-          join: proxy.address,
-          token: formatJoinToken(proxy.token),
-          name,
-          ...options.common,
-          ...config,
-        }),
-        { openDevice: () => device, transport: transportFrom(`10.0.0.${strangers++}`), clock },
-      );
-      extra.push(host);
-      return host;
+      const h = await host(name, config, device, `10.0.0.${strangers++}`).run;
+      extra.push(h);
+      return h;
     },
     close: async () => {
       await Promise.all([...hosts, ...extra].map((h) => h.stop()));

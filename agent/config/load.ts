@@ -182,78 +182,18 @@ export async function loadInvocation(
   argv: string[],
   options: { readTextFile?: (path: string) => Promise<string> } = {},
 ): Promise<Invocation> {
-  const flagOptions: Record<string, { type: "string" | "boolean" }> = {
-    config: { type: "string" },
-    help: { type: "boolean" },
-    version: { type: "boolean" },
-    json: { type: "boolean" },
-    dot: { type: "boolean" },
-  };
-  for (const name of NAMES) {
-    flagOptions[keyOf(name)] = { type: SETTINGS[name].kind.isSwitch ? "boolean" : "string" };
-  }
-  // On/off settings: `--adapt` alone means true; `--no-adapt` and `--adapt=false` say false.
-  const switches = new Map<string, boolean>();
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    // `--fast-paths -1`: a value that starts with "-" would read as a flag; join it so the
-    // setting's own check can say what is expected.
-    const flag = /^--([a-z-]+)$/.exec(arg)?.[1];
-    const next = argv[i + 1];
-    if (
-      flag && next !== undefined && /^-\d/.test(next) && BY_KEY.has(flag) &&
-      !SETTINGS[BY_KEY.get(flag)!].kind.isSwitch
-    ) {
-      rest.push(`--${flag}=${next}`);
-      i++;
-      continue;
-    }
-    const m = /^--(no-)?([a-z-]+)(?:=(.*))?$/.exec(arg);
-    const name = m ? BY_KEY.get(m[2]) : undefined;
-    if (m && name && SETTINGS[name].kind.isSwitch && (m[1] || m[3] !== undefined)) {
-      if (m[1] && m[3] !== undefined) {
-        throw new ConfigError(`flag ${arg}: --no-${m[2]} takes no value`);
-      }
-      switches.set(m[2], m[1] ? false : (m[3] as unknown) as boolean);
-      continue;
-    }
-    rest.push(arg);
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: flagOptions, allowPositionals: true, strict: true });
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /Unknown option '--?([^']+)'/.exec(msg);
-    if (m) {
-      const hint = closest(m[1], [...BY_KEY.keys(), ...COMMAND_LINE_ONLY]);
-      throw new ConfigError(
-        `command line: unknown flag --${m[1]}` + (hint ? ` (did you mean --${hint}?)` : "") +
-          "; see agent --help for every flag",
-      );
-    }
-    throw new ConfigError(`command line: ${msg.split(".")[0]}; see agent --help`);
-  }
+  const { rest, switches } = separateSwitches(argv);
+  const parsed = parseFlags(rest);
   const values = parsed.values as Record<string, string | boolean | undefined>;
   for (const [key, v] of switches) values[key] = v;
   const configFile = typeof values.config === "string" ? values.config : null;
   let raw: Partial<Record<SettingName, unknown>> = {};
   let fromFile = new Set<SettingName>();
   if (configFile) {
-    const read = options.readTextFile ?? Deno.readTextFile;
-    let text: string;
-    try {
-      text = await read(configFile);
-    } catch (e) {
-      const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
-      throw new ConfigError(
-        `config file ${configFile}: cannot read it (${why}); check the --config path`,
-      );
-    }
-    raw = parseConfigFile(configFile, text);
+    raw = parseConfigFile(configFile, await readConfigText(configFile, options.readTextFile));
     fromFile = new Set(Object.keys(raw) as SettingName[]);
   }
+  // Flags win over the file.
   for (const name of NAMES) {
     const v = values[keyOf(name)];
     if (v !== undefined) {
@@ -278,4 +218,79 @@ export async function loadInvocation(
     dot: values.dot === true,
     configFile,
   };
+}
+
+/**
+ * Takes the on/off settings out of `argv` (`--adapt` alone means true; `--no-adapt` and
+ * `--adapt=false` say false), and joins a flag with a value that starts with "-" (which would
+ * read as a flag) so that the setting's own check can say what is expected.
+ */
+function separateSwitches(argv: string[]): { rest: string[]; switches: Map<string, boolean> } {
+  const switches = new Map<string, boolean>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const flag = /^--([a-z-]+)$/.exec(arg)?.[1];
+    const next = argv[i + 1];
+    if (
+      flag && next !== undefined && /^-\d/.test(next) && BY_KEY.has(flag) &&
+      !SETTINGS[BY_KEY.get(flag)!].kind.isSwitch
+    ) {
+      rest.push(`--${flag}=${next}`);
+      i++;
+      continue;
+    }
+    const m = /^--(no-)?([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const name = m ? BY_KEY.get(m[2]) : undefined;
+    if (m && name && SETTINGS[name].kind.isSwitch && (m[1] || m[3] !== undefined)) {
+      if (m[1] && m[3] !== undefined) {
+        throw new ConfigError(`flag ${arg}: --no-${m[2]} takes no value`);
+      }
+      switches.set(m[2], m[1] ? false : (m[3] as unknown) as boolean);
+      continue;
+    }
+    rest.push(arg);
+  }
+  return { rest, switches };
+}
+
+/** Parses the flags against the schema; an unknown flag is named, with the closest known one. */
+function parseFlags(args: string[]) {
+  const flagOptions: Record<string, { type: "string" | "boolean" }> = {
+    config: { type: "string" },
+    help: { type: "boolean" },
+    version: { type: "boolean" },
+    json: { type: "boolean" },
+    dot: { type: "boolean" },
+  };
+  for (const name of NAMES) {
+    flagOptions[keyOf(name)] = { type: SETTINGS[name].kind.isSwitch ? "boolean" : "string" };
+  }
+  try {
+    return parseArgs({ args, options: flagOptions, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const m = /Unknown option '--?([^']+)'/.exec(msg);
+    if (m) {
+      const hint = closest(m[1], [...BY_KEY.keys(), ...COMMAND_LINE_ONLY]);
+      throw new ConfigError(
+        `command line: unknown flag --${m[1]}` + (hint ? ` (did you mean --${hint}?)` : "") +
+          "; see agent --help for every flag",
+      );
+    }
+    throw new ConfigError(`command line: ${msg.split(".")[0]}; see agent --help`);
+  }
+}
+
+/** The text of the `--config` file, or an error that names the path. */
+async function readConfigText(
+  path: string,
+  read: (path: string) => Promise<string> = Deno.readTextFile,
+): Promise<string> {
+  try {
+    return await read(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
+    throw new ConfigError(`config file ${path}: cannot read it (${why}); check the --config path`);
+  }
 }
