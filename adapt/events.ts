@@ -14,6 +14,8 @@ export interface LinkUp {
   type: "link";
   pair: HostPair;
   phase: "up";
+  /** How it came to be: "h2 dialed h1", a hole punch (absent from older proxies). */
+  via?: string;
 }
 
 /** A fast path is being set up, drained, went down, or was closed; `reason` says why. */

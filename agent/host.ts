@@ -17,7 +17,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
-import type { Device } from "./device/device.ts";
+import type { Device, PacketBatch } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
 import { HostApi } from "./host_api.ts";
@@ -70,6 +70,8 @@ export interface HostDeps {
   transport?: Transport;
   /** Whose time everything waits on: the system's unless a test drives time. */
   clock?: Clock;
+  /** The device pump's batch: 32 slots of 64 KiB unless many simulated hosts share a process. */
+  pumpBatch?: PacketBatch;
 }
 
 /** The machine's host name made into a valid overlay name. */
@@ -170,7 +172,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
       serveApiWith(welcome.certificatePem);
       const address = listenWith(welcome.certificatePem);
       if (address !== null) {
-        link.sendControl({ type: "listening", address });
+        link.sendControl(fastPaths.listeningMessage(address));
         fastPaths.reannounce();
       }
     },
@@ -208,7 +210,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     : null;
   if (hostApi?.plain) await hostApi.serve(null);
   const done = Promise.all([
-    pumpDevice(device, sw, { signal, clock }),
+    pumpDevice(device, sw, { signal, clock, batch: deps.pumpBatch }),
     uplink.run(signal, () => stopper.abort()),
     reportTraffic(traffic, uplink, { clock, signal }),
     hostApi?.finished,

@@ -75,6 +75,7 @@ export function dispatchProxyMessage(
       break;
     case "peer-expect":
     case "peer-connect":
+    case "peer-punch":
     case "peer-macs":
     case "keys-revoked":
     case "peer-close":

@@ -150,7 +150,7 @@ export class Uplink {
       token,
       rejoinSecret,
       caPem,
-      hello: { name, offload: this.#init.offload },
+      hello: { name, offload: this.#init.offload, vmSlots: config.vmSlots },
       spkiB64: state.key.spkiB64,
       timeoutMs: config.handshakeTimeout,
       transport,
@@ -226,6 +226,7 @@ export class Uplink {
         queueBytes: config.queueBytes,
         keepaliveMs: config.keepalive,
         deadAfterMs: config.deadAfter,
+        keepaliveIdleMs: config.keepaliveIdle,
         clock,
       },
     );

@@ -72,7 +72,8 @@ function large(sizes: number[], seed: number): number {
   return worst;
 }
 
-function small(count: number, seed: number): void {
+/** Plans `count` seeded small instances and prints the gap to the exhaustive optimum. */
+export function small(count: number, seed: number): void {
   const random = prng(seed);
   const gaps: number[] = [];
   let optimal = 0;

@@ -13,6 +13,7 @@ export const BENCHES: Record<string, string> = {
   vttif: "vttif_bench.ts",
   patterns: "patterns_bench.ts",
   migration: "migration_bench.ts",
+  "adapt-migration": "adapt_migration_bench.ts",
 };
 
 if (import.meta.main) {

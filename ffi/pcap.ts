@@ -1,168 +1,32 @@
 /**
  * libpcap bindings: capture the frames arriving on an interface and inject frames into it,
- * for hosts whose VMs cannot be given a TAP (the VM's interface is watched instead).
- *
- * libpcap is opened on first use, from the path in the `VNET_LIBPCAP` environment variable
- * when it is set, otherwise from the first of {@linkcode LIBPCAP_CANDIDATES} that loads.
+ * for hosts whose VMs cannot be given a TAP (the VM's interface is watched instead). The library
+ * itself (symbols, loader, structure sizes, error texts) is in pcap_library.ts.
  *
  * @module
  */
 
 import { PcapError } from "./errors.ts";
-import { cString, readCString } from "./libc.ts";
+import { cString, readCString } from "./c_string.ts";
 import { ReadyWaiter } from "./event_loop_poller.ts";
+import {
+  BPF_PROGRAM_BYTES,
+  lastPcapError,
+  pcap,
+  PCAP_D_IN,
+  PCAP_ERRBUF_SIZE,
+  PCAP_ERROR,
+  PCAP_ERROR_BREAK,
+  PCAP_ERROR_PERM_DENIED,
+  PCAP_NETMASK_UNKNOWN,
+  PCAP_STAT_BYTES,
+  PKTHDR_BYTES,
+  PKTHDR_CAPLEN,
+  statusText,
+} from "./pcap_library.ts";
 
-/** Library paths tried in order when `VNET_LIBPCAP` is not set. */
-export const LIBPCAP_CANDIDATES: readonly string[] = [
-  "libpcap.so.1",
-  "libpcap.so.0.8",
-  "/usr/lib/x86_64-linux-gnu/libpcap.so.0.8",
-];
-
-// Prototypes from <pcap/pcap.h> (libpcap 1.10) on x86_64 Linux. pcap_t * is an opaque
-// "pointer"; structures we fill or read and C strings are "buffer"s; int -> i32,
-// bpf_u_int32 -> u32, size_t -> usize.
-const PCAP_SYMBOLS = {
-  pcap_create: {
-    parameters: [
-      "buffer", // const char *source
-      "buffer", // char *errbuf (PCAP_ERRBUF_SIZE bytes)
-    ],
-    result: "pointer", // pcap_t *, NULL on error
-  },
-  pcap_set_snaplen: {
-    parameters: ["pointer", "i32"], // pcap_t *p, int snaplen
-    result: "i32", // int
-  },
-  pcap_set_promisc: {
-    parameters: ["pointer", "i32"], // pcap_t *p, int promisc
-    result: "i32", // int
-  },
-  pcap_set_immediate_mode: {
-    parameters: ["pointer", "i32"], // pcap_t *p, int immediate_mode
-    result: "i32", // int
-  },
-  pcap_set_buffer_size: {
-    parameters: ["pointer", "i32"], // pcap_t *p, int buffer_size
-    result: "i32", // int
-  },
-  pcap_activate: {
-    parameters: ["pointer"], // pcap_t *p
-    result: "i32", // int: 0, a warning > 0 or an error < 0
-  },
-  pcap_geterr: {
-    parameters: ["pointer"], // pcap_t *p
-    result: "pointer", // char * (owned by p)
-  },
-  pcap_statustostr: {
-    parameters: ["i32"], // int error
-    result: "pointer", // const char * (static)
-  },
-  pcap_setnonblock: {
-    parameters: [
-      "pointer", // pcap_t *p
-      "i32", // int nonblock
-      "buffer", // char *errbuf
-    ],
-    result: "i32", // int
-  },
-  pcap_setdirection: {
-    parameters: ["pointer", "i32"], // pcap_t *p, pcap_direction_t d (an enum: int)
-    result: "i32", // int
-  },
-  pcap_compile: {
-    parameters: [
-      "pointer", // pcap_t *p
-      "buffer", // struct bpf_program *fp
-      "buffer", // const char *str
-      "i32", // int optimize
-      "u32", // bpf_u_int32 netmask
-    ],
-    result: "i32", // int
-  },
-  pcap_setfilter: {
-    parameters: ["pointer", "buffer"], // pcap_t *p, struct bpf_program *fp
-    result: "i32", // int
-  },
-  pcap_freecode: {
-    parameters: ["buffer"], // struct bpf_program *fp
-    result: "void",
-  },
-  pcap_get_selectable_fd: {
-    parameters: ["pointer"], // pcap_t *p
-    result: "i32", // int, -1 when there is none
-  },
-  pcap_next_ex: {
-    parameters: [
-      "pointer", // pcap_t *p
-      "buffer", // struct pcap_pkthdr **pkt_header
-      "buffer", // const u_char **pkt_data
-    ],
-    result: "i32", // int: 1 packet, 0 none ready, PCAP_ERROR, PCAP_ERROR_BREAK
-  },
-  pcap_inject: {
-    parameters: [
-      "pointer", // pcap_t *p
-      "buffer", // const void *buf
-      "usize", // size_t size
-    ],
-    result: "i32", // int bytes written, PCAP_ERROR on error
-  },
-  pcap_stats: {
-    parameters: ["pointer", "buffer"], // pcap_t *p, struct pcap_stat *ps
-    result: "i32", // int
-  },
-  pcap_close: {
-    parameters: ["pointer"], // pcap_t *p
-    result: "void",
-  },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-type PcapSymbols = Deno.DynamicLibrary<typeof PCAP_SYMBOLS>["symbols"];
-
-let library: Deno.DynamicLibrary<typeof PCAP_SYMBOLS> | undefined;
-
-/**
- * Loads libpcap (as the first capture would) and says nothing when it can; throws the same
- * error, listing every path tried, when it cannot. For `agent doctor`.
- */
-export function checkLibpcap(): void {
-  pcap();
-}
-
-/** The libpcap symbols, loading the library on the first call. */
-function pcap(): PcapSymbols {
-  if (library !== undefined) return library.symbols;
-  const override = Deno.env.get("VNET_LIBPCAP");
-  const paths = override ? [override] : LIBPCAP_CANDIDATES;
-  const failures: string[] = [];
-  for (const path of paths) {
-    try {
-      library = Deno.dlopen(path, PCAP_SYMBOLS);
-      return library.symbols;
-    } catch (e) {
-      failures.push(`${path} (${(e as Error).message})`);
-    }
-  }
-  throw new Error(
-    `Cannot load libpcap: tried ${failures.join("; ")}. ` +
-      "Install it with `apt-get install libpcap0.8`, or set VNET_LIBPCAP to its path.",
-  );
-}
-
-const PCAP_ERRBUF_SIZE = 256;
-const PCAP_ERROR = -1;
-const PCAP_ERROR_BREAK = -2;
-const PCAP_ERROR_PERM_DENIED = -8;
-const PCAP_D_IN = 1;
-const PCAP_NETMASK_UNKNOWN = 0xffffffff;
-/** struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; } on x86_64. */
-const BPF_PROGRAM_BYTES = 16;
-/** struct pcap_pkthdr { struct timeval ts (16 bytes); u32 caplen; u32 len; } on x86_64. */
-const PKTHDR_BYTES = 24;
-const PKTHDR_CAPLEN = 16;
-/** struct pcap_stat { u_int ps_recv; u_int ps_drop; u_int ps_ifdrop; } on Linux. */
-const PCAP_STAT_BYTES = 12;
+// Re-exported: the doctor and ffi/mod.ts load these from here.
+export { checkLibpcap, LIBPCAP_CANDIDATES } from "./pcap_library.ts";
 
 /** Options of {@linkcode PcapHandle.open}. */
 export interface PcapOptions {
@@ -403,23 +267,6 @@ export class PcapHandle {
     if (this.#handle === null) throw new Error(`Cannot ${what} ${this.#iface}: capture is closed`);
     return this.#handle;
   }
-}
-
-/** libpcap's last error text for `handle`. */
-function lastPcapError(handle: Deno.PointerObject): string {
-  const text = pcap().pcap_geterr(handle);
-  return text === null ? "" : Deno.UnsafePointerView.getCString(text);
-}
-
-/** A status code's description, followed by the handle's own error text when it has one. */
-function statusText(handle: Deno.PointerObject, status: number): string {
-  const described = pcap().pcap_statustostr(status);
-  const general = described === null
-    ? `status ${status}`
-    : Deno.UnsafePointerView.getCString(described);
-  const specific = lastPcapError(handle);
-  if (specific === "" || specific === general) return general;
-  return specific.includes(general) ? specific : `${general}: ${specific}`;
 }
 
 /** Compiles `filter` and attaches it; the compiled program is freed either way. */

@@ -35,6 +35,8 @@ export interface AdmitContext {
   settings: Record<string, unknown>;
   timeoutMs: number;
   clock: Clock;
+  /** Told of every host admitted (e.g. its VM slots, for placement). */
+  onAdmitted?(host: AdmittedHost): void;
 }
 
 /** An admitted host, ready to become a link. */
@@ -45,6 +47,8 @@ export interface AdmittedHost {
   /** Its key: the fingerprint (identity) and the SPKI (to renew its certificate). */
   key: string;
   spkiB64: string;
+  /** VMs it says it can hold (`--vm-slots`), or null when it did not say. */
+  vmSlots: number | null;
 }
 
 /** Why a host was refused, as the GOODBYE's `code` says it (hosts act on it). */
@@ -125,7 +129,20 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const cert = ctx.book ? await certificateInfo(certificate).catch(() => null) : null;
   const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, ctx.clock.now()) : undefined;
   await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
-  return { name, handshake: hs, offload: features.offload === true, key, spkiB64 };
+  const slots = features.vmSlots;
+  const vmSlots = Number.isInteger(slots) && (slots as number) >= 0 && (slots as number) <= 100_000
+    ? slots as number
+    : null;
+  const admitted = {
+    name,
+    handshake: hs,
+    offload: features.offload === true,
+    key,
+    spkiB64,
+    vmSlots,
+  };
+  ctx.onAdmitted?.(admitted);
+  return admitted;
 }
 
 /**

@@ -12,8 +12,11 @@
  *     GET    /api/events[?stream]             recent events; server-sent events with ?stream
  *     GET    /api/vms                         VMs: MAC, host, first/last seen, since when there
  *     GET    /api/adapt                       adaptation settings, links, decisions, reactions
- *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?}
+ *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?, migrate?}
  *     GET    /api/paths                       every communicating VM pair: star or direct, and why
+ *     GET    /api/underlay                    per host pair: RTT, bandwidth, bottleneck
+ *     GET    /api/placement                   where VMs should live: plan, reasons, migrations
+ *     PUT    /api/placement   {maxMoves?, minGain?, moveCost?, pin?, unpin?, slots?, migrate?}
  *     GET    /api/links                       star links (hosts) and fast paths
  *     GET    /api/hosts                       the host book: admitted hosts, revoked keys
  *     POST   /api/hosts/revoke   {name}       closes a host's links, denies its key
@@ -38,6 +41,12 @@ import { renderMetrics } from "./metrics.ts";
 import { hostPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
 import { pageHandler } from "./page.ts";
+import {
+  changePlacement,
+  placementMetrics,
+  placementReply,
+  underlayReply,
+} from "./placement_api.ts";
 import { type ApiContext, nowOf } from "./api_context.ts";
 import {
   adaptView,
@@ -105,7 +114,7 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
   ["/metrics", {
     methods: {
       GET: ({ ctx }) =>
-        new Response(renderMetrics(ctx), {
+        new Response(renderMetrics(ctx) + placementMetrics(ctx), {
           headers: { "content-type": "text/plain; version=0.0.4" },
         }),
     },
@@ -132,7 +141,7 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
   }],
   ["/api/adapt", {
     methods: {
-      GET: ({ ctx }) => json(adaptView(ctx)),
+      GET: ({ ctx }) => json(adaptReply(ctx)),
       PUT: async ({ req, ctx }) => kept(ctx, json(changeAdapt(ctx, await bodyOf(req)))),
     },
     wrongMethod: () => "Cannot use /api/adapt with this method: use GET or PUT",
@@ -144,6 +153,14 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
   }],
   ["/api/paths", { methods: { GET: ({ ctx }) => json(pathsView(ctx)) } }],
   ["/api/links", { methods: { GET: ({ ctx }) => json(linksView(ctx)) } }],
+  ["/api/underlay", { methods: { GET: ({ ctx }) => json(underlayReply(ctx)) } }],
+  ["/api/placement", {
+    methods: {
+      GET: ({ ctx }) => json(placementReply(ctx)),
+      PUT: async ({ req, ctx }) => json(changePlacement(ctx, await bodyOf(req))),
+    },
+    wrongMethod: () => "Cannot use /api/placement with this method: use GET or PUT",
+  }],
   ["/api/rules", {
     methods: {
       GET: ({ ctx }) => json(rulesView(ctx)),
@@ -327,7 +344,15 @@ function changeAdapt(ctx: ApiContext, body: unknown): AdaptReply {
   if ("unpin" in b) s.pins = s.pins.filter((p) => p !== pairArg(b.unpin, "unpin"));
   if ("forbid" in b) s.forbids = [...new Set([...s.forbids, pairArg(b.forbid, "forbid")])];
   if ("unforbid" in b) s.forbids = s.forbids.filter((p) => p !== pairArg(b.unforbid, "unforbid"));
+  // `agent adapt set migrate on|off`: checked before anything changes.
+  if ("migrate" in b) changePlacement(ctx, { migrate: b.migrate });
   ctx.adapt.settings = s;
   ctx.adapt.reconcile(nowOf(ctx));
-  return adaptView(ctx);
+  return adaptReply(ctx);
+}
+
+/** The adaptation's view, with whether migration is on when this proxy has placement. */
+function adaptReply(ctx: ApiContext): AdaptReply {
+  const migrate = ctx.placement ? { migrate: ctx.placement.migrator.enabled } : {};
+  return { ...adaptView(ctx), ...migrate };
 }

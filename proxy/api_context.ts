@@ -14,6 +14,7 @@ import type { EventHub } from "./events.ts";
 import type { HostBook, HostRecord } from "./host_book.ts";
 import type { ReportGate } from "./report_gate.ts";
 import type { VttifService } from "./vttif_service.ts";
+import type { PlacementParts } from "./placement_parts.ts";
 
 /** What the API reads and steers. */
 export interface ApiContext {
@@ -40,6 +41,11 @@ export interface ApiContext {
   revokeHost(name: string): Promise<HostRecord | null>;
   /** The proxy's clock (the system's unless a test drives time). */
   clock?: Clock;
+  /**
+   * The underlay (`GET /api/underlay`), VM placement advice and the migrations carried out
+   * (`GET`/`PUT /api/placement`).
+   */
+  placement?: Pick<PlacementParts, "underlay" | "service" | "migrator">;
 }
 
 /** The time as the proxy sees it. */

@@ -12,6 +12,7 @@
  *     POST /api/rules         RuleAddedReply     DELETE /api/rules       RuleRemovedReply
  *     GET  /api/hosts         HostsReply         POST /api/hosts/revoke  RevokeReply
  *     POST /api/login         LoginReply         any refusal (4xx, 5xx)  ErrorReply
+ *     GET  /api/underlay      UnderlayReply      GET  /api/placement, PUT  PlacementReply
  *
  * Types and constants only: a client imports the types with `import type` and loads nothing.
  *
@@ -21,12 +22,22 @@
 import type { WireRule } from "../agent/control/messages.ts";
 import type { LinkStats } from "../agent/link/link.ts";
 import type { DropCounters, PortCounters } from "../agent/switch/switch.ts";
-import type { AdaptLoop, PairState, Reaction } from "../adapt/loop.ts";
+import type {
+  AdaptLoop,
+  HostReachView,
+  LinkOrigin,
+  PairPath,
+  PairState,
+  Reaction,
+} from "../adapt/loop.ts";
 import type { AdaptSettings, HostPair, PairDecision } from "../adapt/planner.ts";
 import type { VnetEvent } from "./event_types.ts";
 import type { HostRecord, RevokedKey } from "./host_book.ts";
 import type { ReportRefusal } from "./report_gate.ts";
 import type { TopologySnapshot } from "./vttif_service.ts";
+import type { UnderlayView } from "./underlay_service.ts";
+import type { PlacementView } from "./placement_service.ts";
+import type { MigrationView } from "./migrator.ts";
 
 export { LAN_HOST } from "./vm_hosts.ts";
 export { EVENT_TYPES } from "./event_types.ts";
@@ -65,6 +76,8 @@ export interface AdaptLinkView {
   pair: HostPair;
   phase: PairState["phase"];
   since: number;
+  /** How it came to be (who dialed, a hole punch); null while being set up. */
+  origin?: LinkOrigin | null;
 }
 
 /** A VM move and how long forwarding took to follow it. */
@@ -74,9 +87,15 @@ export type MoveView = AdaptLoop["moves"][number];
 export interface AdaptReply {
   settings: AdaptSettings;
   links: AdaptLinkView[];
+  /**
+   * Per host pair the plan's rank and traffic, with the truth: `direct` only while its link is
+   * up, and `reason` saying why not (being set up, which side cannot be reached, what failed).
+   */
   decisions: PairDecision[];
   reactions: Reaction[];
   moves: MoveView[];
+  /** Whether the proxy carries out placement plans (`agent adapt set migrate on`). */
+  migrate?: boolean;
 }
 
 /** One communicating VM pair: which path its traffic takes, since when, and why. */
@@ -93,6 +112,12 @@ export interface PathView {
   reason: string;
   /** The fast path of the hosts' pair, when they are on two hosts (null: none). */
   link?: { pair: HostPair; phase: PairState["phase"] } | null;
+  /** Direct: how the link came to be (who dialed, or a hole punch). */
+  origin?: LinkOrigin | null;
+  /** The hosts' pair: up, being set up, resting after failed attempts, or none. */
+  state?: PairPath["state"];
+  /** Direct: ms from the plan first wanting the link to both ends up. */
+  upAfterMs?: number | null;
 }
 
 /** `GET /api/paths`. */
@@ -101,6 +126,8 @@ export type PathsReply = PathView[];
 /** A host's star link, as `/api/links` lists it. */
 export interface StarLinkView extends LinkStats {
   host: string;
+  /** Whether peers can dial this host, as the proxy checked (absent: not checked). */
+  reach?: HostReachView | null;
 }
 
 /** A fast path between two hosts, as `/api/links` lists it. */
@@ -108,6 +135,8 @@ export interface FastPathView {
   hosts: [string, string];
   phase: PairState["phase"];
   since: number;
+  /** How it came to be (who dialed, a hole punch); null while being set up. */
+  origin?: LinkOrigin | null;
 }
 
 /** `GET /api/links`: star links (hosts) and fast paths. */
@@ -186,3 +215,12 @@ export interface LoginReply {
   url: string;
   validForMs: number;
 }
+
+/** `GET /api/underlay`: what the overlay measured of the paths between hosts. */
+export type UnderlayReply = UnderlayView;
+
+/**
+ * `GET /api/placement` and the answer to `PUT /api/placement`: the settings, each host's
+ * slots, the pinned VMs, a fresh plan with its reasons, and the migrations carried out.
+ */
+export type PlacementReply = PlacementView & { migration: MigrationView };

@@ -74,7 +74,6 @@ export function vmsView(ctx: ApiContext): VmsReply {
 /** `GET /api/paths`: per edge of the inferred topology, star or direct, since when, why. */
 export function pathsView(ctx: ApiContext): PathsReply {
   const hostOf = vmHosts(ctx.switch.macs, nowOf(ctx));
-  const decisions = new Map((ctx.adapt.lastPlan?.decisions ?? []).map((d) => [d.pair, d]));
   return ctx.vttif.vttif.current().graph.edges.map((e): PathView => {
     const ha = hostOf.get(e.a) ?? null;
     const hb = hostOf.get(e.b) ?? null;
@@ -104,14 +103,18 @@ export function pathsView(ctx: ApiContext): PathsReply {
     }
     const pair = hostPair(ha, hb);
     const st = ctx.adapt.pairs.get(pair);
-    const d = decisions.get(pair);
+    // The loop's word, not the plan's: a wanted link that is not up is the star, and why.
+    const why = ctx.adapt.explain(pair, nowOf(ctx));
     const direct = st?.phase === "up";
     return {
       ...base,
       path: direct ? "direct" : "star",
       since: st?.since ?? null,
-      reason: d?.reason ?? (direct ? "direct" : "star: not planned"),
+      reason: why.reason,
       link: st ? { pair, phase: st.phase } : null,
+      origin: direct ? why.origin : null,
+      state: why.state,
+      upAfterMs: why.upAfterMs,
     };
   });
 }
@@ -119,11 +122,16 @@ export function pathsView(ctx: ApiContext): PathsReply {
 /** `GET /api/links`: the star links (one per host) and the fast paths. */
 export function linksView(ctx: ApiContext): LinksReply {
   return {
-    star: [...ctx.hosts().values()].map((l) => ({ host: l.peer, ...l.stats() })),
+    star: [...ctx.hosts().values()].map((l) => ({
+      host: l.peer,
+      ...l.stats(),
+      reach: ctx.adapt.reachOf(l.peer),
+    })),
     fastPaths: [...ctx.adapt.pairs.values()].map((p) => ({
       hosts: splitPair(p.pair),
       phase: p.phase,
       since: p.since,
+      origin: ctx.adapt.explain(p.pair, nowOf(ctx)).origin,
     })),
   };
 }
@@ -140,8 +148,17 @@ export function adaptView(ctx: ApiContext): AdaptReply {
   const a = ctx.adapt;
   return {
     settings: a.settings,
-    links: [...a.pairs.values()].map((p) => ({ pair: p.pair, phase: p.phase, since: p.since })),
-    decisions: a.lastPlan?.decisions ?? [],
+    links: [...a.pairs.values()].map((p) => ({
+      pair: p.pair,
+      phase: p.phase,
+      since: p.since,
+      origin: a.explain(p.pair, nowOf(ctx)).origin,
+    })),
+    // The plan's rank, the loop's truth: direct only with the link up, and why not.
+    decisions: (a.lastPlan?.decisions ?? []).map((d) => {
+      const why = a.explain(d.pair, nowOf(ctx));
+      return { ...d, direct: why.path === "direct", reason: why.reason };
+    }),
     reactions: a.reactions,
     moves: a.moves,
   };

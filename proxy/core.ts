@@ -67,6 +67,8 @@ export function buildProxyCore(config: Config, clock: Clock): ProxyCore {
       keyOf: (h) => hosts.identityOf(h)?.key ?? null,
       vmHosts: () => vmHosts(sw.macs, clock.now()),
       topology: () => vttif.vttif.current().graph,
+      reach: (h) => hosts.reachOf(h),
+      recheck: (h) => void hosts.reach?.check(h),
     },
     adaptSettingsOf(config),
     // Long enough for VTTIF to see the traffic again: a few reports, smoothing, hysteresis.

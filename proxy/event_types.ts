@@ -1,8 +1,8 @@
 /**
  * The proxy's events, one discriminated union for every producer and reader: hosts joining,
  * leaving or revoked (host_session.ts, proxy.ts), VMs learned, moved or refused
- * (mac_events.ts), topology changes (vttif_service.ts via proxy.ts) and fast-path phases and
- * reactions (adapt/events.ts). The {@linkcode EventHub} keeps and streams them; `GET
+ * (mac_events.ts), topology changes (vttif_service.ts via proxy.ts), fast-path phases and
+ * reactions (adapt/events.ts) and the steps of VM migrations the proxy makes (migrator.ts). The {@linkcode EventHub} keeps and streams them; `GET
  * /api/events` sends them as they are, `agent events` and the live page read them.
  *
  *     producer -> { type, at, ...fields } -> EventHub -> /api/events, SSE `event: <type>`
@@ -11,6 +11,7 @@
  */
 
 import type { AdaptEvent } from "../adapt/events.ts";
+import type { PlacementEvent } from "./migrator.ts";
 import type { TopologyEvent } from "./vttif_service.ts";
 
 /** A host was admitted and its link is up. */
@@ -83,6 +84,9 @@ export type TopologyChanged = Omit<TopologyEvent, "type"> & { type: "topology"; 
 /** What the adaptation loop reports, stamped with the time the proxy saw it. */
 export type StampedAdaptEvent = AdaptEvent & { at: number };
 
+/** A step of a VM migration the proxy carries out (proxy/migrator.ts), with its reason. */
+export type PlacementStep = PlacementEvent & { at: number };
+
 /**
  * One event. `at` is ms since epoch; `type` says which fields follow.
  *
@@ -93,7 +97,12 @@ export type StampedAdaptEvent = AdaptEvent & { at: number };
  * if (e.type === "host" && e.state === "left" && e.reason !== "eof") throw new Error();
  * ```
  */
-export type VnetEvent = HostEvent | VmEvent | TopologyChanged | StampedAdaptEvent;
+export type VnetEvent =
+  | HostEvent
+  | VmEvent
+  | TopologyChanged
+  | StampedAdaptEvent
+  | PlacementStep;
 
 /** Every event type once; the compiler refuses a missing or unknown one. */
 const TYPES: Record<VnetEvent["type"], true> = {
@@ -102,6 +111,7 @@ const TYPES: Record<VnetEvent["type"], true> = {
   topology: true,
   reaction: true,
   vm: true,
+  placement: true,
 };
 
 /**

@@ -198,14 +198,29 @@ export class HostBook {
     return r;
   }
 
+  /** The write waiting for the one in flight; it will carry every change made until it starts. */
+  #next: Promise<void> | null = null;
+  #inFlight: Promise<void> = Promise.resolve();
+
+  /**
+   * Group commit: a change made while a write is in flight joins the next write, whose text is
+   * made when it starts, and each caller's promise settles with a write that holds its change.
+   * A join storm then costs one write per write time, not one (and the whole book) per host.
+   */
   #save(): Promise<void> {
-    return this.#file.write(
-      JSON.stringify(
-        { version: 2, hosts: Object.fromEntries(this.#hosts), revoked: this.#revoked },
-        null,
-        1,
-      ) + "\n",
-    );
+    if (this.#next) return this.#next;
+    const next = this.#inFlight.catch(() => {}).then(() => {
+      this.#next = null;
+      return this.#file.write(
+        JSON.stringify(
+          { version: 2, hosts: Object.fromEntries(this.#hosts), revoked: this.#revoked },
+          null,
+          1,
+        ) + "\n",
+      );
+    });
+    this.#next = this.#inFlight = next;
+    return next;
   }
 }
 

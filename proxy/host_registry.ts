@@ -9,6 +9,7 @@
 
 import type { WireRule } from "../agent/control/messages.ts";
 import type { Link } from "../agent/link/link.ts";
+import { type HostReach, Reachability, type ReachabilityDeps } from "./reachability.ts";
 
 /** The key a connected host joined with. */
 export interface HostIdentity {
@@ -26,6 +27,25 @@ export class HostRegistry {
   readonly rules = new Map<string, Map<string, WireRule>>();
   readonly #listen = new Map<string, string>();
   readonly #identity = new Map<string, HostIdentity>();
+  /**
+   * Whether each host can be dialed, checked by the proxy itself; null until the star gives
+   * a way to probe ({@linkcode checkReachabilityWith}): then only checked addresses are handed
+   * to peers.
+   */
+  reach: Reachability | null = null;
+
+  /** From now on, hosts' fast-path addresses are checked with `deps.probe` before use. */
+  checkReachabilityWith(deps: ReachabilityDeps): Reachability {
+    return this.reach = new Reachability(deps);
+  }
+
+  /**
+   * What is known about reaching host `name`: null when it is not connected, undefined when
+   * the proxy does not check reachability at all.
+   */
+  reachOf(name: string): HostReach | null | undefined {
+    return this.reach ? this.reach.get(name) ?? null : undefined;
+  }
 
   /** The connected hosts by name. */
   hosts(): ReadonlyMap<string, Link> {
@@ -54,11 +74,16 @@ export class HostRegistry {
     this.links.delete(name);
     this.#listen.delete(name);
     this.#identity.delete(name);
+    this.reach?.forget(name);
     return true;
   }
 
-  /** Where host `name` accepts fast paths, as others should dial it. */
+  /**
+   * Where host `name` accepts fast paths, as others should dial it: with reachability checks,
+   * only an address where the proxy reached it.
+   */
   listenAddress(name: string): string | null {
+    if (this.reach) return this.reach.get(name)?.listen ?? null;
     return this.#listen.get(name) ?? null;
   }
 

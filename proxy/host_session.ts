@@ -14,7 +14,7 @@
 import type { AdaptLoop } from "../adapt/loop.ts";
 import type { Clock } from "../agent/clock.ts";
 import { formatAddress, parseAddress } from "../agent/config/types.ts";
-import type { Conn, NetConn } from "../agent/link/transport.ts";
+import { type Conn, type NetConn, unmapIPv4 } from "../agent/link/transport.ts";
 import { type HostMessage, parseHostMessage } from "../agent/control/messages.ts";
 import { Link, type LinkOptions } from "../agent/link/link.ts";
 import { logger } from "../agent/log.ts";
@@ -51,8 +51,10 @@ export interface SessionContext {
 }
 
 /**
- * The address others should dial for a host's fast paths. A host advertises `:PORT` when it
- * listens on all its interfaces, and then the address it joined from is the one the proxy
+ * The address others should dial for a host's fast paths, without a reachability check (the
+ * proxy checks when it can probe: proxy/reachability.ts, where every candidate is tried and
+ * only one that answered with the host's key is handed out). A host advertises `:PORT` when
+ * it listens on all its interfaces, and then the address it joined from is the one the proxy
  * knows works. An explicit address is taken only when it is the address the host joined from:
  * anything else would let a host make its peers dial an address of its choosing (another
  * machine, an internal service), so the port is kept and the address replaced, with the reason.
@@ -102,7 +104,7 @@ function macFacts(sw: Switch): MacFacts {
 
 /** Acts on one control message from host `host` (joined from `from`). */
 export function dispatchHostMessage(
-  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports" | "macs">,
+  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports" | "macs" | "clock">,
   host: string,
   from: string,
   msg: HostMessage,
@@ -110,6 +112,8 @@ export function dispatchHostMessage(
 ): void {
   switch (msg.type) {
     case "traffic": {
+      // Reports come every interval: the moment to look again at a host nobody could reach.
+      ctx.hosts.reach?.recheckIfDue(host, now);
       const report = ctx.reports.check(host, msg, macFacts(ctx.sw), now);
       if (!report) break;
       ctx.vttif.accept(report);
@@ -120,6 +124,14 @@ export function dispatchHostMessage(
       break;
     }
     case "listening": {
+      const reach = ctx.hosts.reach;
+      const key = ctx.hosts.identityOf(host)?.key;
+      if (reach && key) {
+        // Only an address where the proxy reached the host itself is handed to peers.
+        void reach.listening(host, { address: msg.address, advertise: msg.advertise ?? null }, key)
+          .then(() => ctx.adapt.reconcile(ctx.clock.now()));
+        break;
+      }
       const listen = resolveListen(msg.address, from);
       if (listen.replaced) {
         logger("proxy").warn("Host {host}'s fast-path address not taken: {why}", {
@@ -152,7 +164,8 @@ export async function serveHost(
   handshakeDone: () => void,
 ): Promise<void> {
   const log = logger("proxy");
-  const remote = conn.remoteAddr;
+  // An IPv4 host on a dual-stack listener appears as ::ffff:a.b.c.d; it is a.b.c.d.
+  const remote = { hostname: unmapIPv4(conn.remoteAddr.hostname), port: conn.remoteAddr.port };
   const from = formatAddress(remote);
   let host;
   try {
@@ -208,6 +221,7 @@ export async function serveHost(
     ctx.link,
   );
   ctx.hosts.add(name, link, { key: host.key, spkiB64: host.spkiB64 });
+  ctx.hosts.reach?.joined(name, remote);
   ctx.reports.joined(name, ctx.clock.now());
   ctx.sw.attach(link);
   ctx.adapt.onHostUp(name);

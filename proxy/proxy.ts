@@ -13,6 +13,7 @@
  *                       (adapt/loop.ts), MAC moves (mac_authority.ts, mac_events.ts)
  *     operator.ts       the operator's saved rules and settings, put back and kept
  *     cert_renewal.ts   hosts' certificates renewed while they run
+ *     placement_parts.ts   the underlay, VM placement advice, migrations through the hook
  *     star.ts           the join listener: acceptor limits -> host_session.ts per host
  *     control_api.ts    the HTTP API (api.ts), TLS off loopback; revocation.ts behind it
  *
@@ -47,6 +48,7 @@ import type { EventHub } from "./events.ts";
 import { keepOperatorDecisions } from "./operator.ts";
 import { revokeHost } from "./revocation.ts";
 import { openStar, type Star } from "./star.ts";
+import { buildPlacement, type PlacementParts } from "./placement_parts.ts";
 import type { VttifService } from "./vttif_service.ts";
 
 export { DEFAULT_PROXY_PORT } from "./star.ts";
@@ -73,6 +75,8 @@ export interface ProxyHandle {
   readonly vttif: VttifService;
   /** The adaptation loop. */
   readonly adapt: AdaptLoop;
+  /** The underlay, VM placement and the migrations carried out. */
+  readonly placement: PlacementParts;
   /** The event stream. */
   readonly events: EventHub;
   /** Where the control API listens. */
@@ -130,12 +134,14 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   const persist = await keepOperatorDecisions(config, core, clock);
   tasks.push(vttif.run(signal, clock), adapt.run(signal));
   tasks.push(CertRenewal.fromConfig(config, { hosts, state, clock }).run(signal));
+  const placement = buildPlacement(config, core, clock);
+  tasks.push(...placement.run(signal));
   const device = attachLan(config, { sw, openDevice: deps.openDevice, signal, clock, tasks });
 
   const transport = deps.transport ?? tlsTransport;
   let star: Star;
   try {
-    star = openStar(config, { core, state, transport, clock });
+    star = openStar(config, { core, state, transport, clock, onAdmitted: placement.onAdmitted });
   } catch (e) {
     return await failed(e);
   }
@@ -156,6 +162,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     persist,
     connectionRefusals: star.acceptor.refusals,
     revokeHost: (name) => revokeHost(name, { book: state.book, hosts, events, clock }),
+    placement,
   }, { pki: state.pki, signal }).catch(failed);
   tasks.push(api.finished);
 
@@ -172,6 +179,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     reportRefusals: star.reports.refused,
     vttif,
     adapt,
+    placement,
     events,
     get apiAddress() {
       return api.address();

@@ -12,13 +12,15 @@ import type { Clock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
 import { formatAddress } from "../agent/config/types.ts";
 import { Acceptor } from "../agent/link/acceptor.ts";
-import type { Listener, Transport } from "../agent/link/transport.ts";
+import { listenBothFamilies, type Listener, type Transport } from "../agent/link/transport.ts";
 import { explainListenError } from "../agent/listen_error.ts";
 import { logger } from "../agent/log.ts";
 import { LogLimit } from "../agent/log_limit.ts";
 import type { ProxyState } from "./bootstrap.ts";
 import type { ProxyCore } from "./core.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
+import type { AdmitContext } from "./admit.ts";
+import { probePeer } from "../agent/fastpath/handshake.ts";
 import { ReportGate } from "./report_gate.ts";
 
 /** Default port hosts join on. */
@@ -34,23 +36,30 @@ export interface Star {
 }
 
 /**
- * Listens for hosts on `config.listen` (default 0.0.0.0:7800).
+ * Listens for hosts on `config.listen` (default [::]:7800, both families).
  *
  * @throws an explained listen error (address in use, permission) before anything runs.
  */
 export function openStar(
   config: Config,
-  parts: { core: ProxyCore; state: ProxyState; transport: Transport; clock: Clock },
+  parts: {
+    core: ProxyCore;
+    state: ProxyState;
+    transport: Transport;
+    clock: Clock;
+    onAdmitted?: AdmitContext["onAdmitted"];
+  },
 ): Star {
   const { core, state, clock } = parts;
   const log = logger("proxy");
-  const listenAddr = config.listen ?? { hostname: "0.0.0.0", port: DEFAULT_PROXY_PORT };
+  // Default: both address families (IPv4 alone where IPv6 is off).
+  const listenAddr = config.listen ?? { hostname: "::", port: DEFAULT_PROXY_PORT };
+  const identity = { certPem: state.pki.proxyCertPem, keyPem: state.pki.proxyKeyPem };
   let listener: Listener;
   try {
-    listener = parts.transport.listen(listenAddr, {
-      certPem: state.pki.proxyCertPem,
-      keyPem: state.pki.proxyKeyPem,
-    });
+    listener = config.listen
+      ? parts.transport.listen(listenAddr, identity)
+      : listenBothFamilies(parts.transport, DEFAULT_PROXY_PORT, identity).listener;
   } catch (e) {
     throw explainListenError(e, listenAddr, "listen");
   }
@@ -58,38 +67,15 @@ export function openStar(
     addr: formatAddress(listener.addr),
     id: state.token.id,
   });
+  // Fast-path addresses are handed out only where the proxy reached the host itself.
+  core.hosts.checkReachabilityWith({
+    probe: (address, key, timeoutMs) =>
+      probePeer(address, { key, caPem: state.pki.caPem, timeoutMs, transport: parts.transport }),
+    clock,
+  });
   const acceptor = new Acceptor(config);
   const reports = new ReportGate(config.updateInterval);
   const refusalLog = new LogLimit(60_000);
-  const session = (signal: AbortSignal): SessionContext => ({
-    ...core,
-    acceptor,
-    refusalLog,
-    reports,
-    admission: {
-      token: state.token,
-      caPem: state.pki.caPem,
-      issueHostCertificate: (n, k) =>
-        state.pki.issueHostCertificate(n, k, { lifetimeMs: config.certLifetime, now: clock.now() }),
-      tokenExpiresAt: state.tokenExpiresAt,
-      book: state.book,
-      settings: {
-        updateIntervalMs: config.updateInterval,
-        keepaliveMs: config.keepalive,
-        deadAfterMs: config.deadAfter,
-      },
-      timeoutMs: config.handshakeTimeout,
-      clock,
-    },
-    link: {
-      queueBytes: config.queueBytes,
-      keepaliveMs: config.keepalive,
-      deadAfterMs: config.deadAfter,
-      clock,
-    },
-    clock,
-    signal,
-  });
   return {
     listener,
     acceptor,
@@ -101,7 +87,11 @@ export function openStar(
         } catch { /* closed */ }
         for (const link of core.hosts.links.values()) link.close("proxy shutting down");
       }, { once: true });
-      const ctx = session(signal);
+      const ctx = sessionContext(
+        config,
+        { core, state, clock, acceptor, refusalLog, reports, onAdmitted: parts.onAdmitted },
+        signal,
+      );
       return acceptor.run(listener, {
         sourceOf: (conn) => conn.remoteAddr.hostname,
         onRefused: (source, why) => {
@@ -119,5 +109,53 @@ export function openStar(
         clock,
       }, signal);
     },
+  };
+}
+
+/** What every host session works with: the core, the front door's parts, the admission. */
+function sessionContext(
+  config: Config,
+  parts: {
+    core: ProxyCore;
+    state: ProxyState;
+    clock: Clock;
+    acceptor: Acceptor;
+    refusalLog: LogLimit;
+    reports: ReportGate;
+    onAdmitted?: AdmitContext["onAdmitted"];
+  },
+  signal: AbortSignal,
+): SessionContext {
+  const { core, state, clock } = parts;
+  return {
+    ...core,
+    acceptor: parts.acceptor,
+    refusalLog: parts.refusalLog,
+    reports: parts.reports,
+    admission: {
+      token: state.token,
+      caPem: state.pki.caPem,
+      issueHostCertificate: (n, k) =>
+        state.pki.issueHostCertificate(n, k, { lifetimeMs: config.certLifetime, now: clock.now() }),
+      tokenExpiresAt: state.tokenExpiresAt,
+      book: state.book,
+      settings: {
+        updateIntervalMs: config.updateInterval,
+        keepaliveMs: config.keepalive,
+        deadAfterMs: config.deadAfter,
+      },
+      timeoutMs: config.handshakeTimeout,
+      clock,
+      onAdmitted: parts.onAdmitted,
+    },
+    link: {
+      queueBytes: config.queueBytes,
+      keepaliveMs: config.keepalive,
+      deadAfterMs: config.deadAfter,
+      keepaliveIdleMs: config.keepaliveIdle,
+      clock,
+    },
+    clock,
+    signal,
   };
 }

@@ -10,10 +10,22 @@
  * namespaces, and `close()` kills only the processes it started and deletes only its
  * namespaces, also after a failure.
  *
+ *     lab_network.ts   builds the namespaces, bridges and veths from the options
+ *     lab_process.ts   processes in namespaces: log files, waiting for a log line, stopping
+ *     lab_shell.ts     running a command, failing with its stderr
+ *
  * @module
  */
 
 import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
+import { buildLabNetwork, type LabOptions, type Vm } from "./lab_network.ts";
+import { type LabProcess, spawnLogged, stopProcess, waitForLog } from "./lab_process.ts";
+import { type RunResult, sh } from "./lab_shell.ts";
+
+// Re-exported: tests, benches and the demo import the lab's vocabulary from here.
+export type { AttachMode, LabOptions, Vm } from "./lab_network.ts";
+export type { LabProcess } from "./lab_process.ts";
+export type { RunResult } from "./lab_shell.ts";
 
 /** Faster VTTIF for lab runs: a phase change is declared in about a second. */
 export const FAST_VTTIF: readonly string[] = [
@@ -35,76 +47,10 @@ export const FAST_FAILOVER: readonly string[] = [
   "1s",
 ];
 
-/** Result of a command run in a namespace. */
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** A VM: a namespace with one interface on its host's network. */
-export interface Vm {
-  ns: string;
-  /** Overlay IP. */
-  ip: string;
-  mac: string;
-  host: number;
-}
-
-/** A process the lab started, with its log file. */
-export interface LabProcess {
-  name: string;
-  child: Deno.ChildProcess;
-  logPath: string;
-  status: Promise<Deno.CommandStatus>;
-}
-
-/** How a host attaches to its VMs. */
-export type AttachMode = "tap" | "pcap";
-
-/** Lab shape. */
-export interface LabOptions {
-  hosts: number;
-  vmsPerHost?: number;
-  /** Give the proxy a LAN namespace behind a TAP on a bridge. */
-  lan?: boolean;
-  /**
-   * pcap: every agent captures an existing veth (a host its VM's, one VM per host; the proxy
-   * the LAN's) instead of creating a TAP.
-   */
-  attach?: AttachMode;
-  /** MTU of the VMs' networks (VM interfaces, host-side veths, agents' TAPs); default 1500. */
-  mtu?: number;
-  /** Extra agent flags for every host / the proxy. */
-  hostArgs?: readonly string[];
-  /** Every host serves its status API on 127.0.0.1:7802 in its namespace ({@linkcode Lab.hostStatus}). */
-  hostApi?: boolean;
-  proxyArgs?: readonly string[];
-}
-
 const ROOT = new URL("..", import.meta.url).pathname;
 /** Where each host's status API listens inside its namespace when `hostApi` is set. */
 const HOST_API = "127.0.0.1:7802";
 const PREFIX = "vnl";
-
-/** Runs `ip ...` (or another command) and throws with its stderr when it fails. */
-async function sh(cmd: string[], allowFail = false): Promise<RunResult> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const r = {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-  if (r.code !== 0 && !allowFail) {
-    throw new Error(`Cannot run "${cmd.join(" ")}": exit ${r.code}: ${r.stderr.trim()}`);
-  }
-  return r;
-}
 
 /** Why lab tests cannot run here, or null when they can (root, ip, /dev/net/tun). */
 export function labUnavailable(): string | null {
@@ -179,93 +125,12 @@ export class Lab {
     const dir = await Deno.makeTempDir({ prefix: `${prefix}-` });
     const lab = new Lab(prefix, dir, opts);
     try {
-      await lab.#build();
+      await buildLabNetwork(lab);
     } catch (e) {
       await lab.close();
       throw e;
     }
     return lab;
-  }
-
-  async #addNs(name: string): Promise<void> {
-    await sh(["ip", "netns", "add", name]);
-    this.namespaces.push(name);
-    await sh(["ip", "-n", name, "link", "set", "lo", "up"]);
-  }
-
-  async #build(): Promise<void> {
-    const ul = this.underlayNs;
-    await this.#addNs(ul);
-    await sh(["ip", "-n", ul, "link", "add", "br0", "type", "bridge"]);
-    await sh(["ip", "-n", ul, "link", "set", "br0", "up"]);
-    // Proxy on the underlay.
-    await this.#addNs(this.proxyNs);
-    await this.#uplink(this.proxyNs, "px", "10.77.0.1");
-    if (this.opts.lan) {
-      await this.#addNs(this.lanNs);
-      await this.#veth(this.lanNs, "eth0", this.proxyNs, "lan0", "02:88:00:00:00:fa");
-      if (this.opts.attach === "tap") {
-        await sh(["ip", "-n", this.proxyNs, "link", "add", "br-lan", "type", "bridge"]);
-        await sh(["ip", "-n", this.proxyNs, "link", "set", "br-lan", "up"]);
-        await sh(["ip", "-n", this.proxyNs, "link", "set", "lan0", "master", "br-lan"]);
-      }
-      await sh(["ip", "-n", this.lanNs, "addr", "add", `${this.lanIp}/24`, "dev", "eth0"]);
-    }
-    for (let h = 1; h <= this.opts.hosts; h++) {
-      const hns = this.hostNs(h);
-      await this.#addNs(hns);
-      await this.#uplink(hns, `h${h}`, this.hostIp(h));
-      if (this.opts.attach === "tap") {
-        await sh(["ip", "-n", hns, "link", "add", "br-vm", "type", "bridge"]);
-        await sh(["ip", "-n", hns, "link", "set", "br-vm", "up"]);
-      }
-      for (let v = 1; v <= this.opts.vmsPerHost; v++) {
-        const vns = `${this.prefix}-h${h}v${v}`;
-        await this.#addNs(vns);
-        const mac = `02:88:00:00:${h.toString(16).padStart(2, "0")}:${
-          v.toString(16).padStart(2, "0")
-        }`;
-        const ip = `10.88.0.${h * 10 + v}`;
-        await this.#veth(vns, "eth0", hns, `v${v}`, mac);
-        if (this.opts.mtu !== 1500) {
-          await sh(["ip", "-n", vns, "link", "set", "eth0", "mtu", String(this.opts.mtu)]);
-          await sh(["ip", "-n", hns, "link", "set", `v${v}`, "mtu", String(this.opts.mtu)]);
-        }
-        if (this.opts.attach === "tap") {
-          await sh(["ip", "-n", hns, "link", "set", `v${v}`, "master", "br-vm"]);
-          // A bridge keeps the MTU it was created with; set it to the VMs' own.
-          await sh(["ip", "-n", hns, "link", "set", "br-vm", "mtu", String(this.opts.mtu)]);
-        }
-        await sh(["ip", "-n", vns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
-        this.vms.push({ ns: vns, ip, mac, host: h });
-      }
-    }
-  }
-
-  /** A veth from namespace `ns` (named `eth0`) to the underlay bridge, with `ip`/24. */
-  async #uplink(ns: string, tag: string, ip: string): Promise<void> {
-    await this.#veth(ns, "eth0", this.underlayNs, `ul-${tag}`);
-    await sh(["ip", "-n", this.underlayNs, "link", "set", `ul-${tag}`, "master", "br0"]);
-    await sh(["ip", "-n", ns, "addr", "add", `${ip}/24`, "dev", "eth0"]);
-  }
-
-  /** A veth pair between two namespaces, both ends up. */
-  async #veth(
-    nsA: string,
-    nameA: string,
-    nsB: string,
-    nameB: string,
-    macA?: string,
-  ): Promise<void> {
-    const tmp = `${this.prefix}t${Math.random().toString(36).slice(2, 6)}`;
-    await sh(["ip", "link", "add", tmp, "type", "veth", "peer", "name", `${tmp}p`]);
-    await sh(["ip", "link", "set", tmp, "netns", nsA]);
-    await sh(["ip", "link", "set", `${tmp}p`, "netns", nsB]);
-    await sh(["ip", "-n", nsA, "link", "set", tmp, "name", nameA]);
-    await sh(["ip", "-n", nsB, "link", "set", `${tmp}p`, "name", nameB]);
-    if (macA) await sh(["ip", "-n", nsA, "link", "set", nameA, "address", macA]);
-    await sh(["ip", "-n", nsA, "link", "set", nameA, "up"]);
-    await sh(["ip", "-n", nsB, "link", "set", nameB, "up"]);
   }
 
   /** Shapes the egress of `ns`'s underlay interface with tbf. */
@@ -298,25 +163,7 @@ export class Lab {
 
   /** Starts a long-running process inside `ns`, its output going to a log file. */
   async spawn(name: string, ns: string, cmd: string[]): Promise<LabProcess> {
-    const logPath = `${this.dir}/${name}.log`;
-    const file = await Deno.open(logPath, { write: true, create: true, truncate: true });
-    const child = new Deno.Command("ip", {
-      args: ["netns", "exec", ns, ...cmd],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Both streams into one file, in arrival order.
-    const copy = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s) await file.write(chunk).catch(() => {});
-    };
-    const status = Promise.all([copy(child.stdout), copy(child.stderr)]).then(() => child.status)
-      .finally(() => {
-        try {
-          file.close();
-        } catch { /* closed */ }
-      });
-    const p = { name, child, logPath, status };
+    const p = await spawnLogged(this.dir, name, ns, cmd);
     this.processes.push(p);
     return p;
   }
@@ -437,25 +284,8 @@ export class Lab {
   }
 
   /** Waits until the process's log matches `re` (counting only matches after `skip`). */
-  async waitForLog(p: LabProcess, re: RegExp, timeoutMs: number, skip = 0): Promise<string> {
-    const until = Date.now() + timeoutMs;
-    let exited = false;
-    p.status.then(() => exited = true);
-    while (Date.now() < until) {
-      const text = await Deno.readTextFile(p.logPath).catch(() => "");
-      const matches = [
-        ...text.matchAll(new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g")),
-      ];
-      if (matches.length > skip) return matches[skip][0];
-      if (exited) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const log = await Deno.readTextFile(p.logPath).catch(() => "");
-    throw new Error(
-      `Cannot see ${re} in ${p.name}'s log within ${timeoutMs} ms${
-        exited ? " (process exited)" : ""
-      }:\n${log.slice(-3000)}`,
-    );
+  waitForLog(p: LabProcess, re: RegExp, timeoutMs: number, skip = 0): Promise<string> {
+    return waitForLog(p, re, timeoutMs, skip);
   }
 
   /**
@@ -513,18 +343,8 @@ export class Lab {
   }
 
   /** Stops one process with SIGTERM (SIGKILL after a grace period). */
-  async stop(p: LabProcess, graceMs = 3000): Promise<Deno.CommandStatus> {
-    try {
-      p.child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const t = setTimeout(() => {
-      try {
-        p.child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, graceMs);
-    const s = await p.status;
-    clearTimeout(t);
-    return s;
+  stop(p: LabProcess, graceMs = 3000): Promise<Deno.CommandStatus> {
+    return stopProcess(p, graceMs);
   }
 
   /** Kills the lab's processes and deletes its namespaces and files. Safe to call twice. */

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { sh } from "./lab_shell.ts";
 import type { Lab, LabProcess } from "./lab.ts";
 import type { QemuGuest } from "./qemu/guest.ts";
 
@@ -34,6 +35,22 @@ export async function moveVm(lab: Lab, vm: number, toHost: number): Promise<void
   const from = lab.hostNs(fromHost);
   const to = lab.hostNs(toHost);
   const moved = `m${vm}h${toHost}`;
+  await moveLink(from, to, ifname, moved).catch((e) => {
+    throw new Error(`Cannot move VM ${vm}: ${(e as Error).message}`);
+  });
+  placement.get(lab)!.set(vm, [toHost, moved]);
+}
+
+/**
+ * Moves a VM's host-side veth `ifname` from namespace `from` to `to` (renamed `moved`) and
+ * onto that host's VM bridge: what a migration looks like to the hosts' bridges.
+ */
+export async function moveLink(
+  from: string,
+  to: string,
+  ifname: string,
+  moved: string,
+): Promise<void> {
   for (
     const cmd of [
       ["ip", "-n", from, "link", "set", ifname, "down"],
@@ -43,15 +60,7 @@ export async function moveVm(lab: Lab, vm: number, toHost: number): Promise<void
       ["ip", "-n", to, "link", "set", moved, "master", "br-vm"],
       ["ip", "-n", to, "link", "set", moved, "up"],
     ]
-  ) {
-    const out = await new Deno.Command(cmd[0], { args: cmd.slice(1), stderr: "piped" }).output();
-    if (!out.success) {
-      throw new Error(
-        `Cannot move VM ${vm}: ${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
-      );
-    }
-  }
-  placement.get(lab)!.set(vm, [toHost, moved]);
+  ) await sh(cmd);
 }
 
 /** The VM announces itself: `count` RARP-typed broadcast frames from its MAC, 50 ms apart. */

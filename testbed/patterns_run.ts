@@ -18,6 +18,8 @@ export interface PatternsRun {
   /** TCP port the ranks use (change it between runs to avoid TIME_WAIT collisions). */
   port?: number;
   timeoutS?: number;
+  /** The lab VMs (indices) that run it, rank i on the i-th; default every VM in order. */
+  vms?: readonly number[];
 }
 
 /** What one rank printed. */
@@ -68,8 +70,9 @@ export function patternsArgs(rank: number, hosts: string): string[] {
 }
 
 export async function runPatterns(lab: Lab, run: PatternsRun): Promise<PatternsOutcome> {
-  const hosts = lab.vms.map((v) => v.ip).join(",");
-  const results = await Promise.all(lab.vms.map((vm, rank) =>
+  const vms = run.vms?.map((i) => lab.vms[i]) ?? lab.vms;
+  const hosts = vms.map((v) => v.ip).join(",");
+  const results = await Promise.all(vms.map((vm, rank) =>
     lab.exec(vm.ns, [
       Deno.execPath(),
       ...patternsArgs(rank, hosts),

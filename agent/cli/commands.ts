@@ -5,7 +5,10 @@
  *     agent status
  *     agent topology [--json|--dot]          smoothed traffic matrix and the inferred topology
  *     agent links | paths | adapt
- *     agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on
+ *     agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on|migrate on|off
+ *     agent underlay                         per host pair: RTT, bandwidth, bottleneck
+ *     agent advise                           where VMs should live, why; migrations made
+ *     agent advise set moves=N|gain=F|cost=X|pin MAC|unpin MAC|slots HOST N|auto
  *     agent rules list
  *     agent rules add SRC DST TARGET [HOST]     SRC/DST: a MAC or *, TARGET: device|proxy|drop|host:N|peer:N
  *     agent rules del SRC DST [HOST]
@@ -37,9 +40,11 @@ import {
   printTopology,
   printVms,
 } from "./print.ts";
+import { printAdvice, printUnderlay } from "./print_placement.ts";
 import type {
   AdaptReply,
   LoginReply,
+  PlacementReply,
   RevokeReply,
   RuleAddedReply,
   RuleRemovedReply,
@@ -156,9 +161,32 @@ export const COMMANDS: readonly Command[] = [
   {
     name: "adapt",
     subs: ["set"],
-    usage: "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on",
+    usage:
+      "agent adapt set k=N|k=auto|pin A B|unpin A B|forbid A B|unforbid A B|off|on|migrate on|off",
     run: async (c) =>
       c.show(await c.api.call<AdaptReply>("PUT", "/api/adapt", adaptChange(c.args)), printAdapt),
+  },
+  {
+    name: "underlay",
+    subs: ANY,
+    usage: "agent underlay [--json]                (per host pair: RTT, bandwidth, bottleneck)",
+    run: showing("/api/underlay", printUnderlay),
+  },
+  {
+    name: "advise",
+    subs: [undefined, "show"],
+    usage: "agent advise [--json]                  (where VMs should live and why; migrations)",
+    run: showing("/api/placement", printAdvice),
+  },
+  {
+    name: "advise",
+    subs: ["set"],
+    usage: "agent advise set moves=N|gain=F|cost=X|pin MAC|unpin MAC|slots HOST N|slots HOST auto",
+    run: async (c) =>
+      c.show(
+        await c.api.call<PlacementReply>("PUT", "/api/placement", placementChange(c.args)),
+        printAdvice,
+      ),
   },
   {
     name: "rules",
@@ -300,7 +328,38 @@ export function adaptChange(words: string[]): Record<string, unknown> {
   if (words.length === 3 && ["pin", "unpin", "forbid", "unforbid"].includes(w)) {
     return { [w]: [a, b] };
   }
+  if (words.length === 2 && w === "migrate" && (a === "on" || a === "off")) {
+    return { migrate: a === "on" };
+  }
   throw new UsageError(
-    `adapt set takes k=N, k=auto, pin A B, unpin A B, forbid A B, unforbid A B, off or on`,
+    `adapt set takes k=N, k=auto, pin A B, unpin A B, forbid A B, unforbid A B, off, on, ` +
+      `migrate on or migrate off`,
+  );
+}
+
+/**
+ * The PUT body for `agent advise set ...`.
+ *
+ * @example
+ * ```ts
+ * import { placementChange } from "./commands.ts";
+ * if (placementChange(["slots", "h1", "4"]).slots?.toString() !== "h1,4") throw new Error();
+ * if (placementChange(["gain=0.2"]).minGain !== 0.2) throw new Error();
+ * ```
+ */
+export function placementChange(words: string[]): Record<string, unknown> {
+  const [w, a, b] = words;
+  const setting = /^(moves|gain|cost)=(\d+(\.\d+)?)$/.exec(words.length === 1 ? w : "");
+  if (setting) {
+    const key = { moves: "maxMoves", gain: "minGain", cost: "moveCost" }[setting[1]]!;
+    return { [key]: Number(setting[2]) };
+  }
+  if (words.length === 2 && (w === "pin" || w === "unpin")) return { [w]: a };
+  if (words.length === 3 && w === "slots" && /^(\d+|auto)$/.test(b)) {
+    return { slots: [a, b === "auto" ? null : Number(b)] };
+  }
+  throw new UsageError(
+    "advise set takes moves=N, gain=F (0.1 = 10%), cost=X, pin MAC, unpin MAC, " +
+      "slots HOST N or slots HOST auto",
   );
 }

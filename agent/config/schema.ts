@@ -73,6 +73,14 @@ export const SETTINGS = {
     doc: "Where to accept links. Proxy: hosts join here (default :7800). Host: fast-path " +
       "links from other hosts (default: any free port, advertised to the proxy).",
   }),
+  advertise: setting({
+    kind: optional(address),
+    default: null as Address | null,
+    group: "mode",
+    meta: "ADDR:PORT",
+    doc: "Host: a public address that reaches its fast-path listener (a port forward on a " +
+      "NAT); peers are sent there only after the proxy has reached this host there itself.",
+  }),
   name: setting({
     kind: optional(text("a host name of a-z, 0-9 and '-' (at most 63)", HOSTNAME)),
     default: null as string | null,
@@ -229,12 +237,29 @@ export const SETTINGS = {
     meta: "DURATION",
     doc: "A link that received nothing for this long is closed (half-open TCP detection).",
   }),
+  keepaliveIdle: setting({
+    kind: duration(100, 3_600_000),
+    default: 10_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "A star link that carried nothing but keepalives for this long pings at this interval " +
+      "instead, and is closed after this plus dead-after of silence (idle hosts cost the proxy " +
+      "little); set it equal to keepalive for no idle mode.",
+  }),
   handshakeTimeout: setting({
     kind: duration(100, 600_000),
     default: 5_000,
     group: "data plane",
     meta: "DURATION",
     doc: "A peer that has not finished its handshake by then is disconnected.",
+  }),
+  dialTimeout: setting({
+    kind: duration(100, 600_000),
+    default: 3_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "Host: a fast-path dial that has not connected by then fails (a dropped SYN would " +
+      "wait about 127 s), and the other direction is tried.",
   }),
   maxHandshakes: setting({
     kind: int(1, 100_000),
@@ -292,6 +317,52 @@ export const SETTINGS = {
     group: "adaptation",
     meta: "A:B,...",
     doc: "Proxy: host pairs that never get a fast path (wins over pin).",
+  }),
+  vmSlots: setting({
+    kind: optional(int(0, 100_000)),
+    default: null as number | null,
+    group: "adaptation",
+    meta: "N",
+    doc: "Host: how many VMs this host can hold, told to the proxy for VM placement; a VM " +
+      "is a MAC seen in unicast traffic (default: no room beyond the VMs it has).",
+  }),
+  migrateHook: setting({
+    kind: optional(text("a command (split at spaces; no shell)", /^\S.*$/)),
+    default: null as string | null,
+    group: "adaptation",
+    meta: "CMD",
+    doc: "Proxy: migrates a VM when placement asks: run as CMD VM-MAC FROM-HOST TO-HOST " +
+      "(e.g. a script calling virsh migrate); exit 0 when the VM runs on TO-HOST.",
+  }),
+  migrate: setting({
+    kind: bool,
+    default: false,
+    group: "adaptation",
+    doc: "Proxy: carry out VM placement plans through --migrate-hook, one move at a time " +
+      "(false: advise only, see `agent advise`).",
+  }),
+  maxMoves: setting({
+    kind: int(0, 10_000),
+    default: 4,
+    group: "adaptation",
+    meta: "N",
+    doc: "Proxy: at most this many VM migrations per placement plan (0: placement off).",
+  }),
+  minGain: setting({
+    kind: real(0, 1),
+    default: 0.1,
+    group: "adaptation",
+    meta: "FRACTION",
+    doc: "Proxy: a placement plan is proposed only if it cuts the predicted cost by this " +
+      "fraction, net of the moves' cost.",
+  }),
+  migrateSettle: setting({
+    kind: duration(0, 3_600_000),
+    default: 15_000,
+    group: "adaptation",
+    meta: "DURATION",
+    doc: "Proxy: after a VM arrived on its new host, wait this long before measuring the " +
+      "move's gain (VTTIF's smoothing must see the new traffic).",
   }),
   api: setting({
     kind: optional(listenAddress),

@@ -11,6 +11,15 @@
  * The TLS certificate proves the acceptor's identity to the dialer; the one-time ticket, which
  * only the proxy and the two hosts know, proves the dialer's identity to the acceptor.
  *
+ * The proxy checks that a host can be reached on its fast-path address the same way, as a
+ * dialer with no ticket (proxy/reachability.ts):
+ *
+ *     proxy: TLS verifying the host key's name   preamble + HELLO {role: probe}  ->
+ *                                             <- preamble + WELCOME {}; the acceptor closes
+ *
+ * The certificate is what proves the host is there; the WELCOME carries nothing, so a stranger
+ * who probes learns no more than the TLS handshake already showed.
+ *
  * @module
  */
 
@@ -38,6 +47,8 @@ export async function dialPeer(
     ticket: string;
     caPem: string;
     timeoutMs: number;
+    /** Bound on connecting (TCP and TLS); the transport's default when absent. */
+    dialTimeoutMs?: number;
     transport?: Transport;
     clock?: Clock;
   },
@@ -47,7 +58,21 @@ export async function dialPeer(
   const conn = await transport.dial(address, {
     serverName: keyTlsName(options.key),
     caPem: options.caPem,
+    timeoutMs: options.dialTimeoutMs,
   });
+  return await helloPeer(conn, address, options);
+}
+
+/**
+ * The dialer's side of the handshake on a connection already open and TLS-verified (a dial,
+ * or a hole punch): HELLO with the ticket, then WELCOME from `peer` or a refusal. Closes
+ * `conn` when it fails.
+ */
+export async function helloPeer(
+  conn: Conn,
+  address: Address,
+  options: { self: string; peer: string; ticket: string; timeoutMs: number; clock?: Clock },
+): Promise<Handshake> {
   try {
     const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock });
     await hs.start(MessageType.HELLO, { role: "peer", name: options.self, ticket: options.ticket });
@@ -75,8 +100,34 @@ export async function dialPeer(
 }
 
 /**
+ * Checks that the host with key `key` accepts fast paths at `address`: TLS verifying its key's
+ * name against `caPem`, then HELLO {role: probe} answered by WELCOME. Rejects with why not
+ * (a `DialTimeout` from the transport when nothing answered). Used by the proxy.
+ */
+export async function probePeer(
+  address: Address,
+  options: { key: string; caPem: string; timeoutMs: number; transport?: Transport; clock?: Clock },
+): Promise<void> {
+  const transport = options.transport ?? tlsTransport;
+  const conn = await transport.dial(address, {
+    serverName: keyTlsName(options.key),
+    caPem: options.caPem,
+    timeoutMs: options.timeoutMs,
+  });
+  try {
+    const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock });
+    await hs.start(MessageType.HELLO, { role: "probe" });
+    await hs.expect(MessageType.WELCOME);
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
  * Runs the acceptor's side on an accepted TLS connection; returns the peer's name and the
- * handshake. A ticket that is not there yet is waited for up to `ticketWaitMs` (the proxy's
+ * handshake, or `probe` when it was the proxy checking reachability (answered and done). A ticket that is not there yet is waited for up to `ticketWaitMs` (the proxy's
  * message to us and its message to the dialer travel on different links).
  *
  * @throws {ProtocolError} (after sending GOODBYE) for a bad, replayed or foreign ticket.
@@ -90,12 +141,17 @@ export async function acceptPeer(
     ticketWaitMs: number;
     clock?: Clock;
   },
-): Promise<{ peer: string; handshake: Handshake }> {
+): Promise<{ peer: string; handshake: Handshake } | { probe: true }> {
   const clock = options.clock ?? systemClock;
   const hs = new Handshake(conn, options.timeoutMs, { clock });
   const hello = Handshake.json(await hs.expect(MessageType.HELLO));
+  if (hello.role === "probe") {
+    // The proxy checking that we can be reached here: the TLS handshake was the answer.
+    await hs.start(MessageType.WELCOME, {});
+    return { probe: true };
+  }
   if (hello.role !== "peer") {
-    throw new ProtocolError("Cannot accept fast path: HELLO without role peer");
+    throw new ProtocolError("Cannot accept fast path: HELLO without role peer or probe");
   }
   let peer: string;
   try {

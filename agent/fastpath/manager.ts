@@ -5,6 +5,10 @@
  *
  *     proxy: peer-expect(ticket) ──> acceptor's TicketBook
  *     proxy: peer-connect(address, ticket) ──> dialPeer ──TLS──> acceptPeer
+ *     proxy: peer-punch to both (behind NATs) ──> punchTcp from both sides at once ──> TLS
+ *            (roles from the proxy) ──> helloPeer / acceptPeer  (punch.ts)
+ *     proxy: HELLO {role: probe} on the listener ──> WELCOME: the proxy knows we are reachable
+ *            (listener.ts: the listener, its limits and the probes)
  *     both:  Link "peer:OTHER" attached to the switch; peer-up ──> proxy
  *     close / failure: Switch.detach -> rules to the peer stop matching at once (star again);
  *                      peer-down ──> proxy
@@ -18,32 +22,43 @@ import { type Address, formatAddress, parseAddress } from "../config/types.ts";
 import type {
   HostMessage,
   KeysRevoked,
+  Listening,
   PeerClose,
   PeerConnect,
   PeerExpect,
   PeerMacs,
+  PeerPunch,
+  PeerVia,
 } from "../control/messages.ts";
 import type { Mac } from "../switch/ethernet.ts";
 import type { PeerSourcePolicy } from "../switch/switch.ts";
 import { PeerTrust } from "./peer_trust.ts";
 import type { Handshake } from "../link/handshake.ts";
 import { Link } from "../link/link.ts";
-import { type Listener, tlsTransport, type Transport } from "../link/transport.ts";
+import { tlsTransport, type Transport } from "../link/transport.ts";
 import { ProtocolError } from "../link/wire.ts";
 import { logger } from "../log.ts";
 import type { Switch } from "../switch/switch.ts";
 import { peerPort } from "../switch/port_name.ts";
-import { acceptPeer, dialPeer } from "./handshake.ts";
+import { acceptPeer, dialPeer, helloPeer } from "./handshake.ts";
+import { punchedTls, punchTcp } from "./punch.ts";
+import { keyTlsName } from "../join/host_key.ts";
 import { TicketBook } from "./tickets.ts";
-import { Acceptor } from "../link/acceptor.ts";
-import { LogLimit } from "../log_limit.ts";
-import { explainListenError } from "../listen_error.ts";
+import { FastPathListener } from "./listener.ts";
 
 /** Tickets a host keeps waiting at most. */
 export const MAX_TICKETS = 1024;
 
 /** Messages from the proxy this manager handles. */
-export type PeerInstruction = PeerExpect | PeerConnect | PeerMacs | KeysRevoked | PeerClose;
+export type PeerInstruction =
+  | PeerExpect
+  | PeerConnect
+  | PeerPunch
+  | PeerMacs
+  | KeysRevoked
+  | PeerClose;
+
+export { DEFAULT_FAST_PATH_LISTEN } from "./listener.ts";
 
 /**
  * Host-side fast-path links, and the sources each peer may send on them (the switch asks
@@ -57,17 +72,16 @@ export class FastPathManager implements PeerSourcePolicy {
   readonly #report: (msg: HostMessage) => void;
   readonly #book = new TicketBook({ max: MAX_TICKETS });
   readonly #links = new Map<string, Link>();
+  /** How each link up came to be (said again to a restarted proxy). */
+  readonly #via = new Map<string, PeerVia>();
   /** The proxy's word on peers: their keys, revoked keys, their VMs (peer_trust.ts). */
   readonly trust = new PeerTrust();
-  /** The certificate the listener presents now. */
-  #certPem = "";
+  readonly #listener: FastPathListener;
+  #keyPem = "";
   #caPem = "";
-  #listener: Listener | null = null;
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #log = logger("fastpath");
-  readonly #acceptor: Acceptor;
-  readonly #refusalLog = new LogLimit(60_000);
 
   /** @param report sends a control message to the proxy (dropped while the uplink is down) */
   constructor(
@@ -88,11 +102,14 @@ export class FastPathManager implements PeerSourcePolicy {
     this.#config = init.config;
     this.#signal = init.signal;
     this.#report = report;
-    this.#acceptor = new Acceptor(init.config);
+    this.#listener = new FastPathListener({
+      ...init,
+      transport: this.#transport,
+      clock: this.#clock,
+      book: this.#book,
+      onPeer: (peer, hs) => this.#attach(peer, hs, "accepted"),
+    });
     init.signal.addEventListener("abort", () => {
-      try {
-        this.#listener?.close();
-      } catch { /* closed */ }
       for (const l of this.#links.values()) l.close("host shutting down");
     }, { once: true });
   }
@@ -104,12 +121,12 @@ export class FastPathManager implements PeerSourcePolicy {
 
   /** The certificate the fast-path listener presents (PEM), "" before the first join. */
   get certificatePem(): string {
-    return this.#certPem;
+    return this.#listener.certificatePem;
   }
 
   /** Where this host accepts fast paths, once listening. */
   get address(): Address | null {
-    return this.#listener?.addr ?? null;
+    return this.#listener.address;
   }
 
   /** The link to `peer`, if up. */
@@ -118,71 +135,28 @@ export class FastPathManager implements PeerSourcePolicy {
   }
 
   /**
-   * Listens with the host's certificate; returns the address to advertise: `:PORT` when bound
-   * to all interfaces (the proxy pairs it with the address we joined from). A new certificate
-   * (a rejoin, a renewal) replaces the listener on the same port; links already up keep
-   * running, since they no longer depend on it.
+   * Listens with the host's certificate; returns the address to advertise (`:PORT` when bound
+   * to all interfaces). A new certificate replaces the listener on the same port.
    */
   listen(tls: { certPem: string; keyPem: string; caPem: string }): string {
     this.#caPem = tls.caPem;
-    if (this.#listener && this.#certPem !== tls.certPem) {
-      const old = this.#listener;
-      this.#certPem = tls.certPem;
-      void this.#relisten(old, tls);
-      return advertised(old.addr);
-    }
-    return advertised(
-      (this.#listener ??
-        this.#open(this.#config.listen ?? { hostname: "0.0.0.0", port: 0 }, tls)).addr,
-    );
+    this.#keyPem = tls.keyPem;
+    return this.#listener.listen(tls);
   }
 
-  /**
-   * Replaces `old` by a listener with the new certificate on the same port (the address the
-   * proxy hands peers stays right). The port is free only once the old listener's pending
-   * accept has been cancelled, a turn of the event loop after close, so binding is retried.
-   */
-  async #relisten(old: Listener, tls: { certPem: string; keyPem: string }): Promise<void> {
-    const want = {
-      hostname: this.#config.listen?.hostname ?? old.addr.hostname,
-      port: old.addr.port,
-    };
-    try {
-      old.close();
-    } catch { /* closed */ }
-    for (let attempt = 0; attempt < 200 && !this.#signal.aborted; attempt++) {
-      if (this.#certPem !== tls.certPem) return; // a newer certificate took over
-      try {
-        this.#open(want, tls);
-        return;
-      } catch (e) {
-        if (!((e as Error).cause instanceof Deno.errors.AddrInUse)) {
-          this.#log.error("Cannot listen for fast paths with the new certificate: {error}", {
-            error: (e as Error).message,
-          });
-          return;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
+  /** The `listening` message for `address`, with `--advertise` if given. */
+  listeningMessage(address: string): Listening {
+    return this.#listener.listeningMessage(address);
   }
 
-  #open(want: Address, tls: { certPem: string; keyPem: string }): Listener {
-    let listener: Listener;
-    try {
-      listener = this.#transport.listen(want, tls);
-    } catch (e) {
-      throw explainListenError(e, want, "listen");
-    }
-    this.#listener = listener;
-    this.#certPem = tls.certPem;
-    this.#acceptLoop(listener);
-    return listener;
+  /** Reachability probes from the proxy answered so far. */
+  get probes(): number {
+    return this.#listener.probes;
   }
 
   /** Fast-path connections refused or dropped before their ticket was checked, by reason. */
   get refusals(): Readonly<Record<string, number>> {
-    return this.#acceptor.refusals;
+    return this.#listener.refusals;
   }
 
   /** Whether the peer behind `port` may send frames from `src` (see PeerMacs). */
@@ -221,6 +195,18 @@ export class FastPathManager implements PeerSourcePolicy {
         this.#dial(msg.peer, msg.key, address, msg.ticket);
         return;
       }
+      case "peer-punch":
+        if (!this.trust.expectKey(msg.peer, msg.key)) return this.#revoked(msg.peer, msg.key);
+        if (msg.role === "tls-server") {
+          this.#book.expect(
+            msg.ticket,
+            msg.peer,
+            Math.min(msg.ttlMs + 5_000, 60_000),
+            this.#clock.now(),
+          );
+        }
+        void this.#punch(msg);
+        return;
       case "peer-close":
         this.#links.get(msg.peer)?.close(`proxy asked: ${msg.reason}`);
         return;
@@ -229,7 +215,9 @@ export class FastPathManager implements PeerSourcePolicy {
 
   /** Tells the proxy about every link that is up (after a re-join). */
   reannounce(): void {
-    for (const peer of this.#links.keys()) this.#report({ type: "peer-up", peer });
+    for (const peer of this.#links.keys()) {
+      this.#report({ type: "peer-up", peer, via: this.#via.get(peer) });
+    }
   }
 
   /** A fast path with a revoked key is never set up: said to the proxy and the log. */
@@ -247,10 +235,11 @@ export class FastPathManager implements PeerSourcePolicy {
         ticket,
         caPem: this.#caPem,
         timeoutMs: this.#config.handshakeTimeout,
+        dialTimeoutMs: this.#config.dialTimeout,
         transport: this.#transport,
         clock: this.#clock,
       });
-      this.#attach(peer, hs);
+      this.#attach(peer, hs, "dialed");
     } catch (e) {
       this.#log.warn("Cannot open a fast path to {peer} at {addr}: {error}", {
         peer,
@@ -262,56 +251,73 @@ export class FastPathManager implements PeerSourcePolicy {
   }
 
   /**
-   * Accepts fast-path connections within the same limits as the proxy's join listener: this
-   * listener is on every host's public side, and nobody is authenticated before the ticket.
+   * Both hosts behind NATs: connect to the peer's outside address from the port the proxy
+   * chose while the peer does the same (punch.ts), then TLS in the proxy's roles and the
+   * fast-path handshake over it.
    */
-  async #acceptLoop(listener: Listener): Promise<void> {
-    await this.#acceptor.run(listener, {
-      sourceOf: (conn) => conn.remoteAddr.hostname,
-      onRefused: (source, why) => this.#refused(source, why),
-      serve: async (conn, handshakeDone) => {
-        let accepted;
-        try {
-          accepted = await acceptPeer(conn, {
-            self: this.#self,
-            book: this.#book,
-            timeoutMs: this.#config.handshakeTimeout,
-            ticketWaitMs: 2000,
-            clock: this.#clock,
-          });
-        } catch (e) {
-          this.#acceptor.count("refused");
-          this.#refused(conn.remoteAddr.hostname, (e as Error).message);
-          try {
-            conn.close();
-          } catch { /* closed */ }
-          return;
-        } finally {
-          handshakeDone();
+  async #punch(msg: PeerPunch): Promise<void> {
+    const started = this.#clock.monotonic();
+    try {
+      const remote = parseAddress(msg.address);
+      const socket = await punchTcp({
+        remote,
+        localPort: msg.localPort,
+        timeoutMs: msg.ttlMs,
+        signal: this.#signal,
+      });
+      const conn = await punchedTls(socket, {
+        role: msg.role,
+        remote,
+        certPem: this.#listener.certificatePem,
+        keyPem: this.#keyPem,
+        serverName: keyTlsName(msg.key),
+        caPem: this.#caPem,
+        timeoutMs: this.#config.handshakeTimeout,
+      });
+      if (msg.role === "tls-client") {
+        const hs = await helloPeer(conn, remote, {
+          self: this.#self,
+          peer: msg.peer,
+          ticket: msg.ticket,
+          timeoutMs: this.#config.handshakeTimeout,
+          clock: this.#clock,
+        });
+        this.#attach(msg.peer, hs, "punched");
+      } else {
+        const accepted = await acceptPeer(conn, {
+          self: this.#self,
+          book: this.#book,
+          timeoutMs: this.#config.handshakeTimeout,
+          ticketWaitMs: 2000,
+          clock: this.#clock,
+        }).catch((e) => {
+          conn.close();
+          throw e;
+        });
+        if ("probe" in accepted || accepted.peer !== msg.peer) {
+          conn.close();
+          throw new Error(`Cannot open a punched fast path: the other end is not ${msg.peer}`);
         }
-        this.#attach(accepted.peer, accepted.handshake);
-      },
-      onAcceptError: (e) =>
-        this.#log.error("Cannot accept a fast-path connection: {error}", { error: String(e) }),
-      onServeError: (e) =>
-        this.#log.error("Fast-path connection failed: {error}", { error: String(e) }),
-    }, this.#signal);
-  }
-
-  /** Logs a refusal at most once per source and minute; all are counted. */
-  #refused(source: string, why: string): void {
-    if (this.#refusalLog.shouldLog(source, this.#clock.now())) {
-      this.#log.warn(
-        "Refused a fast-path connection from {source}: {why} (more for 60 s: counted only)",
-        {
-          source,
-          why,
-        },
-      );
+        this.#attach(msg.peer, accepted.handshake, "punched");
+      }
+      this.#log.info("Hole punched to {peer} in {ms} ms", {
+        peer: msg.peer,
+        ms: Math.round(this.#clock.monotonic() - started),
+      });
+    } catch (e) {
+      this.#log.warn("Cannot punch a fast path to {peer}: {error}", {
+        peer: msg.peer,
+        error: (e as Error).message,
+      });
+      this.#report({
+        type: "peer-down",
+        peer: msg.peer,
+        reason: (e as Error).message.slice(0, 200),
+      });
     }
   }
 
-  #attach(peer: string, hs: Handshake): void {
+  #attach(peer: string, hs: Handshake, how: PeerVia): void {
     if (this.#signal.aborted) {
       hs.conn.close();
       return;
@@ -328,6 +334,7 @@ export class FastPathManager implements PeerSourcePolicy {
         onClose: (reason, l) => {
           if (this.#links.get(peer) !== l) return;
           this.#links.delete(peer);
+          this.#via.delete(peer);
           this.#sw.detach(name);
           this.#log.info("Fast path to {peer} closed: {reason}", { peer, reason });
           if (!this.#signal.aborted) this.#report({ type: "peer-down", peer, reason });
@@ -341,15 +348,10 @@ export class FastPathManager implements PeerSourcePolicy {
       },
     );
     this.#links.set(peer, link);
+    this.#via.set(peer, how);
     this.#sw.attach(link);
-    this.#log.info("Fast path to {peer} is up", { peer });
-    this.#report({ type: "peer-up", peer });
+    this.#log.info("Fast path to {peer} is up ({how})", { peer, how });
+    this.#report({ type: "peer-up", peer, via: how });
     link.run(this.#signal);
   }
-}
-
-/** The address to advertise for a listener: `:PORT` when bound to all interfaces. */
-function advertised(bound: Address): string {
-  const wildcard = bound.hostname === "0.0.0.0" || bound.hostname === "::";
-  return wildcard ? `:${bound.port}` : formatAddress(bound);
 }

@@ -28,6 +28,8 @@ export interface HostHello {
   name: string;
   /** The host's device takes superframes. */
   offload: boolean;
+  /** VMs this host can hold (`--vm-slots`), for the proxy's placement; absent: not said. */
+  vmSlots?: number | null;
 }
 
 /** What the proxy hands an admitted host. */
@@ -70,7 +72,7 @@ export async function joinProxy(
       role: "host",
       name: options.hello.name,
       tokenId: options.token.id,
-      features: { offload: options.hello.offload },
+      features: { offload: options.hello.offload, vmSlots: options.hello.vmSlots ?? null },
       rejoin: rejoining,
     });
     const hello = await hs.expect(MessageType.HELLO, MessageType.GOODBYE);

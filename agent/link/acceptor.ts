@@ -1,25 +1,44 @@
 /**
  * The front door of a listener (the proxy's join listener, a host's fast-path listener):
- * accepts connections and bounds what they may cost before anyone is authenticated. Handshakes in flight are limited overall and per source address, so a slow or
- * flooding client cannot starve the hosts that join properly; every refusal is counted by
- * reason; and an accept that fails (out of descriptors, a reset) is counted and retried after
- * a pause instead of ending the loop for good.
+ * accepts connections and bounds what they may cost before anyone is authenticated.
+ * Handshakes in flight are limited overall and per source address, so a slow or flooding
+ * client cannot starve the hosts that join properly; every refusal is counted by reason; and
+ * an accept that fails (out of descriptors, a reset) is counted and retried after a pause
+ * instead of ending the loop for good.
  *
- *     listener ──accept──> over a limit? ──yes──> close, count
- *                               └──no──> serve(conn) ──settles──> release the slot
+ *     listener ──accept──> over its source's limit? ──yes──> close, count
+ *                 every slot taken? ──yes──> waiting room (FIFO, bounded, at most the
+ *                      │                     per-source limit from one source, closed after
+ *                      │                     `maxWaitMs`) ──a slot frees──┐
+ *                      └──no──> serve(conn) <─────────────────────────────┘
+ *                                  └──settles──> release the slot, admit the next waiting
+ *
+ * The waiting room paces a join storm: ten thousand hosts that dial at once are admitted as
+ * fast as handshakes finish, at most `maxHandshakes` at a time (so the established hosts'
+ * traffic keeps its share of the proxy), instead of being refused and coming back after
+ * seconds of backoff. A waiting connection costs a descriptor and no read: its TLS handshake
+ * starts only once it has a slot.
  *
  * @module
  */
 
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock, type Timer } from "../clock.ts";
 
 /** Handshake bounds, from the config. */
 export interface AcceptorLimits {
   /** Handshakes in flight at once, from everyone. */
   maxHandshakes: number;
-  /** Handshakes in flight at once from one source address. */
+  /** Handshakes in flight at once from one source address (and waiting, apart). */
   maxHandshakesPerSource: number;
+  /**
+   * How long a handshake may take; a connection waits for a slot at most half of it, so that
+   * it still has time for its handshake before the peer gives up. Default 5 s.
+   */
+  handshakeTimeout?: number;
 }
+
+/** Connections that may wait for a slot, per slot. */
+export const WAITING_PER_SLOT = 4;
 
 /** Something that yields connections: a `Deno.Listener`, or a fake in tests. */
 export interface ConnSource<C> {
@@ -34,6 +53,18 @@ interface Pending {
   released: boolean;
 }
 
+/** A connection waiting for a slot. */
+interface Waiting {
+  source: string;
+  conn: { close(): void };
+  /** Closes it when it waited too long. */
+  timer: Timer;
+  /** Serves it once it has a slot. */
+  admit(): void;
+  /** It left the waiting room (admitted, timed out, or the listener stopped). */
+  gone: boolean;
+}
+
 /** How long to wait after a failed accept before the next (e.g. out of file descriptors). */
 const ACCEPT_RETRY_MS = 100;
 
@@ -42,6 +73,10 @@ export class Acceptor {
   readonly #limits: AcceptorLimits;
   #pending = 0;
   readonly #pendingFrom = new Map<string, number>();
+  /** Waiting for a slot, oldest first; entries that left are skipped, then dropped. */
+  #waiting: Waiting[] = [];
+  #waitingCount = 0;
+  readonly #waitingFrom = new Map<string, number>();
   /** Connections refused before admission or dropped by the loop, by reason. */
   readonly refusals: Record<string, number> = {};
 
@@ -57,7 +92,7 @@ export class Acceptor {
   /** Connections still in their handshake, oldest first, by source. */
   readonly #conns = new Map<string, Pending[]>();
 
-  /** A handshake settled (or was evicted): its slot goes back, once. */
+  /** A handshake settled (or was evicted): its slot goes back, once, to the next waiting. */
   #settle(entry: Pending): void {
     if (entry.released) return;
     entry.released = true;
@@ -65,6 +100,72 @@ export class Acceptor {
     const left = (this.#conns.get(entry.source) ?? []).filter((e) => e !== entry);
     if (left.length) this.#conns.set(entry.source, left);
     else this.#conns.delete(entry.source);
+    this.#admitWaiting();
+  }
+
+  /** Connections waiting for a handshake slot now. */
+  get waiting(): number {
+    return this.#waitingCount;
+  }
+
+  /** Serves waiting connections, oldest first, while there are slots for their sources. */
+  #admitWaiting(): void {
+    const limits = this.#limits;
+    for (const w of this.#waiting) {
+      if (this.#pending >= limits.maxHandshakes) break;
+      if (w.gone || (this.#pendingFrom.get(w.source) ?? 0) >= limits.maxHandshakesPerSource) {
+        continue;
+      }
+      this.#unwait(w);
+      w.admit();
+    }
+    this.#waiting = this.#waiting.filter((w) => !w.gone);
+  }
+
+  /** Takes `w` out of the waiting room (once). */
+  #unwait(w: Waiting): void {
+    w.gone = true;
+    w.timer.cancel();
+    this.#waitingCount--;
+    const left = (this.#waitingFrom.get(w.source) ?? 1) - 1;
+    if (left > 0) this.#waitingFrom.set(w.source, left);
+    else this.#waitingFrom.delete(w.source);
+  }
+
+  /**
+   * Puts `conn` from `source` in the waiting room; false (counted) when the room is full or
+   * its source already has as many waiting as it may have in flight.
+   */
+  #wait(
+    source: string,
+    conn: { close(): void },
+    admit: () => void,
+    clock: Clock,
+    onRefused?: (source: string, why: string) => void,
+  ): boolean {
+    const limits = this.#limits;
+    const why = this.#waitingCount >= WAITING_PER_SLOT * limits.maxHandshakes
+      ? "too many handshakes"
+      : (this.#waitingFrom.get(source) ?? 0) >= limits.maxHandshakesPerSource
+      ? "too many handshakes from one source"
+      : null;
+    if (why) {
+      this.count(why);
+      onRefused?.(source, why);
+      return false;
+    }
+    const entry: Waiting = { source, conn, admit, gone: false, timer: { cancel() {} } };
+    entry.timer = clock.after((limits.handshakeTimeout ?? 5_000) / 2, () => {
+      if (entry.gone) return;
+      this.#unwait(entry);
+      this.count("waited too long");
+      onRefused?.(source, "waited too long");
+      closeQuietly(conn);
+    });
+    this.#waiting.push(entry);
+    this.#waitingCount++;
+    this.#waitingFrom.set(source, (this.#waitingFrom.get(source) ?? 0) + 1);
+    return true;
   }
 
   /**
@@ -150,6 +251,16 @@ export class Acceptor {
     },
     signal: AbortSignal,
   ): Promise<void> {
+    const clock = handlers.clock ?? systemClock;
+    // Whoever still waits when the listener stops is closed.
+    signal.addEventListener("abort", () => {
+      for (const w of this.#waiting) {
+        if (w.gone) continue;
+        this.#unwait(w);
+        closeQuietly(w.conn);
+      }
+      this.#waiting = [];
+    }, { once: true });
     while (!signal.aborted) {
       let conn: C;
       try {
@@ -158,23 +269,36 @@ export class Acceptor {
         if (signal.aborted || e instanceof Deno.errors.BadResource) return;
         this.count("accept failed");
         handlers.onAcceptError(e as Error);
-        await (handlers.clock ?? systemClock).sleep(ACCEPT_RETRY_MS, signal);
+        await clock.sleep(ACCEPT_RETRY_MS, signal);
         continue;
       }
       const source = handlers.sourceOf(conn);
-      if (this.#pending >= this.#limits.maxHandshakes) this.#makeRoom(source, handlers.onRefused);
-      const why = this.take(source);
-      if (why !== null) {
-        handlers.onRefused?.(source, why);
+      const serve = () => {
+        this.#pending++;
+        this.#pendingFrom.set(source, (this.#pendingFrom.get(source) ?? 0) + 1);
+        const entry: Pending = { source, conn, released: false };
+        const list = this.#conns.get(source) ?? [];
+        list.push(entry);
+        this.#conns.set(source, list);
+        const done = () => this.#settle(entry);
+        handlers.serve(conn, done).catch((e) => handlers.onServeError(e as Error)).finally(done);
+      };
+      if ((this.#pendingFrom.get(source) ?? 0) >= this.#limits.maxHandshakesPerSource) {
+        // One address over its share is refused at once, as before: waiting is for a storm
+        // of many sources, not for one that opens connections it does not finish.
+        this.count("too many handshakes from one source");
+        handlers.onRefused?.(source, "too many handshakes from one source");
         closeQuietly(conn);
         continue;
       }
-      const entry: Pending = { source, conn, released: false };
-      const list = this.#conns.get(source) ?? [];
-      list.push(entry);
-      this.#conns.set(source, list);
-      const done = () => this.#settle(entry);
-      handlers.serve(conn, done).catch((e) => handlers.onServeError(e as Error)).finally(done);
+      if (this.#pending >= this.#limits.maxHandshakes) this.#makeRoom(source, handlers.onRefused);
+      if (this.#pending < this.#limits.maxHandshakes && this.#waitingCount === 0) {
+        serve();
+      } else if (!this.#wait(source, conn, serve, clock, handlers.onRefused)) {
+        closeQuietly(conn);
+      } else {
+        this.#admitWaiting();
+      }
     }
   }
 }

@@ -145,6 +145,9 @@ export class Handshake {
   #withDeadline<T>(p: Promise<T>): Promise<T> {
     const left = this.#deadline - this.#clock.monotonic();
     if (left <= 0) {
+      // Nobody waits for `p` any more: its failure (the stream closed under it) must not
+      // surface as an unhandled rejection, which ends the process.
+      p.catch(() => {});
       return Promise.reject(new HandshakeTimeout("Cannot finish handshake: timed out"));
     }
     let timer: { cancel(): void } | undefined;

@@ -12,6 +12,17 @@
  * `deadAfterMs`) or a failed write closes this link alone, with one log line, and
  * `handlers.onClose` tells the owner.
  *
+ * Keepalive, checked for every link of a clock by one shared {@linkcode Ticker}: a link that
+ * carries frames or control messages pings after `keepaliveMs` without hearing the peer and
+ * is dead after `deadAfterMs`; once it has carried nothing but keepalives for
+ * `keepaliveIdleMs`, it is idle and pings only every `keepaliveIdleMs` (dead after that plus
+ * `deadAfterMs`), until traffic wakes it. On a star link only the host pings; the proxy's end
+ * answers, so ten thousand idle hosts cost the proxy one read and one write each per idle
+ * interval. Each PING says when the next one will come (and the sender's last round trip),
+ * and a pinging end pings at once when it goes idle or wakes, so the answering end judges
+ * silence by the pinger's own word, not by its own view of the traffic, which a stall of
+ * either process would skew by seconds.
+ *
  * @module
  */
 
@@ -20,6 +31,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { SendQueue, type SendQueueStats } from "./send_queue.ts";
+import { Ticker } from "./ticker.ts";
 import { HEADER_LEN, MessageType, ProtocolError, type StreamReader, writeHeader } from "./wire.ts";
 
 export type { Conn } from "./transport.ts";
@@ -43,6 +55,11 @@ export interface LinkOptions {
   keepaliveMs: number;
   /** Close when nothing was received for this long. */
   deadAfterMs: number;
+  /**
+   * After this long with nothing but keepalives either way, the link is idle: it pings at
+   * this interval and tolerates this plus `deadAfterMs` of silence. Default `keepaliveMs`.
+   */
+  keepaliveIdleMs?: number;
   /** Keepalive timers and round-trip times; the system clock unless a test drives time. */
   clock?: Clock;
 }
@@ -80,10 +97,32 @@ export class Link implements Port {
   readonly #upSince: number;
   #lastRx: number;
   #lastTx: number;
+  /** Largest gap between two receives since {@linkcode takeKeepaliveHealth} was last called. */
+  #maxRxGap = 0;
+  /** Largest keepalive round trip since then. */
+  #maxRtt = 0;
+  /** Whether this end pings: not the proxy's end of a star link (its host pings). */
+  readonly #pings: boolean;
+  /** Frames and control messages sent and received so far, as of the last keepalive check. */
+  #traffic = 0;
+  /** Control messages sent and received (frames are counted by the queue and `#rx`). */
+  #controls = 0;
+  /** When traffic was last seen by a keepalive check. */
+  #lastActive: number;
+  /** When the link last woke from idle: silence before it does not count against it. */
+  #wokeAt = -Infinity;
+  /** This end's idle mode (a pinging end decides it from its traffic). */
+  #idle = false;
+  /** The interval the peer's last PING announced, when longer than `keepaliveMs` (idle). */
+  #peerIdleMs: number | null = null;
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
-  readonly #pingBody = new Uint8Array(8);
+  /**
+   * This end's monotonic clock when sent, its last round trip (-1: none) and within how many
+   * ms its next PING will come; the peer echoes it.
+   */
+  readonly #pingBody = new Uint8Array(24);
   readonly #pingView = new DataView(this.#pingBody.buffer);
   readonly #log = logger("link");
 
@@ -103,7 +142,8 @@ export class Link implements Port {
     this.#opts = options;
     this.#clock = options.clock ?? systemClock;
     this.#upSince = this.#clock.now();
-    this.#lastRx = this.#lastTx = this.#clock.monotonic();
+    this.#lastRx = this.#lastTx = this.#lastActive = this.#clock.monotonic();
+    this.#pings = init.kind !== "host";
     this.#queue = new SendQueue({ capacityBytes: options.queueBytes });
   }
 
@@ -128,6 +168,25 @@ export class Link implements Port {
     };
   }
 
+  /** True while the link carries nothing but keepalives (see the module doc). */
+  get idle(): boolean {
+    return this.#pings ? this.#idle : this.#peerIdleMs !== null;
+  }
+
+  /**
+   * Since the previous call: the longest the peer was silent (ms between two receives, or
+   * since the last one) and the slowest keepalive round trip; how close the link came to
+   * missing keepalives. Starts afresh.
+   */
+  takeKeepaliveHealth(): { maxSilenceMs: number; maxRttMs: number } {
+    const out = {
+      maxSilenceMs: Math.max(this.#maxRxGap, this.#clock.monotonic() - this.#lastRx),
+      maxRttMs: this.#maxRtt,
+    };
+    this.#maxRxGap = this.#maxRtt = 0;
+    return out;
+  }
+
   /** Queues a packet; the write happens after the current batch (see module doc). */
   send(packet: Uint8Array): boolean {
     if (this.#closed || !this.#queue.pushFrame(packet)) return false;
@@ -137,6 +196,7 @@ export class Link implements Port {
 
   /** Queues a control message (JSON); false if the link is closed or the queue is full. */
   sendControl(message: unknown): boolean {
+    this.#controls++;
     return this.#sendJson(MessageType.CONTROL, message);
   }
 
@@ -147,10 +207,9 @@ export class Link implements Port {
   async run(signal: AbortSignal): Promise<void> {
     const onAbort = () => this.close("shutting down");
     signal.addEventListener("abort", onAbort, { once: true });
-    const timer = this.#clock.every(
-      Math.max(50, this.#opts.keepaliveMs / 2),
-      () => this.#keepalive(),
-    );
+    // Checked often enough to ping within a quarter interval of being due.
+    const period = Math.max(50, Math.min(250, this.#opts.keepaliveMs / 2));
+    const stopChecks = Ticker.of(this.#clock, period).add((stalled) => this.#keepalive(stalled));
     try {
       // Messages that arrived together with the end of the handshake.
       this.#dispatchBuffered();
@@ -167,12 +226,14 @@ export class Link implements Port {
           this.close("peer closed the connection", false);
           break;
         }
-        this.#lastRx = this.#clock.monotonic();
+        const now = this.#clock.monotonic();
+        if (now - this.#lastRx > this.#maxRxGap) this.#maxRxGap = now - this.#lastRx;
+        this.#lastRx = now;
         this.#reader.commit(n);
         this.#dispatchBuffered();
       }
     } finally {
-      timer.cancel();
+      stopChecks();
       signal.removeEventListener("abort", onAbort);
     }
   }
@@ -215,16 +276,21 @@ export class Link implements Port {
             this.#handlers.onFrame(m.body, this);
             break;
           case MessageType.CONTROL:
+            this.#controls++;
             this.#handlers.onControl?.(JSON.parse(decoder.decode(m.body)), this);
             break;
           case MessageType.PING:
+            this.#heardPing(m.body);
             if (this.#queue.pushMessage(MessageType.PONG, m.body)) this.#scheduleFlush();
             break;
           case MessageType.PONG:
-            if (m.body.length === 8) {
+            if (m.body.length >= 8) {
               const sent = new DataView(m.body.buffer, m.body.byteOffset, 8).getFloat64(0);
               const rtt = this.#clock.monotonic() - sent;
-              if (rtt >= 0 && rtt < 3_600_000) this.#rttMs = rtt;
+              if (rtt >= 0 && rtt < 3_600_000) {
+                this.#rttMs = rtt;
+                if (rtt > this.#maxRtt) this.#maxRtt = rtt;
+              }
             }
             break;
           case MessageType.GOODBYE: {
@@ -262,10 +328,52 @@ export class Link implements Port {
     return ok;
   }
 
-  #keepalive(): void {
+  /**
+   * What a PING says beyond its clock (a peer of an older build sends only the clock): the
+   * pinger's last round trip, and within how long its next PING comes. An interval longer
+   * than `keepaliveMs` means the pinger is idle; it is believed up to `keepaliveIdleMs`.
+   */
+  #heardPing(body: Uint8Array): void {
+    if (body.length < 24) return;
+    const v = new DataView(body.buffer, body.byteOffset, 24);
+    const rtt = v.getFloat64(8);
+    if (rtt >= 0 && rtt < 3_600_000) this.#rttMs = rtt;
+    const next = v.getFloat64(16);
+    const o = this.#opts;
+    this.#peerIdleMs = next > o.keepaliveMs
+      ? Math.min(next, o.keepaliveIdleMs ?? o.keepaliveMs)
+      : null;
+  }
+
+  /** One keepalive check; on a `stalled` tick silence is not judged (see ticker.ts). */
+  #keepalive(stalled: boolean): void {
     if (this.#closed) return;
     const now = this.#clock.monotonic();
-    if (now - this.#lastRx > this.#opts.deadAfterMs) {
+    const o = this.#opts;
+    const idleMs = o.keepaliveIdleMs ?? o.keepaliveMs;
+    // Counters, not a clock read per frame: traffic since the last check makes the link busy.
+    const traffic = this.#rx.frames + this.#queue.stats.frames + this.#controls;
+    let changed = false;
+    if (traffic !== this.#traffic) {
+      this.#traffic = traffic;
+      this.#lastActive = now;
+      // Awake again: the peer (woken by this traffic, or its sender) pings within keepalive.
+      if (this.#idle || this.#peerIdleMs !== null) this.#wokeAt = now;
+      changed = this.#idle;
+      this.#idle = false;
+      this.#peerIdleMs = null;
+    } else if (
+      this.#pings && !this.#idle && idleMs > o.keepaliveMs && now - this.#lastActive >= idleMs
+    ) {
+      this.#idle = changed = true;
+    }
+    // Silence is judged by when the pinging end said it would ping next.
+    const quietMs = this.#pings ? (this.#idle ? idleMs : null) : this.#peerIdleMs;
+    const silent = quietMs === null
+      ? now - Math.max(this.#lastRx, this.#wokeAt)
+      : now - this.#lastRx;
+    const limit = quietMs === null ? o.deadAfterMs : quietMs + o.deadAfterMs;
+    if (silent > limit && !stalled) {
       this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {
         link: this.name,
         peer: this.peer,
@@ -274,10 +382,13 @@ export class Link implements Port {
       this.close("keepalive timeout: peer silent", false);
       return;
     }
-    if (
-      now - this.#lastTx >= this.#opts.keepaliveMs || now - this.#lastRx >= this.#opts.keepaliveMs
-    ) {
+    if (!this.#pings) return;
+    const every = this.#idle ? idleMs : o.keepaliveMs;
+    // A change of mode is told at once: the peer's expectation follows this end's word.
+    if (changed || now - this.#lastTx >= every || now - this.#lastRx >= every) {
       this.#pingView.setFloat64(0, now);
+      this.#pingView.setFloat64(8, this.#rttMs ?? -1);
+      this.#pingView.setFloat64(16, every);
       if (this.#queue.pushMessage(MessageType.PING, this.#pingBody)) this.#scheduleFlush();
     }
   }

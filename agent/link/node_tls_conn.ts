@@ -1,8 +1,9 @@
 /**
- * An unverified TLS stream from `node:tls`, made into a {@linkcode NetConn}: the one dial that
- * must not verify the peer (CA discovery: the host does not know the CA yet, and checks what
- * it receives against the hash in its join token). Deno's own TLS cannot skip verification
- * per connection, so this is the only place `node:tls` is used.
+ * `node:tls` sockets as a {@linkcode NetConn}, for the two streams Deno's own TLS cannot make:
+ * the unverified dial of CA discovery (the host does not know the CA yet and checks what it
+ * receives against the hash in its join token; Deno cannot skip verification per
+ * connection), and the hole-punched fast paths (agent/fastpath/punch.ts), whose
+ * simultaneous-open sockets only node:net can make.
  *
  *     socket "data" ──> chunks (bounded by pausing the socket) ──> read(p)
  *     write(p) ──> socket.write, resolved when flushed to the kernel
@@ -30,65 +31,72 @@ export function nodeTlsConn(address: Address, serverName: string): Promise<NetCo
       rejectUnauthorized: false,
     });
     socket.setNoDelay(true);
-    const chunks: Uint8Array[] = [];
-    let buffered = 0;
-    let ended = false;
-    let failure: Error | null = null;
-    let wake: (() => void) | null = null;
-    const signal = () => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    socket.on("data", (chunk: Uint8Array) => {
-      chunks.push(chunk);
-      buffered += chunk.length;
-      if (buffered > HIGH_WATER) socket.pause();
-      signal();
-    });
-    socket.on("end", () => {
-      ended = true;
-      signal();
-    });
-    socket.on("close", () => {
-      ended = true;
-      signal();
-    });
-    socket.on("error", (e: Error) => {
-      failure ??= e;
-      reject(e);
-      signal();
-    });
-    const conn: NetConn = {
-      remoteAddr: { hostname: address.hostname, port: address.port },
-      async read(p) {
-        while (chunks.length === 0) {
-          if (failure) throw failure;
-          if (ended) return null;
-          await new Promise<void>((r) => wake = r);
-        }
-        const c = chunks[0];
-        const n = Math.min(c.length, p.length);
-        p.set(c.subarray(0, n));
-        if (n === c.length) chunks.shift();
-        else chunks[0] = c.subarray(n);
-        buffered -= n;
-        if (buffered <= HIGH_WATER && socket.isPaused()) socket.resume();
-        return n;
-      },
-      write(p) {
-        if (failure) return Promise.reject(failure);
-        const copy = p.slice();
-        return new Promise((res, rej) =>
-          socket.write(copy, (e?: Error | null) => e ? rej(e) : res(copy.length))
-        );
-      },
-      close() {
-        ended = true;
-        socket.destroy();
-        signal();
-      },
-    };
+    socket.once("error", reject);
+    const conn = nodeSocketConn(socket, { hostname: address.hostname, port: address.port });
     socket.once("secureConnect", () => resolve(conn));
   });
+}
+
+/**
+ * A `node:tls` socket as a {@linkcode NetConn}: data events queue chunks (the socket pauses
+ * above {@linkcode HIGH_WATER} unread bytes), reads take from the queue.
+ */
+export function nodeSocketConn(socket: tls.TLSSocket, remote: Address): NetConn {
+  const chunks: Uint8Array[] = [];
+  let buffered = 0;
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const signal = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    buffered += chunk.length;
+    if (buffered > HIGH_WATER) socket.pause();
+    signal();
+  });
+  const end = () => {
+    ended = true;
+    signal();
+  };
+  socket.on("end", end);
+  socket.on("close", end);
+  socket.on("error", (e: Error) => {
+    failure ??= e;
+    signal();
+  });
+  return {
+    remoteAddr: remote,
+    async read(p) {
+      while (chunks.length === 0) {
+        if (failure) throw failure;
+        if (ended) return null;
+        await new Promise<void>((r) => wake = r);
+      }
+      const c = chunks[0];
+      const n = Math.min(c.length, p.length);
+      p.set(c.subarray(0, n));
+      if (n === c.length) chunks.shift();
+      else chunks[0] = c.subarray(n);
+      buffered -= n;
+      if (buffered <= HIGH_WATER && socket.isPaused()) socket.resume();
+      return n;
+    },
+    write(p) {
+      if (failure) return Promise.reject(failure);
+      // The callback comes once the bytes are taken (encrypted and handed on): only then may
+      // the caller reuse `p`, which every writer here does by awaiting.
+      return new Promise((res, rej) =>
+        socket.write(p, (e?: Error | null) => e ? rej(e) : res(p.length))
+      );
+    },
+    close() {
+      ended = true;
+      socket.destroy();
+      signal();
+    },
+  };
 }

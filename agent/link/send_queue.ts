@@ -6,9 +6,11 @@
  * latency), a busy link coalesces every frame that arrived during the last write (fewest
  * syscalls and TLS records). Two buffers swap roles, so encoding never waits on the socket.
  *
- * The buffers start small and double when a burst needs it; once a link has carried only
- * small batches for {@linkcode SHRINK_AFTER_MS} (its bulk traffic ended, or moved to a fast
- * path), they go back to their first size, so a busy past does not pin megabytes per link.
+ * The buffers start at one page ({@linkcode INITIAL_QUEUE_BYTES}, allocated at the first
+ * message) and double when a burst needs it; once a link has carried only small batches for
+ * {@linkcode SHRINK_AFTER_MS} (its bulk traffic ended, or moved to a fast path), they go back
+ * to their first size. An idle link costs two pages, so a proxy holds ten thousand of them,
+ * and a busy past does not pin megabytes per link.
  *
  * Frames are dropped (and counted) when the queue holds `capacityBytes`; control messages
  * may use a further `capacityBytes` of headroom so that a flood of frames cannot starve the
@@ -21,6 +23,14 @@ import { HEADER_LEN, MessageType, writeHeader } from "./wire.ts";
 
 /** How long only small batches must leave before grown buffers are given back. */
 export const SHRINK_AFTER_MS = 5_000;
+
+/**
+ * First size of each of the two buffers: a page holds an idle link's keepalives and control
+ * messages; a burst doubles it (a few copies, then the buffer fits the burst).
+ */
+export const INITIAL_QUEUE_BYTES = 4096;
+
+const EMPTY = new Uint8Array(0);
 
 /** Counters of a {@linkcode SendQueue}; they only grow. */
 export interface SendQueueStats {
@@ -77,11 +87,12 @@ export class SendQueue {
       );
     }
     this.#capacity = options.capacityBytes;
-    this.#initial = Math.min(options.initialBytes ?? 256 * 1024, 2 * this.#capacity);
+    this.#initial = Math.min(options.initialBytes ?? INITIAL_QUEUE_BYTES, 2 * this.#capacity);
     this.#now = options.now ?? (() => performance.now());
     this.#lastBig = this.#now();
-    this.#fill = new Uint8Array(this.#initial);
-    this.#spare = new Uint8Array(this.#initial);
+    // Allocated when first needed: a link that never sends costs nothing here.
+    this.#fill = EMPTY;
+    this.#spare = EMPTY;
   }
 
   /** Bytes held by the two buffers (what the queue costs in memory now). */
@@ -164,7 +175,7 @@ export class SendQueue {
 
   #reserve(need: number): number {
     if (this.#used + need > this.#fill.length) {
-      let size = this.#fill.length;
+      let size = Math.max(this.#fill.length, this.#initial);
       while (size < this.#used + need) size *= 2;
       const next = new Uint8Array(size);
       next.set(this.#fill.subarray(0, this.#used));

@@ -55,6 +55,36 @@ export interface DialOptions {
   serverName: string;
   /** The CA that must have issued it; null only for CA discovery (see the module doc). */
   caPem: string | null;
+  /**
+   * Bound on connecting and the TLS handshake together (default
+   * {@linkcode DEFAULT_DIAL_TIMEOUT_MS}): a SYN that a firewall or NAT drops would otherwise
+   * wait for the kernel's retries, about 127 s.
+   */
+  timeoutMs?: number;
+}
+
+/** How long a dial may take when its caller sets no bound. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
+
+/** A dial did not connect (or finish TLS) within its bound. */
+export class DialTimeout extends Error {
+  override name = "DialTimeout";
+}
+
+/**
+ * An address as people and peers should see it: an IPv4 peer of a dual-stack (`::`) listener
+ * appears as `::ffff:a.b.c.d`, which is the IPv4 address `a.b.c.d`.
+ *
+ * @example
+ * ```ts
+ * import { unmapIPv4 } from "./transport.ts";
+ * if (unmapIPv4("::ffff:10.0.0.2") !== "10.0.0.2") throw new Error("mapped");
+ * if (unmapIPv4("2001:db8::1") !== "2001:db8::1") throw new Error("v6 kept");
+ * ```
+ */
+export function unmapIPv4(hostname: string): string {
+  const m = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(hostname);
+  return m ? m[1] : hostname;
 }
 
 /** Listen and dial. */
@@ -63,6 +93,27 @@ export interface Transport {
   listen(address: Address, identity: ServerIdentity): Listener;
   /** @throws {CertificateRejected} when the peer's certificate fails verification. */
   dial(address: Address, options: DialOptions): Promise<NetConn>;
+}
+
+/**
+ * Listens on `port` on both address families (`::`, which takes IPv4 too where the kernel
+ * allows, Linux's default); on IPv4 alone where IPv6 is off. Returns the listener and, when
+ * it fell back, why.
+ *
+ * @throws what listening on 0.0.0.0 throws (`AddrInUse`...), when both fail.
+ */
+export function listenBothFamilies(
+  transport: Transport,
+  port: number,
+  identity: ServerIdentity,
+): { listener: Listener; fellBack: string | null } {
+  try {
+    return { listener: transport.listen({ hostname: "::", port }, identity), fellBack: null };
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) throw e;
+    const listener = transport.listen({ hostname: "0.0.0.0", port }, identity);
+    return { listener, fellBack: (e as Error).message };
+  }
 }
 
 /**
@@ -136,8 +187,35 @@ export const tlsTransport: Transport = {
   },
 
   async dial(address, options) {
-    if (options.caPem === null) return await nodeTlsConn(address, options.serverName);
-    const tcp = await Deno.connect({ hostname: address.hostname, port: address.port });
+    const timeoutMs = options.timeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
+    const timedOut = () =>
+      new DialTimeout(
+        `Cannot connect to ${formatAddress(address)}: no answer within ${timeoutMs} ms ` +
+          "(a firewall or NAT may drop the connection)",
+      );
+    if (options.caPem === null) {
+      return await withTimeout(
+        nodeTlsConn(address, options.serverName),
+        timeoutMs,
+        timedOut,
+        (c) => c.close(),
+      );
+    }
+    const started = performance.now();
+    let tcp: Deno.TcpConn;
+    try {
+      // Deno.connect honours a signal; Deno.connectTls does not (so TLS is started after).
+      tcp = await Deno.connect({
+        hostname: address.hostname,
+        port: address.port,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
+        throw timedOut();
+      }
+      throw e;
+    }
     try {
       tcp.setNoDelay(true);
       const tls = await Deno.startTls(tcp, {
@@ -145,7 +223,8 @@ export const tlsTransport: Transport = {
         caCerts: [options.caPem],
       });
       try {
-        await tls.handshake();
+        const left = Math.max(1, timeoutMs - (performance.now() - started));
+        await withTimeout(tls.handshake(), left, timedOut);
       } catch (e) {
         tls.close();
         throw e;
@@ -165,3 +244,25 @@ export const tlsTransport: Transport = {
     }
   },
 };
+
+/**
+ * `p`, or the error `timedOut()` makes once `ms` passed; a result that comes too late is
+ * handed to `onLate` (to close it).
+ */
+function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  timedOut: () => Error,
+  onLate?: (v: T) => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(timedOut());
+    }, ms);
+  });
+  p.then((v) => late && onLate?.(v), () => {});
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}

@@ -62,6 +62,15 @@ const KNOWN_TYPES = new Set<number>(Object.values(MessageType));
 /** The buffer of a reader whose peer is not authenticated yet (grows up to the cap if needed). */
 const PRE_AUTH_BUFFER_BYTES = 16 * 1024;
 
+/**
+ * The buffer of a link that carries little (keepalives, control messages, a few frames): what
+ * an idle link costs. Traffic that fills it grows it to the working size at once.
+ */
+export const IDLE_READ_BUFFER_BYTES = 4 * 1024;
+
+/** Small reads in a row after which a grown buffer goes back to the idle size. */
+const SHRINK_AFTER_SMALL_READS = 32;
+
 /** Largest body each message type may carry. */
 function maxBody(type: number): number {
   switch (type) {
@@ -167,8 +176,10 @@ export interface Message {
  * The owner reads from its socket straight into {@linkcode space}, tells how many bytes came
  * with {@linkcode commit}, then takes messages with {@linkcode next} until it returns null.
  * Bodies are views into the buffer, valid until the next `space()` call, which compacts.
- * The buffer grows only for a message larger than it (JSON up to 4 MiB) and shrinks back
- * once that message is consumed, so an idle link costs `initialBytes`.
+ * The buffer grows to its working size (`initialBytes`) when traffic fills it, and beyond only
+ * for a message larger than that (JSON up to 4 MiB), which it gives back once consumed; after
+ * {@linkcode SHRINK_AFTER_SMALL_READS} small reads in a row it goes back to
+ * {@linkcode IDLE_READ_BUFFER_BYTES}, so an idle link costs a page, not the working size.
  *
  * @example
  * ```ts
@@ -193,6 +204,8 @@ export class StreamReader {
   #bodyCap: number;
   /** Size of the message being received, while it is larger than the working buffer. */
   #need = 0;
+  /** Reads in a row that brought at most half the idle size. */
+  #smallReads = 0;
 
   /**
    * @param initialBytes buffer size; at least one largest frame message fits.
@@ -214,6 +227,7 @@ export class StreamReader {
    */
   authenticated(): void {
     this.#bodyCap = Infinity;
+    this.#shrinkTo(IDLE_READ_BUFFER_BYTES);
   }
 
   /** Bytes received but not yet consumed as messages. */
@@ -233,12 +247,13 @@ export class StreamReader {
       this.#need === 0
     ) {
       // A large JSON message has been consumed: give its buffer back.
-      const kept = this.#buf.subarray(this.#start, this.#end);
-      this.#buf = new Uint8Array(this.#initialBytes);
-      this.#buf.set(kept);
-      this.#end = kept.length;
-      this.#start = 0;
-    } else if (this.#start > 0) {
+      this.#shrinkTo(this.#initialBytes);
+    } else if (this.#smallReads >= SHRINK_AFTER_SMALL_READS) {
+      // The traffic that grew the buffer is over.
+      this.#smallReads = 0;
+      this.#shrinkTo(IDLE_READ_BUFFER_BYTES);
+    }
+    if (this.#start > 0) {
       if (this.#start === this.#end) {
         this.#start = this.#end = 0;
       } else {
@@ -257,6 +272,8 @@ export class StreamReader {
       throw new RangeError(`Cannot commit ${n} bytes: only ${this.#buf.length - this.#end} free`);
     }
     this.#end += n;
+    if (n <= IDLE_READ_BUFFER_BYTES / 2) this.#smallReads++;
+    else this.#smallReads = 0;
   }
 
   /**
@@ -301,6 +318,17 @@ export class StreamReader {
     this.#need = 0;
     this.#start = at + total;
     return { type: type as MessageTypeValue, body: b.subarray(at + HEADER_LEN, at + total) };
+  }
+
+  /** Moves the unread bytes into a new buffer of `bytes`, when they fit in half of it. */
+  #shrinkTo(bytes: number): void {
+    const held = this.#end - this.#start;
+    if (this.#buf.length <= bytes || held > bytes / 2 || this.#need !== 0) return;
+    const kept = this.#buf.subarray(this.#start, this.#end);
+    this.#buf = new Uint8Array(bytes);
+    this.#buf.set(kept);
+    this.#end = held;
+    this.#start = 0;
   }
 
   #grow(): void {

@@ -28,70 +28,16 @@ import { isGroupMac, type Mac, macAt } from "./ethernet.ts";
 import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
 import { type MacEntry, MacTable } from "./mac_table.ts";
 import { NeighbourSuppressor } from "./neighbour_suppression.ts";
+import { type DropCounters, newDropCounters } from "./drop_counters.ts";
+import { HeldClaims, MovedAway } from "./migration.ts";
+import { newPortCounters, type Port, type PortCounters } from "./port.ts";
+import type { FrameObserver, MacListener, MovePolicy, PeerSourcePolicy } from "./switch_hooks.ts";
 
-/** What a port is, which decides the switch's defaults. */
-export type PortKind =
-  /** The local attachment: TAP or captured interface (VMs, or the user's LAN at the proxy). */
-  | "device"
-  /** A host's link to the proxy. */
-  | "uplink"
-  /** The proxy's link to one host. */
-  | "host"
-  /** A fast-path link between two hosts. */
-  | "peer";
-
-/** Where the switch can send a packet. */
-export interface Port {
-  /** Unique name: `device`, `proxy`, `host:NAME`, `peer:NAME`. Rules target it by this name. */
-  readonly name: string;
-  readonly kind: PortKind;
-  /**
-   * Takes the packet (header + frame); must copy it or write it before returning, since the
-   * view is reused. False when it had to drop it (full queue, device error); never throws.
-   */
-  send(packet: Uint8Array): boolean;
-}
-
-/** Counters of one port as seen by the switch; they only grow. */
-export interface PortCounters {
-  rxFrames: number;
-  rxBytes: number;
-  txFrames: number;
-  txBytes: number;
-  txDrops: number;
-}
-
-/** Why the switch dropped frames; every drop is counted under one reason. */
-export interface DropCounters {
-  /** Shorter than an Ethernet header. */
-  malformed: number;
-  /** Source MAC is a group address: never valid. */
-  badSource: number;
-  /** Source MAC belongs to a local VM but came from a link: a loop or a spoof. */
-  loop: number;
-  /**
-   * Source MAC is active behind another port (refused by the anti-spoofing rule), or a
-   * fast-path peer sent a source the proxy does not place behind it.
-   */
-  spoofed: number;
-  /**
-   * Source MAC is held by another port whose host is being asked whether the VM left it:
-   * dropped until it answers (a migrating VM's first frames on its new host).
-   */
-  claimPending: number;
-  /** A port already holds as many MACs as one port may: a new source was not learned. */
-  portFull: number;
-  /** Destination lives behind the port the frame came from. */
-  hairpin: number;
-  /** A broadcast or multicast frame arrived on a fast-path link. */
-  groupOnFastPath: number;
-  /** A rule said drop. */
-  rule: number;
-  /** No port to send to (e.g. a host with no proxy link yet). */
-  noRoute: number;
-  /** The MAC table was full, so a new source could not be learned. */
-  tableFull: number;
-}
+// Re-exported: the switch's vocabulary, imported from here by links, devices, the proxy and
+// the API since before it had files of its own.
+export type { DropCounters } from "./drop_counters.ts";
+export type { Port, PortCounters, PortKind } from "./port.ts";
+export type { FrameObserver, MacListener, MovePolicy, PeerSourcePolicy } from "./switch_hooks.ts";
 
 /** Settings of a {@linkcode Switch}. */
 export interface SwitchOptions {
@@ -118,43 +64,6 @@ export interface SwitchOptions {
 /** Addresses (IPv4 and IPv6) the proxy keeps per learned MAC, on average, at most. */
 const NEIGHBOURS_PER_MAC = 4;
 
-/** Claims whose frames are held at once, and frames held per claim (bounded memory). */
-const MAX_HELD_CLAIMS = 64;
-const MAX_HELD_FRAMES = 4;
-
-/** How long a host passes frames for a VM that left it on to the proxy. */
-const MOVED_AWAY_MS = 10_000;
-
-/** Notified of every frame that enters the overlay at this switch's device (VTTIF counts). */
-export interface FrameObserver {
-  observe(src: Mac, dst: Mac, bytes: number): void;
-}
-
-/**
- * Decides whether a MAC held behind one port may move to another, from what the switch cannot
- * know alone (whether the old host still has the VM). `refuse` counts the frame as spoofed,
- * `pending` as a claim under review; neither moves the MAC. The proxy's is
- * proxy/mac_authority.ts; without one, the quiet timer decides.
- */
-export interface MovePolicy {
-  decide(mac: Mac, heldBy: string, claimedBy: string, now: number): "move" | "refuse" | "pending";
-}
-
-/**
- * Host: the sources each fast-path peer may send, as the proxy (the authority for MAC -> host)
- * says; a frame from a peer port with any other source is dropped as spoofed.
- */
-export interface PeerSourcePolicy {
-  allows(port: string, src: Mac): boolean;
-}
-
-/** Notified when the switch learns, moves or refuses a MAC. */
-export interface MacListener {
-  onMacLearned?(mac: Mac, port: string, now: number): void;
-  onMacMoved?(mac: Mac, from: string, to: string, now: number): void;
-  onMacRefused?(mac: Mac, claimedBy: string, heldBy: string, now: number): void;
-}
-
 /**
  * The frame switch of one agent.
  *
@@ -180,19 +89,7 @@ export interface MacListener {
 export class Switch {
   readonly rules = new ForwardingTable();
   readonly macs: MacTable;
-  readonly drops: DropCounters = {
-    malformed: 0,
-    badSource: 0,
-    loop: 0,
-    spoofed: 0,
-    claimPending: 0,
-    portFull: 0,
-    hairpin: 0,
-    groupOnFastPath: 0,
-    rule: 0,
-    noRoute: 0,
-    tableFull: 0,
-  };
+  readonly drops: DropCounters = newDropCounters();
   observer: FrameObserver | null = null;
   listener: MacListener | null = null;
   /** Who may move a MAC between live ports (proxy); null: the quiet timer alone. */
@@ -202,9 +99,9 @@ export class Switch {
   /** Proxy: ARP/ND suppression, its bindings and counters; null when off (and on hosts). */
   readonly neighbours: NeighbourSuppressor | null;
   /** Frames of claims under review, by MAC: replayed if the move is authorised. */
-  readonly #held = new Map<Mac, { port: string; packets: Uint8Array[] }>();
+  readonly #held = new HeldClaims();
   /** Host: VMs that left, until when frames for them are passed to the proxy. */
-  readonly #movedAway = new Map<Mac, number>();
+  readonly #movedAway = new MovedAway();
 
   readonly #role: "host" | "proxy";
   readonly #moveQuietMs: number;
@@ -242,13 +139,7 @@ export class Switch {
     if (this.#ports.has(port.name)) this.detach(port.name);
     this.#ports.set(port.name, port);
     if (!this.#counters.has(port.name)) {
-      this.#counters.set(port.name, {
-        rxFrames: 0,
-        rxBytes: 0,
-        txFrames: 0,
-        txBytes: 0,
-        txDrops: 0,
-      });
+      this.#counters.set(port.name, newPortCounters());
     }
     if (port.kind === "uplink") this.#uplink = port;
     if (port.kind === "device") this.#device = port;
@@ -352,12 +243,8 @@ export class Switch {
     }
     // A VM that just left this host: a peer that still sends it here (its rules are being
     // replaced) gets it passed on through the proxy, which knows where the VM is now.
-    if (from.kind === "peer" && this.#movedAway.size > 0) {
-      const until = this.#movedAway.get(dst);
-      if (until !== undefined) {
-        if (now < until) return this.#sendTo(this.#uplink, packet, bytes);
-        this.#movedAway.delete(dst);
-      }
+    if (from.kind === "peer" && this.#movedAway.passOn(dst, now)) {
+      return this.#sendTo(this.#uplink, packet, bytes);
     }
     const rule = this.rules.lookup(src, dst, this.#usableFromLink);
     if (rule) return this.#sendByRule(rule, packet, bytes);
@@ -370,8 +257,7 @@ export class Switch {
    * the device, where nobody would take them.
    */
   markMovedAway(mac: Mac, now: number): void {
-    if (this.#movedAway.size >= MAX_HELD_CLAIMS) this.#movedAway.clear();
-    this.#movedAway.set(mac, now + MOVED_AWAY_MS);
+    this.#movedAway.mark(mac, now);
     if (this.macs.get(mac)?.port === "device") this.macs.forget(mac);
   }
 
@@ -419,7 +305,7 @@ export class Switch {
         : "move";
       if (verdict === "pending") {
         this.drops.claimPending++;
-        if (packet) this.#hold(src, port, packet);
+        if (packet) this.#held.hold(src, port, packet);
         return false;
       }
       if (verdict === "refuse") {
@@ -451,8 +337,7 @@ export class Switch {
    * when `to` is gone or the MAC is already there.
    */
   relocate(mac: Mac, to: string, now: number): boolean {
-    const frames = this.#held.get(mac);
-    this.#held.delete(mac);
+    const frames = this.#held.take(mac);
     const entry = this.macs.get(mac);
     if (!this.#ports.has(to) || entry?.port === to) return false;
     if (!this.#learn(mac, to, now, entry)) return false;
@@ -471,17 +356,7 @@ export class Switch {
 
   /** Drops the frames held for `mac`'s claim (it was refused). */
   releaseHeld(mac: Mac): void {
-    this.#held.delete(mac);
-  }
-
-  /** Keeps a copy of a frame of a claim under review, within small bounds. */
-  #hold(mac: Mac, port: string, packet: Uint8Array): void {
-    let h = this.#held.get(mac);
-    if (!h || h.port !== port) {
-      if (!h && this.#held.size >= MAX_HELD_CLAIMS) return;
-      this.#held.set(mac, h = { port, packets: [] });
-    }
-    if (h.packets.length < MAX_HELD_FRAMES) h.packets.push(packet.slice());
+    this.#held.release(mac);
   }
 
   #flood(packet: Uint8Array, from: Port, bytes: number): void {

@@ -64,6 +64,11 @@ export class TrafficCounter implements FrameObserver {
     return this.#pairs;
   }
 
+  /** True when nothing was counted since the last report (a report would say nothing). */
+  get empty(): boolean {
+    return this.#pairs === 0 && this.#group.size === 0 && this.#overflowFrames === 0;
+  }
+
   observe(src: Mac, dst: Mac, bytes: number): void {
     if (isGroupMac(dst)) {
       const g = this.#group.get(src);

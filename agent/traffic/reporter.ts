@@ -1,9 +1,12 @@
 /**
  * The host's traffic reports to the proxy: every report interval, the counts since the last
- * report that left. While the uplink is down they keep accumulating (bounded by the counter)
- * and leave with the next report.
+ * report that left. An interval in which nothing was counted sends nothing: an idle host costs
+ * the proxy no report at all (its keepalive says it is there), and a report always covers one
+ * interval, since the counter was empty at the check before it. While the uplink is down the
+ * counts keep accumulating (bounded by the counter) and leave with the next report.
  *
  *     TrafficCounter ──report(interval)──> uplink (traffic message) ──> proxy's VTTIF
+ *                    └─ empty: nothing sent, the interval starts afresh
  *
  * @module
  */
@@ -31,7 +34,7 @@ export async function reportTraffic(
     const link = uplink.current();
     if (signal.aborted || !link) continue;
     const now = clock.now();
-    link.sendControl(counter.report(now - last));
+    if (!counter.empty) link.sendControl(counter.report(now - last));
     last = now;
   }
 }

@@ -8,4 +8,4 @@
 export const LAN_HOST = "proxy (LAN)";
 
 /** The event stream's event names (EVENT_TYPES in proxy/api_types.ts). */
-export const EVENT_TYPES = ["host", "link", "topology", "reaction", "vm"];
+export const EVENT_TYPES = ["host", "link", "topology", "reaction", "vm", "placement"];

@@ -97,6 +97,9 @@ export function describe(e) {
         return `VM ${e.mac} refused from ${e.claimedBy}: active behind ${e.heldBy}`;
       }
       return `VM ${e.mac} ${e.change ?? "seen"} at ${e.port}`;
+    case "placement":
+      return `migration of VM ${e.vm} ${e.from} → ${e.to}: ${e.phase}` +
+        (e.reason ? ` (${e.reason})` : "");
     default:
       return `${/** @type {{ type: string }} */ (e).type} ${JSON.stringify(e)}`;
   }

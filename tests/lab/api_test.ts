@@ -60,7 +60,7 @@ labTest("lab api: off loopback the API speaks TLS and needs the token", {
   assertEquals(page.stdout, "401", "the page is behind the token too");
   const down = await lab.exec(
     lab.hostNs(1),
-    lab.agentCommand(["status", "--api", "10.77.0.1:7999"]),
+    lab.agentCommand(["status", "--api", "10.77.0.1:7999", "--state-dir", lab.stateDir]),
   );
   assert(down.code !== 0 && /is `agent --proxy` running/i.test(down.stderr), down.stderr);
 });

@@ -1,10 +1,12 @@
 /**
  * The proxy's front door against a fake listener: limits overall and per source, slots given
- * back when the handshake settles (not when the host leaves), and a failing accept (EMFILE)
- * counted and survived instead of ending the loop.
+ * back when the handshake settles (not when the host leaves), a waiting room that paces a
+ * storm of sources, and a failing accept (EMFILE) counted and survived instead of ending the
+ * loop.
  */
 import { assert, assertEquals } from "../../support/assert.ts";
-import { Acceptor } from "../../../agent/link/acceptor.ts";
+import { Acceptor, WAITING_PER_SLOT } from "../../../agent/link/acceptor.ts";
+import { ManualClock } from "../../../agent/manual_clock.ts";
 
 class FakeConn {
   closed = false;
@@ -29,8 +31,9 @@ class FakeListener {
 
 /** Runs an acceptor over scripted sources; the served hosts never finish their handshakes. */
 async function script(
-  limits: { maxHandshakes: number; maxHandshakesPerSource: number },
+  limits: { maxHandshakes: number; maxHandshakesPerSource: number; handshakeTimeout?: number },
   sources: string[],
+  clock?: ManualClock,
 ) {
   const a = new Acceptor(limits);
   const conns = sources.map((s) => new FakeConn(s));
@@ -46,11 +49,14 @@ async function script(
     },
     onAcceptError: () => {},
     onServeError: () => {},
+    clock,
   }, stop.signal);
-  // The script is done once the last connection was either served or turned away.
+  // The script is done once the last connection was served, turned away or set waiting.
   const last = conns.at(-1)!;
   const until = Date.now() + 5000;
+  const handled = () => served.length + conns.filter((c) => c.closed).length + a.waiting;
   while (!last.closed && !served.includes(last) && Date.now() < until) {
+    if (handled() >= conns.length) break;
     await new Promise((r) => setTimeout(r, 1));
   }
   return { a, conns, served, finish, stop };
@@ -63,12 +69,12 @@ Deno.test("acceptor: limits per source and overall; a settled handshake frees it
   );
   assertEquals(served.map((c) => c.source), ["a", "a", "b"]);
   assert(conns[2].closed, "the third from a closed");
-  assert(conns[4].closed, "b's second: every source holds at most one more than b");
-  assertEquals(a.refusals, {
-    "too many handshakes from one source": 1,
-    "too many handshakes": 1,
-  });
+  assert(!conns[4].closed, "b's second waits: every source holds at most one more than b");
+  assertEquals(a.waiting, 1);
+  assertEquals(a.refusals, { "too many handshakes from one source": 1 });
   assertEquals(a.pending, 3);
+  finish[0]();
+  assertEquals(served.at(-1), conns[4], "a freed slot goes to the one waiting");
   for (const done of finish) done();
   finish[0](); // a second call (or the serve promise settling later) frees nothing twice
   assertEquals(a.pending, 0, "admitted hosts hold no handshake slot");
@@ -78,7 +84,7 @@ Deno.test("acceptor: limits per source and overall; a settled handshake frees it
 Deno.test("acceptor: when full, the source holding the most handshakes makes room for a new one", async () => {
   // x and y hold every slot (as attackers holding silent connections would); z and w still get
   // in, each at the cost of the oldest handshake of whoever holds the most; v finds every
-  // source at one slot and is refused.
+  // source at one slot and waits for one.
   const { a, conns, served, stop } = await script(
     { maxHandshakes: 4, maxHandshakesPerSource: 2 },
     ["x", "x", "y", "y", "z", "w", "v"],
@@ -86,10 +92,11 @@ Deno.test("acceptor: when full, the source holding the most handshakes makes roo
   assertEquals(served.map((c) => c.source), ["x", "x", "y", "y", "z", "w"]);
   assert(conns[0].closed && conns[2].closed, "the oldest of x and of y were evicted");
   assert(!conns[1].closed && !conns[3].closed, "their newer ones stay");
-  assert(conns[6].closed, "v refused: nobody holds more than one slot more");
-  assertEquals(a.refusals, { "evicted for another source": 2, "too many handshakes": 1 });
+  assert(!conns[6].closed && a.waiting === 1, "v waits: nobody holds more than one slot more");
+  assertEquals(a.refusals, { "evicted for another source": 2 });
   assertEquals(a.pending, 4);
   stop.abort();
+  assert(conns[6].closed, "whoever waits is closed when the listener stops");
 });
 
 Deno.test("acceptor: a failing accept is counted and the loop goes on", async () => {
@@ -113,5 +120,27 @@ Deno.test("acceptor: a failing accept is counted and the loop goes on", async ()
   assertEquals(served, ["x"], "the connection after the failure was served");
   assertEquals(errors, [emfile.message]);
   assertEquals(a.refusals["accept failed"], 1);
+  stop.abort();
+});
+
+Deno.test("acceptor: a storm of sources waits its turn, in order, bounded, and not for ever", async () => {
+  const clock = new ManualClock();
+  const limits = { maxHandshakes: 2, maxHandshakesPerSource: 1, handshakeTimeout: 1000 };
+  const room = WAITING_PER_SLOT * limits.maxHandshakes;
+  // Twelve hosts at once: two in flight, eight wait (the room), two are refused.
+  const sources = Array.from({ length: 12 }, (_, i) => `10.0.0.${i}`);
+  const { a, conns, served, finish, stop } = await script(limits, sources, clock);
+  assertEquals(served.length, 2);
+  assertEquals(a.waiting, room);
+  assertEquals(a.refusals, { "too many handshakes": 12 - 2 - room });
+  // Each handshake that settles lets the oldest waiting one in.
+  finish[0]();
+  finish[1]();
+  assertEquals(served.map((c) => c.source), sources.slice(0, 4));
+  // The rest have waited half the handshake timeout: they are closed, to come back later.
+  await clock.advance(limits.handshakeTimeout / 2);
+  assertEquals(a.waiting, 0);
+  assertEquals(a.refusals["waited too long"], room - 2);
+  assert(conns.slice(4).every((c) => c.closed));
   stop.abort();
 });

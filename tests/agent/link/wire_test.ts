@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "../../support/assert.ts";
 import { encodeStream } from "../../support/wire.ts";
 import {
+  IDLE_READ_BUFFER_BYTES,
   MAX_FRAME_BODY,
   MessageType,
   ProtocolError,
@@ -12,11 +13,13 @@ const stream = encodeStream;
 
 function feed(r: StreamReader, bytes: Uint8Array, chunk: number) {
   const got: { type: number; body: number[] }[] = [];
-  for (let i = 0; i < bytes.length; i += chunk) {
-    const part = bytes.subarray(i, Math.min(bytes.length, i + chunk));
+  // As a socket read does: at most `chunk` bytes, and at most what the reader has room for.
+  for (let i = 0; i < bytes.length;) {
     const space = r.space();
+    const part = bytes.subarray(i, Math.min(bytes.length, i + chunk, i + space.length));
     space.set(part);
     r.commit(part.length);
+    i += part.length;
     for (let m = r.next(); m; m = r.next()) got.push({ type: m.type, body: [...m.body] });
   }
   return got;
@@ -115,4 +118,28 @@ Deno.test("wire: before authentication a body over the cap is refused at its hea
   ok.authenticated();
   const got = feed(ok, stream([MessageType.CONTROL, new Uint8Array(200_000).fill(0x20)]), 16_384);
   assertEquals(got.length, 1);
+});
+
+Deno.test("wire: an established link's buffer is a page when idle, grows under load, shrinks after", () => {
+  const r = new StreamReader(undefined, { preAuthBodyBytes: 64 * 1024 });
+  r.authenticated();
+  assertEquals(capacity(r), IDLE_READ_BUFFER_BYTES, "idle: one page");
+  // A burst of full-size frames fills it: it grows to the working size.
+  const frame = new Uint8Array(9000).fill(5);
+  const burst = stream(
+    ...Array.from({ length: 20 }, (): [number, Uint8Array] => [MessageType.FRAME, frame]),
+  );
+  assertEquals(feed(r, burst, 65_536).length, 20);
+  assertEquals(capacity(r) >= 256 * 1024, true, `grown: ${capacity(r)}`);
+  // Keepalives only, for a while: back to a page, nothing lost on the way.
+  const ping = stream([MessageType.PING, new Uint8Array(8)]).subarray(8); // no second preamble
+  let pings = 0;
+  for (let i = 0; i < 40; i++) {
+    const s = r.space();
+    s.set(ping);
+    r.commit(ping.length);
+    for (let m = r.next(); m; m = r.next()) pings++;
+  }
+  assertEquals(pings, 40);
+  assertEquals(capacity(r), IDLE_READ_BUFFER_BYTES, "quiet again: one page");
 });

@@ -1,0 +1,79 @@
+/**
+ * Reachability is checked, not assumed: an address is handed to peers only where the proxy
+ * reached the host with its own key, and an unreachable host says why.
+ */
+import { assert, assertEquals } from "../support/assert.ts";
+import { listenCandidates, Reachability, RECHECK_MS } from "../../proxy/reachability.ts";
+import { ManualClock } from "../../agent/manual_clock.ts";
+import { type Address, formatAddress } from "../../agent/config/types.ts";
+import { DialTimeout } from "../../agent/link/transport.ts";
+
+/** A prober that answers at the listed addresses and times out elsewhere. */
+function prober(answers: string[]) {
+  const tried: string[] = [];
+  return {
+    tried,
+    probe: (a: Address) => {
+      tried.push(formatAddress(a));
+      return answers.includes(formatAddress(a))
+        ? Promise.resolve()
+        : Promise.reject(new DialTimeout("no answer"));
+    },
+  };
+}
+
+Deno.test("reachability: candidates are the advertised address, an explicit one, then joined-from", () => {
+  const c = (address: string, advertise: string | null) =>
+    listenCandidates({ address, advertise }, "10.0.0.5").candidates.map((x) =>
+      `${x.address} ${x.source}`
+    );
+  assertEquals(c(":7810", null), ["10.0.0.5:7810 joined from"]);
+  assertEquals(c("[::]:7810", "203.0.113.9:17810"), [
+    "203.0.113.9:17810 advertised",
+    "10.0.0.5:7810 joined from",
+  ]);
+  assertEquals(c("192.0.2.99:22", null), ["192.0.2.99:22 listen", "10.0.0.5:22 joined from"]);
+  assertEquals(
+    listenCandidates({ address: ":1", advertise: "[2001:db8::1]:7" }, "2001:db8::2")
+      .candidates.map((x) => x.address),
+    ["[2001:db8::1]:7", "[2001:db8::2]:1"],
+  );
+  assert(listenCandidates({ address: "nonsense", advertise: null }, "10.0.0.5").problem !== null);
+});
+
+Deno.test("reachability: an advertised address that does not answer with the host's key is never used", async () => {
+  const p = prober(["10.0.0.5:7810"]);
+  const reach = new Reachability({ probe: p.probe, clock: new ManualClock() });
+  reach.joined("h1", { hostname: "10.0.0.5", port: 40000 });
+  await reach.listening("h1", { address: ":7810", advertise: "192.0.2.99:22" }, "SHA256:k");
+  assertEquals(p.tried.sort(), ["10.0.0.5:7810", "192.0.2.99:22"]);
+  assertEquals(reach.get("h1")?.state, "reachable");
+  assertEquals(reach.get("h1")?.listen, "10.0.0.5:7810");
+});
+
+Deno.test("reachability: a verified port forward is preferred; a host reached nowhere says why", async () => {
+  const clock = new ManualClock();
+  const p = prober(["198.51.100.7:7000"]);
+  const reach = new Reachability({ probe: p.probe, clock });
+  reach.joined("h1", { hostname: "10.0.0.5", port: 40000 });
+  await reach.listening("h1", { address: ":7810", advertise: "198.51.100.7:7000" }, "SHA256:k");
+  assertEquals(reach.get("h1")?.listen, "198.51.100.7:7000");
+
+  reach.joined("h2", { hostname: "10.0.0.6", port: 40001 });
+  await reach.listening("h2", { address: ":7811", advertise: null }, "SHA256:k2");
+  const h2 = reach.get("h2")!;
+  assertEquals(h2.state, "unreachable");
+  assertEquals(h2.listen, null);
+  assertEquals(
+    h2.reason,
+    "the proxy could not reach h2 at 10.0.0.6:7811 (joined from): no answer (timed out)",
+  );
+  // Looked at again once its reports show it is still there, a minute later.
+  const before = p.tried.length;
+  reach.recheckIfDue("h2", clock.now() + 1000);
+  assertEquals(p.tried.length, before, "not yet");
+  reach.recheckIfDue("h2", clock.now() + RECHECK_MS);
+  assertEquals(p.tried.length, before + 1);
+  reach.forget("h2");
+  assertEquals(reach.get("h2"), undefined);
+});
