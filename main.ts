@@ -5,7 +5,7 @@
  * @module
  */
 
-import { runCommand } from "./agent/cli/commands.ts";
+import { COMMAND_USAGE, runCommand } from "./proxy/cli/commands.ts";
 import { helpText } from "./agent/config/help.ts";
 import { ConfigError, loadInvocation } from "./agent/config/load.ts";
 import { openConfiguredDevice } from "./agent/device/open.ts";
@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   if (inv.help) {
-    console.log(helpText(VERSION));
+    console.log(helpText(VERSION, COMMAND_USAGE));
     return 0;
   }
   if (inv.version) {

@@ -303,7 +303,14 @@ async function measure(
   log(`${e} established; storm of ${n - e}`);
   const c0 = cpuSeconds(proxy.pid);
   const w0 = proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
-  const joinMs = await fleets.join("storm");
+  const storm = fleets.join("storm");
+  if (Deno.args.includes("--cpu-profile") && proxy.inspector) {
+    console.error(`  where the proxy's CPU goes in the join storm (self time, 10 s):`);
+    for (const r of await cpuProfile(proxy.inspector, 10_000)) {
+      console.error(`    ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.name}`);
+    }
+  }
+  const joinMs = await storm;
   const joinProxyCpu = (cpuSeconds(proxy.pid) - c0) / (joinMs / 1000);
   const joinWorkerCpu = (proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0) - w0) /
     (joinMs / 1000);

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { COMMAND_USAGE } from "../cli/commands.ts";
 import { keyOf, type Setting, type SettingName, SETTINGS } from "./schema.ts";
 
 const GROUPS: Setting<unknown>["group"][] = [
@@ -56,8 +55,11 @@ function formatDefault(name: SettingName, s: Setting<unknown>): string {
   return ` (default ${d})`;
 }
 
-/** The full help text. */
-export function helpText(version: string): string {
+/**
+ * The full help text; `commandUsage` lists the commands that talk to a running proxy (they
+ * live with the proxy's API, in proxy/cli/, and main.ts passes their usage in).
+ */
+export function helpText(version: string, commandUsage: string): string {
   const lines = [
     `agent ${version}: an adaptive virtual Ethernet for VMs on foreign networks (VNET + VTTIF)`,
     "",
@@ -68,7 +70,7 @@ export function helpText(version: string): string {
     "  agent --help | --version",
     "",
     "Commands (talk to the running proxy's API, --api ADDR:PORT; --json for scripts):",
-    `  ${COMMAND_USAGE}`,
+    `  ${commandUsage}`,
     "",
   ];
   const names = Object.keys(SETTINGS) as SettingName[];

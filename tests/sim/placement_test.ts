@@ -11,7 +11,7 @@ import { frame, vmMac } from "../support/frames.ts";
 import { BROADCAST_MAC, formatMac } from "../../agent/switch/ethernet.ts";
 import type { MigrateHook } from "../../proxy/migrate_hook.ts";
 import type { PlacementReply, UnderlayReply } from "../../proxy/api_types.ts";
-import { runCommand } from "../../agent/cli/commands.ts";
+import { runCommand } from "../../proxy/cli/commands.ts";
 import { testConfig } from "../support/config.ts";
 
 const FAST = { updateInterval: 100, smoothing: 300, hysteresis: 300, moveQuiet: 100 };

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import { graphElements, layout, overlayModel, StarRates } from "../../proxy/page/model.js";
-import { LINKS, TOPOLOGY, VMS } from "../agent/cli/api_replies.ts";
+import { LINKS, TOPOLOGY, VMS } from "../proxy/cli/api_replies.ts";
 import { LAN_HOST } from "../../proxy/api_types.ts";
 
 const [VM1, VM2, VM3] = TOPOLOGY.graph.vms;

@@ -26,7 +26,7 @@
  * @module
  */
 
-import type { Invocation } from "../config/load.ts";
+import type { Invocation } from "../../agent/config/load.ts";
 import { type Answer, type ApiClient, apiClientFor } from "./api_client.ts";
 import {
   type Print,
@@ -49,7 +49,7 @@ import type {
   RuleAddedReply,
   RuleRemovedReply,
   TopologyReply,
-} from "../../proxy/api_types.ts";
+} from "../api_types.ts";
 
 /** The command printed its answer itself. */
 export const PRINTED = Symbol("printed");

@@ -4,7 +4,7 @@
  * (recorded from the CLI before it became a table of commands, so a change of output shows).
  */
 import { assertEquals } from "../../support/assert.ts";
-import { runCommand } from "../../../agent/cli/commands.ts";
+import { runCommand } from "../../../proxy/cli/commands.ts";
 import { type Asked, fakeApi } from "./fake_api.ts";
 
 interface GoldenCase {

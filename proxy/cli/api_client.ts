@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { Config } from "../config/schema.ts";
-import { formatAddress, isLoopback } from "../config/types.ts";
-import type { ErrorReply } from "../../proxy/api_types.ts";
+import type { Config } from "../../agent/config/schema.ts";
+import { formatAddress, isLoopback } from "../../agent/config/types.ts";
+import type { ErrorReply } from "../api_types.ts";
 
 /** What the API answered: a reply of the asked type, or a refusal (status >= 400). */
 export type Answer<T> =

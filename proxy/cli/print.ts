@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatRate } from "../rate.ts";
+import { formatRate } from "../../agent/rate.ts";
 import type {
   AdaptReply,
   EventsReply,
@@ -18,7 +18,7 @@ import type {
   StatusReply,
   TopologyReply,
   VmsReply,
-} from "../../proxy/api_types.ts";
+} from "../api_types.ts";
 
 /** Prints one line (or several joined by newlines). */
 export type Print = (s: string) => void;

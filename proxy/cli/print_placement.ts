@@ -5,8 +5,8 @@
  * @module
  */
 
-import { formatRate } from "../rate.ts";
-import type { PlacementReply, UnderlayReply } from "../../proxy/api_types.ts";
+import { formatRate } from "../../agent/rate.ts";
+import type { PlacementReply, UnderlayReply } from "../api_types.ts";
 import { type Print, table } from "./print.ts";
 
 function ms(x: number | null | undefined): string {
