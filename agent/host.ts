@@ -20,7 +20,7 @@ import type { Config } from "./config/schema.ts";
 import type { Device, PacketBatch } from "./device/device.ts";
 import { pumpDevice } from "./device/pump.ts";
 import { FastPathManager } from "./fastpath/manager.ts";
-import { HostApi } from "./host_api.ts";
+import { HostApi, type HostView } from "./host_api.ts";
 import { loadApiToken } from "./api_token.ts";
 import type { Address } from "./config/types.ts";
 import { HostState } from "./join/host_state.ts";
@@ -103,52 +103,32 @@ async function readToken(path: string, read?: (path: string) => Promise<string>)
 export async function runHost(config: Config, deps: HostDeps): Promise<HostHandle> {
   const log = logger("host");
   const name = config.name ?? defaultHostName();
-  const tokenText = config.token ?? (await readToken(config.tokenFile!, deps.readTextFile)).trim();
-  const token = parseJoinToken(tokenText);
+  const token = parseJoinToken(
+    config.token ?? (await readToken(config.tokenFile!, deps.readTextFile)).trim(),
+  );
   const state = await HostState.load(config.stateDir);
   const stopper = new AbortController();
-  const signal = stopper.signal;
-  const clock = deps.clock ?? systemClock;
-  const transport = deps.transport ?? tlsTransport;
+  const { signal } = stopper;
+  const { clock = systemClock, transport = tlsTransport } = deps;
 
-  // The VMs' side: the device on the switch, its traffic counted where it enters.
-  const sw = new Switch({
-    role: "host",
-    maxMacs: config.maxMacs,
-    macAgeMs: config.macAge,
-    moveQuietMs: config.moveQuiet,
-  });
-  const device = deps.openDevice(config);
-  sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => device.write(p) });
-  const traffic = new TrafficCounter({ maxPairs: MAX_COUNTED_PAIRS });
-  sw.observer = traffic;
+  const { sw, device, traffic } = vmSide(config, deps.openDevice);
+  const present = vmPresence(config, sw, device.name);
 
-  // Whether a VM is still here, when another host claims it: the bridge's forwarding database
-  // when the agent's TAP is on a bridge; otherwise (pcap, no bridge) whether it was heard
-  // within move-quiet, which is weaker.
-  const bridgeErrors = new LogLimit(60_000); // one line a minute, however often hosts claim
-  const bridge = config.bridge && !config.pcap ? new BridgeView(config.bridge, device.name) : null;
-  const present = (mac: Mac, now: number): boolean => {
-    if (bridge) {
-      try {
-        return bridge.present(mac, now);
-      } catch (e) {
-        if (bridgeErrors.shouldLog("bridge", now)) {
-          log.warn("{error}; judging by the last frame instead", { error: (e as Error).message });
-        }
-      }
-    }
-    const e = sw.macs.get(mac);
-    return e?.port === DEVICE_PORT && now - e.lastSeen < config.moveQuiet;
-  };
-
-  // The star, and the fast paths the proxy asks for.
+  // The fast paths the proxy asks for, and the status API (on loopback now; off loopback
+  // over TLS from the first join on).
   const fastPaths = new FastPathManager(
     { sw, self: name, config, signal, transport, clock },
     (msg) => uplink.current()?.sendControl(msg),
   );
   sw.peerSources = fastPaths;
-  let caPem = "";
+  const hostApi = await statusApi(
+    config,
+    { name, switch: sw, uplink: () => uplink.current(), fastPaths, device },
+    { signal, clock },
+  );
+  const certificate = certificateUser({ fastPaths, hostApi, keyPem: state.key.keyPem });
+
+  // The star.
   const uplink: Uplink = new Uplink({
     config,
     name,
@@ -160,55 +140,21 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     clock,
     onMessage: (msg, link) =>
       dispatchProxyMessage(
-        { sw, fastPaths, present, now: () => clock.now(), onCertificate },
+        { sw, fastPaths, present, now: () => clock.now(), onCertificate: certificate.use },
         msg,
         link,
       ),
-    onBadMessage: (e) =>
-      log.warn("Ignored a control message from the proxy: {error}", { error: e.message }),
+    onBadMessage: (e) => log.warn("Ignored a proxy message: {error}", { error: e.message }),
     onUp: (link, welcome, ca) => {
-      // Fast paths: listen with the certificate just issued, say where, re-announce links.
-      caPem = ca;
-      serveApiWith(welcome.certificatePem);
-      const address = listenWith(welcome.certificatePem);
+      // Listen with the certificate just issued, say where, re-announce the links.
+      const address = certificate.use(welcome.certificatePem, ca);
       if (address !== null) {
         link.sendControl(fastPaths.listeningMessage(address));
         fastPaths.reannounce();
       }
     },
   });
-  /** Listens for fast paths with `certPem`; the address to advertise, or null. */
-  function listenWith(certPem: string): string | null {
-    try {
-      return fastPaths.listen({ certPem, keyPem: state.key.keyPem, caPem });
-    } catch (e) {
-      log.warn("Cannot accept fast-path links (staying on the star): {error}", {
-        error: (e as Error).message,
-      });
-      return null;
-    }
-  }
-  function onCertificate(certPem: string): void {
-    listenWith(certPem);
-    serveApiWith(certPem);
-  }
-  /** Off loopback, the status API presents the host's current certificate. */
-  function serveApiWith(certPem: string): void {
-    if (!hostApi || hostApi.plain) return;
-    hostApi.serve({ certPem, keyPem: state.key.keyPem }).catch((e) =>
-      log.warn("Cannot serve the status API: {error}", { error: (e as Error).message })
-    );
-  }
 
-  // The status API: on loopback now; off loopback over TLS from the first join on.
-  const hostApi = config.api
-    ? new HostApi(
-      { name, switch: sw, uplink: () => uplink.current(), fastPaths, device },
-      config.api,
-      { token: await loadApiToken(config.stateDir), signal, clock },
-    )
-    : null;
-  if (hostApi?.plain) await hostApi.serve(null);
   const done = Promise.all([
     pumpDevice(device, sw, { signal, clock, batch: deps.pumpBatch }),
     uplink.run(signal, () => stopper.abort()),
@@ -232,5 +178,95 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     },
     done,
     fatal: () => uplink.fatal,
+  };
+}
+
+/** The status API when `--api` is given: serving on loopback at once; off loopback, later. */
+async function statusApi(
+  config: Config,
+  view: HostView,
+  parts: { signal: AbortSignal; clock: Clock },
+): Promise<HostApi | null> {
+  if (!config.api) return null;
+  const api = new HostApi(view, config.api, {
+    token: await loadApiToken(config.stateDir),
+    ...parts,
+  });
+  if (api.plain) await api.serve(null);
+  return api;
+}
+
+/** The VMs' side: the device on the switch, its traffic counted where it enters. */
+function vmSide(config: Config, openDevice: (config: Config) => Device) {
+  const sw = new Switch({
+    role: "host",
+    maxMacs: config.maxMacs,
+    macAgeMs: config.macAge,
+    moveQuietMs: config.moveQuiet,
+  });
+  const device = openDevice(config);
+  sw.attach({ name: DEVICE_PORT, kind: "device", send: (p) => device.write(p) });
+  const traffic = new TrafficCounter({ maxPairs: MAX_COUNTED_PAIRS });
+  sw.observer = traffic;
+  return { sw, device, traffic };
+}
+
+/**
+ * Whether a VM is still here, when another host claims it: the bridge's forwarding database
+ * when the agent's TAP is on a bridge; otherwise (pcap, no bridge) whether it was heard within
+ * move-quiet, which is weaker.
+ */
+function vmPresence(
+  config: Config,
+  sw: Switch,
+  deviceName: string,
+): (mac: Mac, now: number) => boolean {
+  const log = logger("host");
+  const bridgeErrors = new LogLimit(60_000); // one line a minute, however often hosts claim
+  const bridge = config.bridge && !config.pcap ? new BridgeView(config.bridge, deviceName) : null;
+  return (mac, now) => {
+    if (bridge) {
+      try {
+        return bridge.present(mac, now);
+      } catch (e) {
+        if (bridgeErrors.shouldLog("bridge", now)) {
+          log.warn("{error}; judging by the last frame instead", { error: (e as Error).message });
+        }
+      }
+    }
+    const e = sw.macs.get(mac);
+    return e?.port === DEVICE_PORT && now - e.lastSeen < config.moveQuiet;
+  };
+}
+
+/**
+ * Presents the host's certificate (a join's, a renewal's) where it is needed: the fast-path
+ * listener and, off loopback, the status API. `use` returns the fast-path address to
+ * advertise, or null when the host cannot accept fast paths (it stays on the star).
+ */
+function certificateUser(parts: {
+  fastPaths: FastPathManager;
+  hostApi: HostApi | null;
+  keyPem: string;
+}): { use(certPem: string, caPem?: string): string | null } {
+  const log = logger("host");
+  let ca = "";
+  return {
+    use(certPem, caPem) {
+      if (caPem !== undefined) ca = caPem;
+      if (parts.hostApi && !parts.hostApi.plain) {
+        parts.hostApi.serve({ certPem, keyPem: parts.keyPem }).catch((e) =>
+          log.warn("Cannot serve the status API: {error}", { error: (e as Error).message })
+        );
+      }
+      try {
+        return parts.fastPaths.listen({ certPem, keyPem: parts.keyPem, caPem: ca });
+      } catch (e) {
+        log.warn("Cannot accept fast-path links (staying on the star): {error}", {
+          error: (e as Error).message,
+        });
+        return null;
+      }
+    },
   };
 }
