@@ -11,11 +11,8 @@ import {
   type Address,
   address,
   bool,
-  budget,
   duration,
-  hostPairs,
   int,
-  type Kind,
   listenAddress,
   oneOf,
   optional,
@@ -23,29 +20,11 @@ import {
   text,
 } from "./types.ts";
 
-/** One setting's description. */
-export interface Setting<T> {
-  kind: Kind<T>;
-  default: T;
-  /** One-line help; the first word group says what it is, then why one would change it. */
-  doc: string;
-  /** Help section. */
-  group:
-    | "mode"
-    | "attach"
-    | "trust"
-    | "data plane"
-    | "vttif"
-    | "adaptation"
-    | "operator"
-    | "logging";
-  /** Placeholder for the value in `--help`, e.g. `ADDR:PORT`. */
-  meta?: string;
-}
+import { setting } from "./setting.ts";
+import { DATA_PLANE_SETTINGS } from "./settings_data_plane.ts";
+import { ADAPTATION_SETTINGS } from "./settings_adaptation.ts";
 
-function setting<T>(s: Omit<Setting<T>, "default"> & { default: NoInfer<T> }): Setting<T> {
-  return s;
-}
+export type { Setting } from "./setting.ts";
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -163,119 +142,7 @@ export const SETTINGS = {
     meta: "MAC",
     doc: "MAC address of the TAP device (default: chosen by the kernel).",
   }),
-  offload: setting({
-    kind: bool,
-    default: true,
-    group: "data plane",
-    doc: "Let the TAP give and take TCP superframes (TSO/checksum offload, up to 64 KB).",
-  }),
-  deviceWait: setting({
-    kind: oneOf("event-loop", "thread"),
-    default: "event-loop",
-    group: "data plane",
-    meta: "HOW",
-    doc: "How an idle device is waited for: event-loop (the frame wakes the agent's own " +
-      "thread; lowest latency) or thread (a poll on a worker thread; portable fallback).",
-  }),
-  queueBytes: setting({
-    kind: int(70_000, 1 << 30),
-    // 2 MiB is 3.4 ms at 5 Gbit/s: deep enough for full speed, and it bounds the delay a
-    // busy link adds. 4 MiB measured no faster and cost 10 MiB more RSS per busy link.
-    default: 2 * 1024 * 1024,
-    group: "data plane",
-    meta: "BYTES",
-    doc: "Bound of each link's send queue; frames beyond it are dropped and counted.",
-  }),
-  maxMacs: setting({
-    kind: int(1, 10_000_000),
-    default: 65_536,
-    group: "data plane",
-    meta: "N",
-    doc: "Bound of the MAC table.",
-  }),
-  maxMacsPerHost: setting({
-    kind: int(1, 10_000_000),
-    default: 4096,
-    group: "data plane",
-    meta: "N",
-    doc: "Proxy: most VM MACs one host may hold; frames from further new sources are dropped " +
-      "and counted (portFull).",
-  }),
-  neighbourSuppression: setting({
-    kind: bool,
-    default: true,
-    group: "data plane",
-    doc: "Proxy: answer ARP and IPv6 neighbour solicitations for addresses it has seen their " +
-      "owner claim, instead of flooding them to every host (false: flood, as a plain switch).",
-  }),
-  macAge: setting({
-    kind: duration(1_000, 86_400_000),
-    default: 300_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "A MAC address not seen for this long is forgotten.",
-  }),
-  moveQuiet: setting({
-    kind: duration(0, 60_000),
-    default: 250,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "Host without a bridge (pcap): when another host claims one of its VMs, it says the VM " +
-      "is gone after this much silence (with a bridge, its forwarding database decides).",
-  }),
-  keepalive: setting({
-    kind: duration(100, 600_000),
-    default: 1_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "Interval of keepalive pings on idle links.",
-  }),
-  deadAfter: setting({
-    kind: duration(300, 3_600_000),
-    default: 3_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "A link that received nothing for this long is closed (half-open TCP detection).",
-  }),
-  keepaliveIdle: setting({
-    kind: duration(100, 3_600_000),
-    default: 10_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "A star link that carried nothing but keepalives for this long pings at this interval " +
-      "instead, and is closed after this plus dead-after of silence (idle hosts cost the proxy " +
-      "little); set it equal to keepalive for no idle mode.",
-  }),
-  handshakeTimeout: setting({
-    kind: duration(100, 600_000),
-    default: 5_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "A peer that has not finished its handshake by then is disconnected.",
-  }),
-  dialTimeout: setting({
-    kind: duration(100, 600_000),
-    default: 3_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "Host: a fast-path dial that has not connected by then fails (a dropped SYN would " +
-      "wait about 127 s), and the other direction is tried.",
-  }),
-  maxHandshakes: setting({
-    kind: int(1, 100_000),
-    default: 64,
-    group: "data plane",
-    meta: "N",
-    doc: "Proxy, and hosts' fast-path listener: handshakes in flight at once; when full, the " +
-      "source holding the most makes room, else the connection is closed; all counted.",
-  }),
-  maxHandshakesPerSource: setting({
-    kind: int(1, 100_000),
-    default: 8,
-    group: "data plane",
-    meta: "N",
-    doc: "Proxy, and hosts' fast-path listener: handshakes in flight from one source address.",
-  }),
+  ...DATA_PLANE_SETTINGS,
   maxVms: setting({
     kind: int(2, 1_000_000),
     default: 65_536,
@@ -284,86 +151,7 @@ export const SETTINGS = {
     doc:
       "Proxy: VMs the traffic matrix tracks; idle ones are evicted, new ones beyond are not counted.",
   }),
-  reconnectMax: setting({
-    kind: duration(100, 3_600_000),
-    default: 10_000,
-    group: "data plane",
-    meta: "DURATION",
-    doc: "Upper bound of the host's reconnect backoff (exponential, with jitter).",
-  }),
-  adapt: setting({
-    kind: bool,
-    default: true,
-    group: "adaptation",
-    doc: "Proxy: add fast-path links between hosts whose VMs talk heavily (false: star only).",
-  }),
-  fastPaths: setting({
-    kind: budget(100_000),
-    default: null as number | null,
-    group: "adaptation",
-    meta: "N|auto",
-    doc: "Proxy: budget k of fast-path links; auto = as many as the topology needs.",
-  }),
-  pin: setting({
-    kind: hostPairs,
-    default: [] as [string, string][],
-    group: "adaptation",
-    meta: "A:B,...",
-    doc: "Proxy: host pairs that always get a fast path (outside the budget).",
-  }),
-  forbid: setting({
-    kind: hostPairs,
-    default: [] as [string, string][],
-    group: "adaptation",
-    meta: "A:B,...",
-    doc: "Proxy: host pairs that never get a fast path (wins over pin).",
-  }),
-  vmSlots: setting({
-    kind: optional(int(0, 100_000)),
-    default: null as number | null,
-    group: "adaptation",
-    meta: "N",
-    doc: "Host: how many VMs this host can hold, told to the proxy for VM placement; a VM " +
-      "is a MAC seen in unicast traffic (default: no room beyond the VMs it has).",
-  }),
-  migrateHook: setting({
-    kind: optional(text("a command (split at spaces; no shell)", /^\S.*$/)),
-    default: null as string | null,
-    group: "adaptation",
-    meta: "CMD",
-    doc: "Proxy: migrates a VM when placement asks: run as CMD VM-MAC FROM-HOST TO-HOST " +
-      "(e.g. a script calling virsh migrate); exit 0 when the VM runs on TO-HOST.",
-  }),
-  migrate: setting({
-    kind: bool,
-    default: false,
-    group: "adaptation",
-    doc: "Proxy: carry out VM placement plans through --migrate-hook, one move at a time " +
-      "(false: advise only, see `agent advise`).",
-  }),
-  maxMoves: setting({
-    kind: int(0, 10_000),
-    default: 4,
-    group: "adaptation",
-    meta: "N",
-    doc: "Proxy: at most this many VM migrations per placement plan (0: placement off).",
-  }),
-  minGain: setting({
-    kind: real(0, 1),
-    default: 0.1,
-    group: "adaptation",
-    meta: "FRACTION",
-    doc: "Proxy: a placement plan is proposed only if it cuts the predicted cost by this " +
-      "fraction, net of the moves' cost.",
-  }),
-  migrateSettle: setting({
-    kind: duration(0, 3_600_000),
-    default: 15_000,
-    group: "adaptation",
-    meta: "DURATION",
-    doc: "Proxy: after a VM arrived on its new host, wait this long before measuring the " +
-      "move's gain (VTTIF's smoothing must see the new traffic).",
-  }),
+  ...ADAPTATION_SETTINGS,
   api: setting({
     kind: optional(listenAddress),
     default: null as Address | null,
