@@ -71,6 +71,9 @@ export class HeldClaims {
  * const away = new MovedAway();
  * away.mark(7, 0);
  * if (!away.passOn(7, 1) || away.passOn(7, 60_000)) throw new Error();
+ * away.mark(8, 0);
+ * away.returned(8); // it came back
+ * if (away.passOn(8, 1)) throw new Error("a VM that is back is delivered here");
  * ```
  */
 export class MovedAway {
@@ -80,6 +83,14 @@ export class MovedAway {
   mark(mac: Mac, now: number): void {
     if (this.#until.size >= MAX_MOVED_AWAY) this.#until.clear();
     this.#until.set(mac, now + MOVED_AWAY_MS);
+  }
+
+  /**
+   * VM `mac` is on this host again (it came back before its departure expired, as a VM
+   * migrated away and back does): frames for it are delivered here from now on.
+   */
+  returned(mac: Mac): void {
+    if (this.#until.size > 0) this.#until.delete(mac);
   }
 
   /** Whether a frame for `dst` should go on to the proxy; forgets departures that expired. */

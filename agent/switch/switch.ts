@@ -214,7 +214,11 @@ export class Switch {
     if (from.kind === "device") {
       const r = this.macs.learn(src, "device", now);
       if (r === "full") this.drops.tableFull++;
-      else if (r === "new") this.listener?.onMacLearned?.(src, "device", now);
+      else if (r === "new") {
+        // A VM that left and came back: frames for it are delivered here again.
+        this.#movedAway.returned(src);
+        this.listener?.onMacLearned?.(src, "device", now);
+      }
       this.observer?.observe(src, dst, bytes);
       if (group) return this.#sendTo(this.#uplink, packet, bytes);
       // A unicast frame to a VM on this same host reached the TAP only because the bridge

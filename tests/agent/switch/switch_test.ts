@@ -103,3 +103,16 @@ Deno.test("host: frames a peer still sends for a VM that left go to the proxy, f
   sw.forward(packet(vmMac(1), vmMac(3)), "peer:h3", 20_000); // long after: the device again
   assertEquals(dev.got, ["3>1"]);
 });
+
+Deno.test("host: a VM that left and came back gets its peers' frames here again", () => {
+  const sw = new Switch({ role: "host", maxMacs: 100, macAgeMs: 60_000, moveQuietMs: 250 });
+  const dev = new RecordingPort("device", "device");
+  const up = new RecordingPort("uplink", "uplink");
+  const peer = new RecordingPort("peer:h3", "peer");
+  for (const p of [dev, up, peer]) sw.attach(p);
+  sw.forward(packet(vmMac(3), vmMac(1)), "device", 0);
+  sw.markMovedAway(vmMac(1), 100); // migrated away...
+  sw.forward(packet(vmMac(3), vmMac(1)), "device", 1600); // ...and back, 1.5 s later
+  sw.forward(packet(vmMac(1), vmMac(3)), "peer:h3", 1700);
+  assertEquals(dev.got, ["3>1"], "delivered to the VM, not passed on to the proxy");
+});
