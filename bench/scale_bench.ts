@@ -232,6 +232,23 @@ function slowCallsLogged(
   };
 }
 
+/**
+ * With `--cpu-profile PHASE,...` naming `phase`: where the proxy's CPU goes for `ms` from
+ * now (self time by function, on stderr).
+ */
+async function profiled(
+  inspector: string | undefined,
+  phase: string,
+  ms: number,
+  what: string,
+): Promise<void> {
+  const i = Deno.args.indexOf("--cpu-profile");
+  if (!inspector || i < 0 || !(Deno.args[i + 1] ?? "").split(",").includes(phase)) return;
+  const rows = await cpuProfile(inspector, ms);
+  console.error(`  where the proxy's CPU goes in ${what} (self time over ${ms / 1000} s):`);
+  for (const r of rows) console.error(`    ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.name}`);
+}
+
 /** Connections refused before admission, all reasons, from /metrics' text. */
 function refusalCount(metrics: string): number {
   let n = 0;
@@ -304,12 +321,7 @@ async function measure(
   const c0 = cpuSeconds(proxy.pid);
   const w0 = proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
   const storm = fleets.join("storm");
-  if (Deno.args.includes("--cpu-profile") && proxy.inspector) {
-    console.error(`  where the proxy's CPU goes in the join storm (self time, 10 s):`);
-    for (const r of await cpuProfile(proxy.inspector, 10_000)) {
-      console.error(`    ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.name}`);
-    }
-  }
+  await profiled(proxy.inspector, "storm", 10_000, "the join storm");
   const joinMs = await storm;
   const joinProxyCpu = (cpuSeconds(proxy.pid) - c0) / (joinMs / 1000);
   const joinWorkerCpu = (proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0) - w0) /
@@ -347,18 +359,16 @@ async function measure(
       `after a full GC ${(rssGc / MIB).toFixed(0)} MiB`,
   );
 
-  // Addresses claimed (no flood), then a ring: every host reports every interval.
+  // Addresses claimed, to the established VMs that the proxy knows (no flood), then a ring:
+  // every host reports every interval.
+  const claimProfile = profiled(proxy.inspector, "claim", 3000, "every VM's first frame");
   await fleets.claim();
   await sleep(2000);
+  await claimProfile;
   await fleets.ring(true, 1000);
   await sleep(2500);
   const cpuReports = await cpuShare(proxy.pid, o.reportSeconds);
-  if (Deno.args.includes("--cpu-profile") && proxy.inspector) {
-    console.error(`  where the proxy's CPU goes with every host reporting (self time, 5 s):`);
-    for (const r of await cpuProfile(proxy.inspector, 5000)) {
-      console.error(`    ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.name}`);
-    }
-  }
+  await profiled(proxy.inspector, "reports", 5000, "every host reporting");
   const tickMs = await tickMsOf(proxy.call);
   await fleets.ring(false, 0);
   log(`reports: cpu ${(100 * cpuReports).toFixed(1)}%, tick ${tickMs.toFixed(1)} ms`);
@@ -452,7 +462,7 @@ async function memoryRun(n: number, o: Options): Promise<Row> {
   const hostOf = (h: number) => h < e ? [groups[0], h] as const : [groups[1], h - e] as const;
   const fleets: Fleets = {
     join: async (g) => (await groups[g === "established" ? 0 : 1].join()).ms,
-    claim: () => Promise.resolve(all().forEach((f) => f.claim(vms))),
+    claim: () => Promise.resolve(all().forEach((f) => f.claim(e * o.vmsPerHost))),
     ring: (on, everyMs, group) =>
       Promise.resolve(
         group === "established"
@@ -663,7 +673,7 @@ async function tlsRun(n: number, o: Options): Promise<Row> {
         else await Promise.all(workers.slice(1).map((w) => w.call({ cmd: "join" })));
         return performance.now() - t0;
       },
-      claim: async () => void await everyone({ cmd: "claim" }),
+      claim: async () => void await everyone({ cmd: "claim", knownVms: e * o.vmsPerHost }),
       ring: async (on, everyMs, group) =>
         void await (group === "established"
           ? workers[0].call({ cmd: "ring", on, everyMs, ringVms: e * o.vmsPerHost })

@@ -127,6 +127,13 @@ const LIBC_SYMBOLS = {
     ],
     result: "i32", // int
   },
+  shutdown: {
+    parameters: [
+      "i32", // int sockfd
+      "i32", // int how
+    ],
+    result: "i32", // int
+  },
   getsockname: {
     parameters: [
       "i32", // int sockfd

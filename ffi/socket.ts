@@ -73,7 +73,10 @@ export function findTcpSocket(local: Endpoint, remote: Endpoint): number {
  * @throws {SyscallError} when setsockopt fails.
  */
 export function setTcpNoDelay(local: Endpoint, remote: Endpoint): boolean {
-  const fd = findTcpSocket(local, remote);
+  return setTcpNoDelayOn(findTcpSocket(local, remote), local, remote);
+}
+
+function setTcpNoDelayOn(fd: number, local: Endpoint, remote: Endpoint): boolean {
   if (fd < 0) return false;
   const one = new Int32Array([1]);
   if (libc().setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, new Uint8Array(one.buffer), 4) !== 0) {
@@ -94,13 +97,39 @@ export function setTcpNoDelay(local: Endpoint, remote: Endpoint): boolean {
 export function tryTcpNoDelay(
   conn: { localAddr: Deno.Addr; remoteAddr: Deno.Addr },
 ): string | null {
+  return noDelayOnAccepted(conn).error;
+}
+
+/**
+ * What {@linkcode tryTcpNoDelay} does, also returning the socket's descriptor (-1: not
+ * found), so that the owner can {@linkcode shutdownSocket} it while it owns the connection.
+ */
+export function noDelayOnAccepted(
+  conn: { localAddr: Deno.Addr; remoteAddr: Deno.Addr },
+): { fd: number; error: string | null } {
+  const local = conn.localAddr as Deno.NetAddr;
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const fd = findTcpSocket(local, remote);
   try {
     // Not found: the connection closed meanwhile, and needs nothing.
-    setTcpNoDelay(conn.localAddr as Deno.NetAddr, conn.remoteAddr as Deno.NetAddr);
-    return null;
+    setTcpNoDelayOn(fd, local, remote);
+    return { fd, error: null };
   } catch (e) {
-    return (e as Error).message;
+    return { fd, error: (e as Error).message };
   }
+}
+
+const SHUT_RDWR = 2;
+
+/**
+ * Ends the TCP connection on descriptor `fd` in both directions at once (shutdown(2)), for a
+ * socket Deno would otherwise keep: an accepted TLS connection closed before its handshake
+ * stays open, waiting to finish a handshake whose peer never speaks, until that peer goes.
+ * `fd` must still belong to the caller's connection (call it before closing that). Errors
+ * are ignored: a socket that is already down needs nothing.
+ */
+export function shutdownSocket(fd: number): void {
+  if (fd >= 0) libc().shutdown(fd, SHUT_RDWR);
 }
 
 /** Reads TCP_NODELAY of the connection between `local` and `remote` (null: not found). */

@@ -126,12 +126,29 @@ function isomorphicFrom(g: Adjacency, h: Adjacency, gStart: number, hStart: numb
   const map = new Int32Array(n).fill(-1);
   const used = new Uint8Array(n);
   let budget = SEARCH_BUDGET;
-  const place = (i: number): boolean => {
-    if (i === n) return true;
+  // Backtracking over the vertices in BFS order, with an explicit stack: as a recursion it
+  // was one frame per vertex, and a 100,000-VM torus overflowed the call stack. Each level
+  // entered costs one unit of the budget, as each call did.
+  if (n === 0) return true;
+  const candidates: (readonly number[])[] = new Array(n);
+  const next = new Int32Array(n);
+  const enter = (i: number): boolean => {
     if (--budget < 0) return false;
+    candidates[i] = i === 0 ? [hStart] : h[map[parent[order[i]]]];
+    next[i] = 0;
+    return true;
+  };
+  if (!enter(0)) return false;
+  for (let i = 0; i >= 0;) {
     const v = order[i];
-    const candidates = i === 0 ? [hStart] : h[map[parent[v]]];
-    for (const x of candidates) {
+    if (map[v] >= 0) {
+      // Back from a deeper level that found nothing: this choice fails too.
+      used[map[v]] = 0;
+      map[v] = -1;
+    }
+    const cs = candidates[i];
+    while (next[i] < cs.length) {
+      const x = cs[next[i]++];
       if (used[x] || h[x].length !== g[v].length) continue;
       let ok = true;
       for (const u of g[v]) {
@@ -143,13 +160,17 @@ function isomorphicFrom(g: Adjacency, h: Adjacency, gStart: number, hStart: numb
       if (!ok) continue;
       map[v] = x;
       used[x] = 1;
-      if (place(i + 1)) return true;
-      map[v] = -1;
-      used[x] = 0;
+      break;
     }
-    return false;
-  };
-  return place(0);
+    if (map[v] < 0) {
+      i--;
+      continue;
+    }
+    if (i + 1 === n) return true;
+    if (!enter(i + 1)) return false;
+    i++;
+  }
+  return false;
 }
 
 function factorizations(n: number, min: number): [number, number][] {

@@ -6,11 +6,11 @@
  *
  *     POST   /api/login                       a one-time login link for the page (`agent page`)
  *     GET    /login?code=                     trades the code for a session cookie
- *     GET    /api/status                      hosts, ports, counters, drops
+ *     GET    /api/status[?offset=&limit=]     hosts (a page of them), ports, counters, drops
  *     GET    /api/topology[?format=dot]       smoothed matrix, inferred topology, recent changes
  *     GET    /metrics                         Prometheus text format
  *     GET    /api/events[?stream]             recent events; server-sent events with ?stream
- *     GET    /api/vms                         VMs: MAC, host, first/last seen, since when there
+ *     GET    /api/vms[?offset=&limit=]        VMs: MAC, host, first/last seen, since when there
  *     GET    /api/adapt                       adaptation settings, links, decisions, reactions
  *     PUT    /api/adapt   {enabled?, budget?, pin?, unpin?, forbid?, unforbid?, migrate?}
  *     GET    /api/paths                       every communicating VM pair: star or direct, and why
@@ -52,6 +52,7 @@ import {
   adaptView,
   hostsView,
   linksView,
+  pageOf,
   pathsView,
   rulesView,
   ruleView,
@@ -110,7 +111,7 @@ function bodyOf(req: Request): Promise<unknown> {
 
 /** Every path of the API (the page's files aside): adding an endpoint is adding an entry. */
 const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
-  ["/api/status", { methods: { GET: ({ ctx }) => json(statusView(ctx)) } }],
+  ["/api/status", { methods: { GET: ({ url, ctx }) => json(statusView(ctx, pageOf(url))) } }],
   ["/metrics", {
     methods: {
       GET: ({ ctx }) =>
@@ -128,7 +129,7 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
       },
     },
   }],
-  ["/api/vms", { methods: { GET: ({ ctx }) => json(vmsView(ctx)) } }],
+  ["/api/vms", { methods: { GET: ({ url, ctx }) => json(vmsView(ctx, pageOf(url))) } }],
   ["/api/topology", {
     methods: {
       GET: ({ url, ctx }) => {

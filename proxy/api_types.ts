@@ -54,13 +54,28 @@ export interface HostLinkStatus extends LinkStats {
   port: string;
 }
 
+/**
+ * A page of a long list, from `?offset=N&limit=M` (`GET /api/status` pages its hosts,
+ * `GET /api/vms` its VMs): without them, the whole list, as the CLI reads it; `limit=0` on
+ * `/api/status` is its summary alone. Ten thousand hosts make a reply of megabytes.
+ */
+export interface Page {
+  /** Entries skipped from the start. */
+  offset: number;
+  /** Entries at most (Infinity: all). */
+  limit: number;
+}
+
 /** `GET /api/status`: hosts, ports, counters, drops. */
 export interface StatusReply {
   role: "proxy";
   version: string;
   memory: Deno.MemoryUsage;
   uptimeMs: number;
+  /** The hosts' star links, in the order they joined (a page of them with `?offset&limit`). */
   hosts: HostLinkStatus[];
+  /** Hosts connected, all of them (also when `hosts` is a page). */
+  hostCount?: number;
   ports: Record<string, PortCounters>;
   macs: number;
   rules: number;

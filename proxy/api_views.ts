@@ -19,6 +19,7 @@ import {
   type HostsReply,
   LAN_HOST,
   type LinksReply,
+  type Page,
   type PathsReply,
   type PathView,
   type RulesReply,
@@ -42,17 +43,59 @@ export function ruleView(r: ForwardingRule): RuleView {
   };
 }
 
-/** `GET /api/status`: every host's star link, the ports, the MAC and rule counts, drops. */
-export function statusView(ctx: ApiContext): StatusReply {
+/**
+ * The page a request asks for with `?offset=N&limit=M` (see {@linkcode Page}).
+ *
+ * @throws {TypeError} naming the parameter when it is not a whole number >= 0 (a 400)
+ * @example
+ * ```ts
+ * import { pageOf } from "./api_views.ts";
+ * const p = pageOf(new URL("http://x/api/vms?offset=100&limit=50"));
+ * if (p.offset !== 100 || p.limit !== 50) throw new Error();
+ * if (pageOf(new URL("http://x/api/vms")).limit !== Infinity) throw new Error("all by default");
+ * ```
+ */
+export function pageOf(url: URL): Page {
+  const read = (name: string, fallback: number) => {
+    const v = url.searchParams.get(name);
+    if (v === null) return fallback;
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < 0) {
+      throw new TypeError(`Cannot page the reply: ${name} is a whole number >= 0, got ${v}`);
+    }
+    return n;
+  };
+  return { offset: read("offset", 0), limit: read("limit", Infinity) };
+}
+
+const ALL: Page = { offset: 0, limit: Infinity };
+
+/**
+ * `GET /api/status`: the star links of `page` of the hosts (all by default), their ports and
+ * the others, the MAC and rule counts, drops.
+ */
+export function statusView(ctx: ApiContext, page: Page = ALL): StatusReply {
   const sw = ctx.switch;
-  const counters = Object.fromEntries(sw.counters());
+  const links = [...ctx.hosts().values()];
+  const whole = page.offset === 0 && page.limit === Infinity;
+  const shown = whole ? links : links.slice(page.offset, page.offset + page.limit);
+  const counters = sw.counters();
+  const ports = whole ? Object.fromEntries(counters) : Object.fromEntries([
+    ...shown.flatMap((l) => {
+      const c = counters.get(l.name);
+      return c ? [[l.name, c] as const] : [];
+    }),
+    // The ports that are not a host's (the LAN device).
+    ...[...counters].filter(([port]) => hostOfPort(port) === null),
+  ]);
   return {
     role: "proxy",
     version: ctx.version,
     memory: Deno.memoryUsage(),
     uptimeMs: nowOf(ctx) - ctx.startedAt,
-    hosts: [...ctx.hosts().values()].map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
-    ports: counters,
+    hosts: shown.map((l) => ({ name: l.peer, port: l.name, ...l.stats() })),
+    hostCount: links.length,
+    ports,
     macs: sw.macs.size,
     rules: sw.rules.size,
     drops: sw.drops,
@@ -60,15 +103,20 @@ export function statusView(ctx: ApiContext): StatusReply {
   };
 }
 
-/** `GET /api/vms`: where each MAC the proxy knows is, sorted by MAC. */
-export function vmsView(ctx: ApiContext): VmsReply {
-  return [...ctx.switch.macs.entries()].map(([mac, e]) => ({
+/**
+ * `GET /api/vms`: where each MAC the proxy knows is, sorted by MAC; `page` of them (all by
+ * default). Sorted as numbers and formatted only for the page: a page of a hundred
+ * thousand VMs costs a sort of numbers.
+ */
+export function vmsView(ctx: ApiContext, page: Page = ALL): VmsReply {
+  const entries = [...ctx.switch.macs.entries()].sort((a, b) => a[0] - b[0]);
+  return entries.slice(page.offset, page.offset + page.limit).map(([mac, e]) => ({
     mac: formatMac(mac),
     host: hostOfPort(e.port) ?? (e.port === DEVICE_PORT ? LAN_HOST : e.port),
     firstSeen: e.firstSeen,
     lastSeen: e.lastSeen,
     since: e.since,
-  })).sort((a, b) => (a.mac < b.mac ? -1 : 1));
+  }));
 }
 
 /** `GET /api/paths`: per edge of the inferred topology, star or direct, since when, why. */

@@ -71,7 +71,10 @@ export function placementMetrics(ctx: ApiContext): string {
     for (const [labels, v] of rows) lines.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`);
   };
   const label = (k: string, v: string) => `{${k}="${v.replace(/["\\\n]/g, "_")}"}`;
-  const u = ctx.placement.underlay.view(ctx.hosts().keys(), now);
+  // Only what was measured: the full view (planned paths, pairs never measured) is O(hosts²),
+  // and /metrics must stay cheap at thousands of hosts (it runs on the proxy's one thread).
+  const book = ctx.placement.underlay.book;
+  const u = { pairs: book.estimates(now), refused: book.refused };
   family(
     "vnet_underlay_rtt_ms",
     "gauge",

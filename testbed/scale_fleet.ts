@@ -5,7 +5,9 @@
  * processes (scale_worker.ts) against a real proxy process over TLS.
  *
  *     fleet.join() ──runHost x N, all at once──> proxy     (join-storm time)
- *     fleet.claim()      each VM tells its ring neighbour its address (a unicast ARP reply)
+ *     fleet.claim(k)     each VM tells one of the first k VMs (whose MACs the proxy knows) its
+ *                        address, in a unicast ARP reply: the proxy learns every MAC and
+ *                        address, and nothing floods
  *     fleet.ring(on)     each VM sends one small frame to the next VM every report interval
  *     fleet.broadcast(i) / fleet.arpFor(i, j)     one flood / one ARP request, then count
  *     fleet.received     frames the devices were given (what a flood cost)
@@ -155,16 +157,20 @@ export class HostFleet {
     return { ms: performance.now() - t0 };
   }
 
-  /** Each VM tells the next VM its address: the proxy learns every binding, nothing floods. */
-  claim(totalVms: number): void {
+  /**
+   * Each VM tells VM `(v + 1) % knownVms` its address. The first `knownVms` VMs must already
+   * be known to the proxy (they sent frames): a unicast to an unknown MAC floods to every
+   * host, and N first frames flooding is N² frames.
+   */
+  claim(knownVms: number): void {
     this.#eachVm((device, v) => {
-      const next = (v + 1) % totalVms;
+      const to = (v + 1) % knownVms;
       device.inject(arpFrame({
         op: 2,
         sha: scaleVmMac(v),
         spa: scaleVmIp(v),
-        tha: scaleVmMac(next),
-        tpa: scaleVmIp(next),
+        tha: scaleVmMac(to),
+        tpa: scaleVmIp(to),
       }));
     });
   }

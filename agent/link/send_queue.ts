@@ -165,10 +165,12 @@ export class SendQueue {
 
   /** Gives the new fill buffer (the batch's buffer stays in flight) back its first size. */
   #maybeShrink(batchBytes: number): void {
-    const now = this.#now();
+    // The clock is read only when a buffer is above its first size (an idle link never).
     if (batchBytes > this.#initial) {
-      this.#lastBig = now;
-    } else if (this.#fill.length > this.#initial && now - this.#lastBig >= SHRINK_AFTER_MS) {
+      this.#lastBig = this.#now();
+    } else if (
+      this.#fill.length > this.#initial && this.#now() - this.#lastBig >= SHRINK_AFTER_MS
+    ) {
       this.#fill = new Uint8Array(this.#initial);
     }
   }

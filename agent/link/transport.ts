@@ -16,7 +16,7 @@
  * @module
  */
 
-import { tryTcpNoDelay } from "../../ffi/socket.ts";
+import { noDelayOnAccepted, shutdownSocket } from "../../ffi/socket.ts";
 import { type Address, formatAddress } from "../config/types.ts";
 import { logger } from "../log.ts";
 import { nodeTlsConn } from "./node_tls_conn.ts";
@@ -173,14 +173,14 @@ export const tlsTransport: Transport = {
         const conn = await listener.accept();
         // Deno accepts with Nagle on and has no setNoDelay for TLS: frames must not wait
         // for ACKs (see ffi/socket.ts).
-        const failed = tryTcpNoDelay(conn);
-        if (failed) {
+        const { fd, error } = noDelayOnAccepted(conn);
+        if (error) {
           logger("link").warn("Cannot set TCP_NODELAY for {from}: {error}", {
             from: formatAddress(conn.remoteAddr),
-            error: failed,
+            error,
           });
         }
-        return conn;
+        return closedHard(conn, fd);
       },
       close: () => listener.close(),
     };
@@ -265,4 +265,31 @@ function withTimeout<T>(
   });
   p.then((v) => late && onLate?.(v), () => {});
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `conn` whose `close()` also works before its TLS handshake: Deno keeps an accepted TLS
+ * connection that is closed before the handshake open, to finish the handshake first, and a
+ * peer that never speaks (a stalled or hostile client, one refused by the acceptor) then holds
+ * the descriptor for ever; a join storm leaked thousands so. Until the first bytes arrive, a
+ * close shuts the socket down first (`fd`, found when it was accepted).
+ */
+function closedHard(conn: Deno.TlsConn, fd: number): NetConn {
+  let heard = false;
+  let closed = false;
+  return {
+    remoteAddr: conn.remoteAddr,
+    async read(p) {
+      const n = await conn.read(p);
+      if (n !== null) heard = true;
+      return n;
+    },
+    write: (p) => conn.write(p),
+    close() {
+      if (closed) return conn.close();
+      closed = true;
+      if (!heard) shutdownSocket(fd);
+      conn.close();
+    },
+  };
 }

@@ -154,3 +154,19 @@ Deno.test("vttif: the matrix is bounded; idle VMs are evicted so new ones can be
   assert(v.evicted >= 16, `idle VMs evicted: ${v.evicted}`);
   assert(v.matrix.vms.size <= 20);
 });
+
+Deno.test("classify: a torus of 40,000 VMs is recognised without running out of stack", () => {
+  // The grid check places one vertex per search level: as a recursion it overflowed the call
+  // stack near ten thousand VMs, and the exception ended the proxy's VTTIF tick.
+  const side = 200;
+  const edges = mesh(side, side, true).map(([a, b]) => ({
+    a: vm(a),
+    b: vm(b),
+    bytesPerSec: 1,
+    weight: 1,
+  }));
+  const vms = Array.from({ length: side * side }, (_, i) => vm(i)).sort();
+  const c = classify({ vms, edges, maxBytesPerSec: 1 });
+  assertEquals(c.kind, "torus", c.summary);
+  assertEquals(c.evidence.dims, [side, side]);
+});

@@ -69,3 +69,18 @@ Deno.test("report gate: a second report within half an interval is refused whole
   gate.joined("h1", 1700);
   assertEquals(gate.check("h1", ok, facts, 1800)?.pairs.length, 1, "a rejoined host starts over");
 });
+
+Deno.test("report gate: a host quiet for a minute (it sent no empty reports) is bounded by one interval", () => {
+  // Hosts send nothing for an interval in which nothing was counted: the next report covers
+  // the interval it claims, not the whole silence, and its counts are clamped to that.
+  const gate = new ReportGate(1000);
+  gate.joined("h1", 0);
+  assertEquals(gate.check("h1", report([["a1", "b1", 10, 1]]), facts, 1000)?.pairs.length, 1);
+  const huge = 100 * 1000 * MAX_LINK_BYTES_PER_MS;
+  const r = gate.check("h1", report([["a1", "b1", huge, 1e9]]), facts, 61_000);
+  assertEquals(r?.intervalMs, 1000);
+  assertEquals(r?.pairs[0][2], 1000 * MAX_LINK_BYTES_PER_MS, "one interval's capacity");
+  assertEquals(gate.refused.clamped, 1);
+  // And the next one, half an interval later, is still too soon.
+  assertEquals(gate.check("h1", report([["a1", "b1", 10, 1]]), facts, 61_400), null);
+});
