@@ -30,49 +30,15 @@ import type { Port, PortKind } from "../switch/switch.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 import { VNET_HDR_LEN } from "../packet/layout.ts";
-import { SendQueue, type SendQueueStats } from "./send_queue.ts";
+import { SendQueue } from "./send_queue.ts";
 import { Ticker } from "./ticker.ts";
-import { HEADER_LEN, MessageType, ProtocolError, type StreamReader, writeHeader } from "./wire.ts";
+import { encodeMessage, MessageType, ProtocolError, type StreamReader } from "./wire.ts";
+import { PingWriter, readPing } from "./ping.ts";
 
 export type { Conn } from "./transport.ts";
 import type { Conn } from "./transport.ts";
-
-/** What a link reports to its owner. */
-export interface LinkHandlers {
-  /** A packet arrived; the view is valid only during the call. */
-  onFrame(packet: Uint8Array, link: Link): void;
-  /** A control message arrived (already JSON-parsed; the owner validates its shape). */
-  onControl?(message: unknown, link: Link): void;
-  /** The link closed; `reason` is one human-readable line. */
-  onClose?(reason: string, link: Link): void;
-}
-
-/** Link settings. */
-export interface LinkOptions {
-  /** Bound of the send queue in bytes. */
-  queueBytes: number;
-  /** Ping interval when idle. */
-  keepaliveMs: number;
-  /** Close when nothing was received for this long. */
-  deadAfterMs: number;
-  /**
-   * After this long with nothing but keepalives either way, the link is idle: it pings at
-   * this interval and tolerates this plus `deadAfterMs` of silence. Default `keepaliveMs`.
-   */
-  keepaliveIdleMs?: number;
-  /** Keepalive timers and round-trip times; the system clock unless a test drives time. */
-  clock?: Clock;
-}
-
-/** Counters and health of a link. */
-export interface LinkStats extends SendQueueStats {
-  rxFrames: number;
-  rxBytes: number;
-  /** Last measured round-trip time in ms (keepalive), or null before the first PONG. */
-  rttMs: number | null;
-  /** When the link came up (ms since epoch). */
-  upSince: number;
-}
+import type { LinkHandlers, LinkOptions, LinkStats } from "./link_contract.ts";
+export type { LinkHandlers, LinkOptions, LinkStats } from "./link_contract.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -122,8 +88,7 @@ export class Link implements Port {
    * This end's monotonic clock when sent, its last round trip (-1: none) and within how many
    * ms its next PING will come; the peer echoes it.
    */
-  readonly #pingBody = new Uint8Array(24);
-  readonly #pingView = new DataView(this.#pingBody.buffer);
+  readonly #ping = new PingWriter();
   readonly #log = logger("link");
 
   constructor(
@@ -249,10 +214,7 @@ export class Link implements Port {
       } catch { /* already closed */ }
     };
     if (goodbye && !this.#queue.inFlight) {
-      const body = encoder.encode(JSON.stringify({ reason }));
-      const out = new Uint8Array(HEADER_LEN + body.length);
-      writeHeader(out, 0, MessageType.GOODBYE, body.length);
-      out.set(body, HEADER_LEN);
+      const out = encodeMessage(MessageType.GOODBYE, encoder.encode(JSON.stringify({ reason })));
       // Best effort, bounded: a peer that does not read gets closed anyway.
       const t = this.#clock.after(200, finish);
       this.#conn.write(out).catch(() => {}).finally(() => {
@@ -334,11 +296,10 @@ export class Link implements Port {
    * than `keepaliveMs` means the pinger is idle; it is believed up to `keepaliveIdleMs`.
    */
   #heardPing(body: Uint8Array): void {
-    if (body.length < 24) return;
-    const v = new DataView(body.buffer, body.byteOffset, 24);
-    const rtt = v.getFloat64(8);
-    if (rtt >= 0 && rtt < 3_600_000) this.#rttMs = rtt;
-    const next = v.getFloat64(16);
+    const ping = readPing(body);
+    if (ping === null) return;
+    if (ping.rttMs !== null) this.#rttMs = ping.rttMs;
+    const next = ping.nextMs;
     const o = this.#opts;
     this.#peerIdleMs = next > o.keepaliveMs
       ? Math.min(next, o.keepaliveIdleMs ?? o.keepaliveMs)
@@ -386,10 +347,8 @@ export class Link implements Port {
     const every = this.#idle ? idleMs : o.keepaliveMs;
     // A change of mode is told at once: the peer's expectation follows this end's word.
     if (changed || now - this.#lastTx >= every || now - this.#lastRx >= every) {
-      this.#pingView.setFloat64(0, now);
-      this.#pingView.setFloat64(8, this.#rttMs ?? -1);
-      this.#pingView.setFloat64(16, every);
-      if (this.#queue.pushMessage(MessageType.PING, this.#pingBody)) this.#scheduleFlush();
+      const body = this.#ping.write(now, this.#rttMs, every);
+      if (this.#queue.pushMessage(MessageType.PING, body)) this.#scheduleFlush();
     }
   }
 

@@ -164,6 +164,24 @@ export function writeHeader(out: Uint8Array, offset: number, type: number, bodyL
   out[offset + 3] = bodyLen & 0xff;
 }
 
+/**
+ * One whole message (header and `body`) in a new buffer, for the rare message sent outside
+ * a link's send queue (a GOODBYE on close).
+ *
+ * @example
+ * ```ts
+ * import { encodeMessage, HEADER_LEN, MessageType } from "./wire.ts";
+ * const m = encodeMessage(MessageType.GOODBYE, new Uint8Array([123, 125]));
+ * if (m.length !== HEADER_LEN + 2 || m[0] !== MessageType.GOODBYE) throw new Error();
+ * ```
+ */
+export function encodeMessage(type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_LEN + body.length);
+  writeHeader(out, 0, type, body.length);
+  out.set(body, HEADER_LEN);
+  return out;
+}
+
 /** One decoded message; `body` is a view that is valid until the reader is written again. */
 export interface Message {
   type: MessageTypeValue;
