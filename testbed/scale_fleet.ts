@@ -108,6 +108,11 @@ export class HostFleet {
     this.#o = options;
   }
 
+  /** Hosts the fleet runs (once joined). */
+  get size(): number {
+    return this.#o.hosts;
+  }
+
   /** VM numbers of host `h` (fleet-local index). */
   #vms(h: number): number[] {
     const first = (this.#o.firstHost + h) * this.#o.vmsPerHost;

@@ -1,8 +1,9 @@
 /**
  * A census of another Deno process's V8 heap, through its inspector (`--inspect=ADDR`): one
  * heap snapshot, its objects' own sizes summed by constructor. `bench:scale --heap-census`
- * uses it to say what a proxy's memory per host is made of, and `bench:scale` to collect the
- * proxy's garbage before it reads the RSS of idle hosts.
+ * uses it to say what a proxy's memory per host is made of, `bench:scale --cpu-profile` where
+ * its CPU goes, and `bench:scale` to collect the proxy's garbage before it reads the RSS of
+ * idle hosts.
  *
  *     ws://ADDR/<target> ──HeapProfiler.takeHeapSnapshot──> chunks ──> nodes by constructor
  *
