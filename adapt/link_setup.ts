@@ -56,6 +56,14 @@ export type LinkOrigin =
   | { how: "punch" }
   | { how: "adopted" };
 
+/** One end of a hole punch: the host, its outside address, the port it connects from. */
+interface PunchEnd {
+  host: string;
+  outside: string;
+  port: number;
+  role: "tls-server" | "tls-client";
+}
+
 /** What setting links up needs to know of the overlay. */
 export interface LinkSetupOverlay {
   listenAddress(host: string): string | null;
@@ -272,24 +280,28 @@ export class LinkSetup {
     const portC = this.#port();
     let portS = this.#port();
     while (portS === portC) portS = this.#port();
-    const common = { type: "peer-punch" as const, ticket, ttlMs: PUNCH_TIMEOUT_MS };
-    this.#send(a.server, {
-      ...common,
-      peer: a.client,
-      key: o.keyOf(a.client)!,
-      address: formatAddress({ hostname: outC.hostname, port: portC }),
-      localPort: portS,
-      role: "tls-server",
-    });
-    this.#send(a.client, {
-      ...common,
-      peer: a.server,
-      key: o.keyOf(a.server)!,
-      address: formatAddress({ hostname: outS.hostname, port: portS }),
-      localPort: portC,
-      role: "tls-client",
-    });
+    const [server, client]: PunchEnd[] = [
+      { host: a.server, outside: outS.hostname, port: portS, role: "tls-server" },
+      { host: a.client, outside: outC.hostname, port: portC, role: "tls-client" },
+    ];
+    this.#sendPunch(ticket, { self: server, peer: client });
+    this.#sendPunch(ticket, { self: client, peer: server });
     return true;
+  }
+
+  /** Tells `self` to connect from its port to `peer`'s outside address, at `peer`'s port. */
+  #sendPunch(ticket: string, ends: { self: PunchEnd; peer: PunchEnd }): void {
+    const { self, peer } = ends;
+    this.#send(self.host, {
+      type: "peer-punch",
+      ticket,
+      ttlMs: PUNCH_TIMEOUT_MS,
+      peer: peer.host,
+      key: this.#overlay.keyOf(peer.host)!,
+      address: formatAddress({ hostname: peer.outside, port: peer.port }),
+      localPort: self.port,
+      role: self.role,
+    });
   }
 
   /**

@@ -1,11 +1,12 @@
 /**
- * What the proxy does when its switch learns, moves or refuses a VM's MAC: an event for each,
- * a log line per move, the old host told to forget a VM that moved away, the adaptation
- * re-planned at once, and refused claims logged at most once per claimant and MAC per 10 s (a
- * spoofer must not flood the log).
+ * What the proxy does when its switch learns, moves, refuses or ages out a VM's MAC: an event
+ * for each but ageing, a log line per move, the old host told to forget a VM that moved away,
+ * the adaptation re-planned at once, and refused claims logged at most once per claimant and
+ * MAC per 10 s (a spoofer must not flood the log).
  *
  *     Switch.forward ──listener──> events, log, old host (mac-moved), AdaptLoop.onVmMoved,
  *                                  fast-path peers of both hosts (peer-macs remove / add)
+ *     MacTable.sweep ──onAged────> fast-path peers of the host it was behind (peer-macs remove)
  *
  * @module
  */
@@ -61,5 +62,12 @@ export function followMacs(
       );
       deps.events.emit({ type: "vm", at: now, mac: text, claimedBy, heldBy, change: "refused" });
     },
+  };
+  // An aged-out MAC left its host as surely as a moved one: without this remove, the host's
+  // fast-path peers would go on accepting the address from it after the VM reappeared behind
+  // another host (where it is learned as new, so no move ever withdraws it).
+  sw.macs.onAged = (mac, entry) => {
+    const host = hostOfPort(entry.port);
+    if (host !== null) deps.adapt.onVmPlaced(formatMac(mac), host, "remove");
   };
 }

@@ -20,6 +20,7 @@ import { discoverCa } from "../agent/join/discovery.ts";
 import { joinProxy } from "../agent/join/join.ts";
 import { PROXY_TLS_NAME } from "../agent/join/join.ts";
 import type { NetConn } from "../agent/link/transport.ts";
+import type { Address } from "../agent/config/types.ts";
 import { type SimOverlay, startOverlay } from "./overlay.ts";
 
 /** One attack's outcome. */
@@ -140,24 +141,54 @@ async function rawPost(
 }
 
 /**
- * The attacker's host sends 20 frames from `mac`, which lives behind `owner`: refused when
- * the proxy dropped them (counted) and `mac` still lives behind `owner` afterwards.
+ * The attack of the attacker's host sending 20 frames from `mac`, which lives behind `owner`:
+ * refused when the proxy dropped them (counted) and `mac` still lives behind `owner` afterwards.
  */
-async function claim(
-  sim: SimOverlay,
-  device: MemoryDevice,
+function claimAttack(
   mac: number,
   owner: string,
   label: { attack: string; counter: string },
-): Promise<AttackResult> {
-  const n = 20;
-  const sw = sim.proxy.switch;
-  const refused = await refusedBy(sim, () => sw.drops.spoofed + sw.drops.claimPending, n, () => {
-    for (let i = 0; i < n; i++) device.inject(frame(HONEST_B, mac));
-  });
-  await sim.pass(100); // the old host's answer to the proxy's mac-check
-  const kept = sw.macs.get(mac)?.port === owner;
-  return { ...label, tried: n, refused: kept ? Math.min(refused, n) : 0 };
+): Attack {
+  return async (sim, { attackerDevice }) => {
+    const n = 20;
+    const sw = sim.proxy.switch;
+    const refused = await refusedBy(sim, () => sw.drops.spoofed + sw.drops.claimPending, n, () => {
+      for (let i = 0; i < n; i++) attackerDevice.inject(frame(HONEST_B, mac));
+    });
+    await sim.pass(100); // the old host's answer to the proxy's mac-check
+    const kept = sw.macs.get(mac)?.port === owner;
+    return { ...label, tried: n, refused: kept ? Math.min(refused, n) : 0 };
+  };
+}
+
+/**
+ * The attack of 30 connections from one address held open on a listener without a word: each
+ * is refused (closed at the handshake timeout, or at once past the per-source bound).
+ */
+function floodAttack(target: {
+  from: string;
+  to: (sim: SimOverlay) => Address;
+  serverName: string;
+  refusals: (sim: SimOverlay) => number;
+  attack: string;
+  counter: string;
+}): Attack {
+  return async (sim) => {
+    const n = 30;
+    const flooder = sim.transportFrom(target.from);
+    const conns: NetConn[] = [];
+    const refused = await refusedBy(sim, () => target.refusals(sim), n, async () => {
+      for (let i = 0; i < n; i++) {
+        conns.push(
+          await flooder.dial(target.to(sim), { serverName: target.serverName, caPem: null }),
+        );
+      }
+      await sim.pass(1100);
+    });
+    for (const c of conns) c.close();
+    const { attack, counter } = target;
+    return { attack, tried: n, refused: Math.min(refused, n), counter };
+  };
 }
 
 type Attacker = { hx: Awaited<ReturnType<SimOverlay["joinAs"]>>; attackerDevice: MemoryDevice };
@@ -213,12 +244,10 @@ const ATTACKS: Attack[] = [
       counter: 'vnet_connection_refusals_total{reason="refused"}',
     };
   },
-  function starTheft(sim, { attackerDevice }) {
-    return claim(sim, attackerDevice, VICTIM, "host:h2", {
-      attack: "send as another host's live VM, over the star",
-      counter: 'vnet_switch_drops_total{reason="spoofed" or "claimPending"}',
-    });
-  },
+  claimAttack(VICTIM, "host:h2", {
+    attack: "send as another host's live VM, over the star",
+    counter: 'vnet_switch_drops_total{reason="spoofed" or "claimPending"}',
+  }),
   async function fastPathTheft(sim) {
     const n = 20;
     const h1 = sim.hosts[1];
@@ -233,12 +262,10 @@ const ATTACKS: Attack[] = [
       counter: 'vnet_switch_drops_total{reason="spoofed"} on the peer host',
     };
   },
-  function lanTheft(sim, { attackerDevice }) {
-    return claim(sim, attackerDevice, LAN_GATEWAY, "device", {
-      attack: "claim the LAN gateway's MAC",
-      counter: 'vnet_switch_drops_total{reason="spoofed"}',
-    });
-  },
+  claimAttack(LAN_GATEWAY, "device", {
+    attack: "claim the LAN gateway's MAC",
+    counter: 'vnet_switch_drops_total{reason="spoofed"}',
+  }),
   async function poisonedReport(sim, { hx }) {
     // Three poisoned entries; each is refused when it never reaches the proxy's matrix.
     hx.uplink()!.sendControl({
@@ -295,46 +322,23 @@ const ATTACKS: Attack[] = [
       counter: "vnet_api_refusals_total",
     };
   },
-  async function joinFlood(sim) {
-    const n = 30;
-    const flooder = sim.transportFrom("10.0.0.66");
-    const conns: NetConn[] = [];
-    // Four get a handshake slot and are closed at the handshake timeout; the rest at once.
-    const refused = await refusedBy(sim, () => sum(sim.proxy.refusals), n, async () => {
-      for (let i = 0; i < n; i++) {
-        conns.push(
-          await flooder.dial(sim.proxy.address, { serverName: PROXY_TLS_NAME, caPem: null }),
-        );
-      }
-      await sim.pass(1100);
-    });
-    for (const c of conns) c.close();
-    return {
-      attack: "hold connections open on the join listener, from one address",
-      tried: n,
-      refused: Math.min(refused, n),
-      counter: "vnet_connection_refusals_total",
-    };
-  },
-  async function fastPathFlood(sim) {
-    const n = 30;
-    const fp = sim.hosts[1].fastPaths;
-    const flooder = sim.transportFrom("10.0.0.67");
-    const conns: NetConn[] = [];
-    const refused = await refusedBy(sim, () => sum(fp.refusals), n, async () => {
-      for (let i = 0; i < n; i++) {
-        conns.push(await flooder.dial(fp.address!, { serverName: "x", caPem: null }));
-      }
-      await sim.pass(1100);
-    });
-    for (const c of conns) c.close();
-    return {
-      attack: "hold connections open on a host's fast-path listener",
-      tried: n,
-      refused: Math.min(refused, n),
-      counter: "fastPathRefusals (host status)",
-    };
-  },
+  // Four get a handshake slot and are closed at the handshake timeout; the rest at once.
+  floodAttack({
+    from: "10.0.0.66",
+    to: (sim) => sim.proxy.address,
+    serverName: PROXY_TLS_NAME,
+    refusals: (sim) => sum(sim.proxy.refusals),
+    attack: "hold connections open on the join listener, from one address",
+    counter: "vnet_connection_refusals_total",
+  }),
+  floodAttack({
+    from: "10.0.0.67",
+    to: (sim) => sim.hosts[1].fastPaths.address!,
+    serverName: "x",
+    refusals: (sim) => sum(sim.hosts[1].fastPaths.refusals),
+    attack: "hold connections open on a host's fast-path listener",
+    counter: "fastPathRefusals (host status)",
+  }),
   async function revokedReturns(sim, { hx }) {
     await sim.apiFetch("/api/hosts/revoke", {
       method: "POST",

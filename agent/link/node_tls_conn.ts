@@ -7,6 +7,7 @@
  *
  *     socket "data" ──> chunks (bounded by pausing the socket) ──> read(p)
  *     write(p) ──> socket.write, resolved when flushed to the kernel
+ *     close() | peer gone | socket error | failed write ──> over: pending writes fail, reads end
  *
  * @module
  */
@@ -40,63 +41,124 @@ export function nodeTlsConn(address: Address, serverName: string): Promise<NetCo
 /**
  * A `node:tls` socket as a {@linkcode NetConn}: data events queue chunks (the socket pauses
  * above {@linkcode HIGH_WATER} unread bytes), reads take from the queue.
+ *
+ * Its end is one state, however it comes (our close, the peer gone, a failed write): node
+ * cancels writes still pending then (ECANCELED, EPIPE, ECONNRESET) through their callbacks,
+ * and each such failure rejects only the promise its writer awaits, ends the connection
+ * (reads see the end, later writes fail at once) and never escapes as an unhandled rejection,
+ * which would end the whole agent. A write still pending when the socket has closed fails
+ * then, whether or not node calls it back.
  */
 export function nodeSocketConn(socket: tls.TLSSocket, remote: Address): NetConn {
-  const chunks: Uint8Array[] = [];
-  let buffered = 0;
-  let ended = false;
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const signal = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  socket.on("data", (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    buffered += chunk.length;
-    if (buffered > HIGH_WATER) socket.pause();
-    signal();
-  });
-  const end = () => {
-    ended = true;
-    signal();
-  };
-  socket.on("end", end);
-  socket.on("close", end);
-  socket.on("error", (e: Error) => {
-    failure ??= e;
-    signal();
-  });
-  return {
-    remoteAddr: remote,
-    async read(p) {
-      while (chunks.length === 0) {
-        if (failure) throw failure;
-        if (ended) return null;
-        await new Promise<void>((r) => wake = r);
-      }
-      const c = chunks[0];
-      const n = Math.min(c.length, p.length);
-      p.set(c.subarray(0, n));
-      if (n === c.length) chunks.shift();
-      else chunks[0] = c.subarray(n);
-      buffered -= n;
-      if (buffered <= HIGH_WATER && socket.isPaused()) socket.resume();
-      return n;
-    },
-    write(p) {
-      if (failure) return Promise.reject(failure);
+  return new NodeSocketConn(socket, remote);
+}
+
+class NodeSocketConn implements NetConn {
+  readonly remoteAddr: Address;
+  readonly #socket: tls.TLSSocket;
+  readonly #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #wake: (() => void) | null = null;
+  /** How reads end once the queue is empty, set by the first end: "eof", or the failure. */
+  #readEnd: Error | "eof" | null = null;
+  /** What writes fail with once the connection is over. */
+  #writeEnd: Error | null = null;
+  /** The rejections of writes node has not called back yet. */
+  readonly #pending = new Set<(e: Error) => void>();
+
+  constructor(socket: tls.TLSSocket, remote: Address) {
+    this.#socket = socket;
+    this.remoteAddr = remote;
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#buffered > HIGH_WATER) socket.pause();
+      this.#signal();
+    });
+    // The peer sent all it will: reads end; writes go on until node says otherwise.
+    socket.on("end", () => {
+      this.#readEnd ??= "eof";
+      this.#signal();
+    });
+    socket.on("close", () => this.#over(null, "the connection closed"));
+    socket.on("error", (e: Error) => this.#over(e));
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      const end = this.#readEnd;
+      if (end === "eof") return null;
+      if (end) throw end;
+      await new Promise<void>((r) => this.#wake = r);
+    }
+    const c = this.#chunks[0];
+    const n = Math.min(c.length, p.length);
+    p.set(c.subarray(0, n));
+    if (n === c.length) this.#chunks.shift();
+    else this.#chunks[0] = c.subarray(n);
+    this.#buffered -= n;
+    if (this.#buffered <= HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    return n;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    if (this.#writeEnd) return Promise.reject(this.#writeEnd);
+    return new Promise<number>((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#pending.delete(fail);
+        reject(e);
+      };
+      this.#pending.add(fail);
       // The callback comes once the bytes are taken (encrypted and handed on): only then may
       // the caller reuse `p`, which every writer here does by awaiting.
-      return new Promise((res, rej) =>
-        socket.write(p, (e?: Error | null) => e ? rej(e) : res(p.length))
-      );
-    },
-    close() {
-      ended = true;
-      socket.destroy();
-      signal();
-    },
-  };
+      const done = (e?: Error | null) => {
+        if (e) {
+          fail(e);
+          return this.#over(e); // a failed write is the connection's end
+        }
+        if (settled) return;
+        settled = true;
+        this.#pending.delete(fail);
+        resolve(p.length);
+      };
+      try {
+        this.#socket.write(p, done);
+      } catch (e) {
+        done(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  close(): void {
+    this.#over(null, "the connection is closed");
+    // Nobody reads any more.
+    this.#chunks.length = 0;
+    this.#buffered = 0;
+  }
+
+  /**
+   * The connection is over, failed with `failure` or closed (`closed` says how): the first
+   * end decides what reads and writes see from now on; the socket is destroyed and the writes
+   * node has not called back fail.
+   */
+  #over(failure: Error | null, closed = ""): void {
+    this.#readEnd ??= failure ?? "eof";
+    this.#writeEnd ??= failure ?? new Deno.errors.BadResource(`Cannot write: ${closed}`);
+    try {
+      if (!this.#socket.destroyed) this.#socket.destroy();
+    } catch { /* destroyed under us */ }
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const fail of pending) fail(this.#writeEnd);
+    this.#signal();
+  }
+
+  #signal(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
 }

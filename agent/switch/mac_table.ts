@@ -53,6 +53,13 @@ export class MacTable {
   readonly #maxEntries: number;
   readonly #ageMs: number;
   readonly stats: MacTableStats = { learned: 0, moved: 0, aged: 0, refusedFull: 0 };
+  /**
+   * Told of every entry a sweep removes, once it is gone (with the port it was on): an address
+   * that aged out left its port as surely as one that moved, and whoever acted on its learning
+   * must hear of it too (the proxy's fast-path peers, proxy/mac_events.ts). Explicit forgets
+   * are not reported; their callers know.
+   */
+  onAged: ((mac: Mac, entry: Readonly<MacEntry>, now: number) => void) | null = null;
 
   constructor(options: { maxEntries: number; ageMs: number }) {
     this.#maxEntries = options.maxEntries;
@@ -133,18 +140,20 @@ export class MacTable {
     return gone;
   }
 
-  /** Removes aged entries; returns how many. */
+  /** Removes aged entries, telling {@linkcode onAged} of each; returns how many. */
   sweep(now: number): number {
-    let n = 0;
+    const aged: [Mac, MacEntry][] = [];
     for (const [mac, e] of this.#entries) {
       if (now - e.lastSeen > this.#ageMs) {
         this.#entries.delete(mac);
         this.#count(e.port, -1);
-        n++;
+        aged.push([mac, e]);
       }
     }
-    this.stats.aged += n;
-    return n;
+    this.stats.aged += aged.length;
+    // After the sweep: a listener that looks at or learns into the table sees it settled.
+    for (const [mac, e] of aged) this.onAged?.(mac, e, now);
+    return aged.length;
   }
 
   /** Every entry, for status output. */
