@@ -25,6 +25,7 @@
 
 import { type HostPair, hostPair } from "./planner.ts";
 import type { PathEstimate } from "./placement.ts";
+import { WindowExtreme } from "./underlay_window.ts";
 
 /** Where a sample came from. */
 export type UnderlaySource = "keepalive" | "fast-path" | "star" | "probe";
@@ -61,6 +62,8 @@ export interface UnderlayEstimate {
   rttMs: number | null;
   /** Smallest round trip of the last one to two windows, ms: the path without queueing. */
   rttMinMs: number | null;
+  /** Since the newest round-trip sample, ms; null: none yet. */
+  rttAgeMs: number | null;
   /** Largest achieved throughput of the last one to two windows, bytes/s; null: none yet. */
   bandwidthBytesPerSec: number | null;
   /** Smoothed achieved throughput (EWMA), bytes/s; null: none yet. */
@@ -73,19 +76,9 @@ export interface UnderlayEstimate {
   source: UnderlaySource;
 }
 
-/**
- * A min or max over windows aligned on multiples of windowMs (no sample list): the extreme of
- * the window `bucket` (the newest with a sample) and of the one before it, if it had samples.
- */
-interface Windowed {
-  bucket: number;
-  current: number;
-  previous: number | null;
-}
-
 interface PairRecord {
-  rtt: { ewma: number; min: Windowed } | null;
-  throughput: { ewma: number; max: Windowed; at: number } | null;
+  rtt: { ewma: number; min: WindowExtreme; at: number } | null;
+  throughput: { ewma: number; max: WindowExtreme; at: number } | null;
   /** The newest accepted sample, ms; -Infinity when only a probe was sent. */
   measuredAt: number;
   source: UnderlaySource;
@@ -162,10 +155,11 @@ export class UnderlayBook {
     const r = this.#recordFor(a, b, now, source);
     if (!r) return false;
     if (r.rtt === null) {
-      r.rtt = { ewma: ms, min: this.#window(ms, now) };
+      r.rtt = { ewma: ms, min: this.#window(ms, now, "min"), at: now };
     } else {
       r.rtt.ewma += RTT_GAIN * (ms - r.rtt.ewma);
-      this.#push(r.rtt.min, ms, now, (x, y) => x < y);
+      r.rtt.at = now;
+      r.rtt.min.push(ms, now);
     }
     return true;
   }
@@ -204,11 +198,11 @@ export class UnderlayBook {
     const r = this.#recordFor(a, b, now, source);
     if (!r) return false;
     if (r.throughput === null) {
-      r.throughput = { ewma: bytesPerSec, max: this.#window(bytesPerSec, now), at: now };
+      r.throughput = { ewma: bytesPerSec, max: this.#window(bytesPerSec, now, "max"), at: now };
     } else {
       r.throughput.ewma += THROUGHPUT_GAIN * (bytesPerSec - r.throughput.ewma);
       r.throughput.at = now;
-      this.#push(r.throughput.max, bytesPerSec, now, (x, y) => x > y);
+      r.throughput.max.push(bytesPerSec, now);
     }
     return true;
   }
@@ -358,29 +352,8 @@ export class UnderlayBook {
     return null;
   }
 
-  #window(x: number, now: number): Windowed {
-    return { bucket: Math.floor(now / this.#windowMs), current: x, previous: null };
-  }
-
-  /** Adds `x` (sampled at `now`, never before the window's newest sample) to a window. */
-  #push(w: Windowed, x: number, now: number, better: (x: number, y: number) => boolean): void {
-    const bucket = Math.floor(now / this.#windowMs);
-    if (bucket === w.bucket) {
-      if (better(x, w.current)) w.current = x;
-      return;
-    }
-    w.previous = bucket === w.bucket + 1 ? w.current : null;
-    w.current = x;
-    w.bucket = bucket;
-  }
-
-  /**
-   * The extreme of the samples of the window holding `now` and the one before (the last one
-   * to two windows); when none is that recent, of the newest window that had samples.
-   */
-  #extreme(w: Windowed, now: number, pick: (x: number, y: number) => number): number {
-    const bucket = Math.floor(now / this.#windowMs);
-    return w.bucket === bucket && w.previous !== null ? pick(w.current, w.previous) : w.current;
+  #window(x: number, now: number, keep: "min" | "max"): WindowExtreme {
+    return new WindowExtreme(x, now, { windowMs: this.#windowMs, keep });
   }
 
   #estimateOf(pair: HostPair, r: PairRecord, now: number): UnderlayEstimate | null {
@@ -389,8 +362,9 @@ export class UnderlayBook {
     return {
       pair,
       rttMs: r.rtt?.ewma ?? null,
-      rttMinMs: r.rtt ? this.#extreme(r.rtt.min, now, Math.min) : null,
-      bandwidthBytesPerSec: t ? this.#extreme(t.max, now, Math.max) : null,
+      rttMinMs: r.rtt?.min.value(now) ?? null,
+      rttAgeMs: r.rtt ? now - r.rtt.at : null,
+      bandwidthBytesPerSec: t?.max.value(now) ?? null,
       throughputBytesPerSec: t?.ewma ?? null,
       ageMs: now - r.measuredAt,
       bandwidthAgeMs: t ? now - t.at : null,

@@ -67,6 +67,8 @@ import type {
   RuleAddedReply,
   RuleRemovedReply,
 } from "./api_types.ts";
+import type { OperatorState } from "./operator_state.ts";
+import type { PlacementParts } from "./placement_parts.ts";
 
 export type { ApiContext } from "./api_context.ts";
 
@@ -158,7 +160,7 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
   ["/api/placement", {
     methods: {
       GET: ({ ctx }) => json(placementReply(ctx)),
-      PUT: async ({ req, ctx }) => json(changePlacement(ctx, await bodyOf(req))),
+      PUT: async ({ req, ctx }) => kept(ctx, json(changePlacement(ctx, await bodyOf(req)))),
     },
     wrongMethod: () => "Cannot use /api/placement with this method: use GET or PUT",
   }],
@@ -246,10 +248,15 @@ async function kept(ctx: ApiContext, res: Response): Promise<Response> {
 }
 
 /** The operator's run-time state as operator.json keeps it. */
-export function operatorState(ctx: Pick<ApiContext, "switch" | "hostRules" | "adapt">) {
+export function operatorState(
+  ctx: Pick<ApiContext, "switch" | "hostRules" | "adapt"> & {
+    placement?: Pick<PlacementParts, "service" | "migrator">;
+  },
+): OperatorState {
   const hostRules: Record<string, WireRule[]> = {};
   for (const [name, m] of ctx.hostRules) if (m.size) hostRules[name] = [...m.values()];
   const a = ctx.adapt.settings;
+  const p = ctx.placement;
   return {
     proxyRules: ctx.switch.rules.list().map((r) => {
       const v = ruleView(r);
@@ -257,6 +264,14 @@ export function operatorState(ctx: Pick<ApiContext, "switch" | "hostRules" | "ad
     }),
     hostRules,
     adapt: { enabled: a.enabled, budget: a.budget, pins: a.pins, forbids: a.forbids },
+    placement: p
+      ? {
+        settings: { ...p.service.settings },
+        slots: Object.fromEntries([...p.service.operatorSlots].sort()),
+        pins: [...p.service.pinned].sort(),
+        migrate: p.migrator.enabled,
+      }
+      : null,
   };
 }
 

@@ -6,7 +6,8 @@
  *
  *     TLS conn ──admit──> Link "host:NAME" ──frames──> Switch.forward
  *                                          └─control─> VTTIF (traffic), adaptation (listening,
- *                                                      peer-up/down, rules-applied)
+ *                                                      peer-up/down, rules-applied), the
+ *                                                      underlay book (path-rtt)
  *
  * @module
  */
@@ -30,6 +31,7 @@ import type { MacFacts, ReportGate } from "./report_gate.ts";
 import type { MacAuthority } from "./mac_authority.ts";
 import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { VttifService } from "./vttif_service.ts";
+import type { UnderlayService } from "./underlay_service.ts";
 
 /** What a host session works with: the proxy's subsystems. */
 export interface SessionContext {
@@ -44,6 +46,8 @@ export interface SessionContext {
   /** One log line per source and kind of refusal per minute. */
   refusalLog: LogLimit;
   reports: ReportGate;
+  /** Where hosts' fast-path RTTs go (placement's underlay book); absent: they are ignored. */
+  underlay?: Pick<UnderlayService, "observePathRtts">;
   admission: AdmitContext;
   link: LinkOptions;
   clock: Clock;
@@ -104,7 +108,10 @@ function macFacts(sw: Switch): MacFacts {
 
 /** Acts on one control message from host `host` (joined from `from`). */
 export function dispatchHostMessage(
-  ctx: Pick<SessionContext, "sw" | "hosts" | "vttif" | "adapt" | "reports" | "macs" | "clock">,
+  ctx: Pick<
+    SessionContext,
+    "sw" | "hosts" | "vttif" | "adapt" | "reports" | "macs" | "clock" | "underlay"
+  >,
   host: string,
   from: string,
   msg: HostMessage,
@@ -150,6 +157,10 @@ export function dispatchHostMessage(
       break;
     case "mac-status":
       ctx.macs.onStatus(host, parseMac(msg.mac), msg.present, now);
+      break;
+    case "path-rtt":
+      // Checked and counted there: only this host's own pairs with a fast path up.
+      ctx.underlay?.observePathRtts(host, msg.paths, now);
       break;
   }
 }

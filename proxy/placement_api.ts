@@ -78,7 +78,8 @@ export function placementMetrics(ctx: ApiContext): string {
   family(
     "vnet_underlay_rtt_ms",
     "gauge",
-    "Smoothed round trip per star link (proxy|host), from keepalives.",
+    "Smoothed round trip per star link (proxy|host), from keepalives, and per host pair, " +
+      "from its fast path's keepalives as its hosts report them.",
     u.pairs.filter((p) => p.rttMs !== null).map((p) => [label("pair", p.pair), p.rttMs!]),
   );
   family(
@@ -93,6 +94,12 @@ export function placementMetrics(ctx: ApiContext): string {
     "counter",
     "Underlay samples refused, by reason.",
     Object.entries(u.refused).map(([k, v]) => [label("reason", k), v]),
+  );
+  family(
+    "vnet_underlay_path_rtt_refused_total",
+    "counter",
+    "Entries of hosts' fast-path RTT reports refused, by reason.",
+    Object.entries(ctx.placement.underlay.pathRttRefused).map(([k, v]) => [label("reason", k), v]),
   );
   const { service, migrator } = ctx.placement;
   const outcomes = new Map<string, number>();

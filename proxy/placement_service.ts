@@ -39,6 +39,36 @@ export interface PlacementConfig {
   latencyWeight: number;
 }
 
+/**
+ * What each placement setting may be: one table for `PUT /api/placement` and for what
+ * operator.json brings back (proxy/operator_state.ts).
+ */
+export const PLACEMENT_LIMITS: {
+  readonly [K in keyof PlacementConfig]: { ok(x: number): boolean; want: string };
+} = {
+  maxMoves: {
+    ok: (x) => Number.isInteger(x) && x >= 0 && x <= 10_000,
+    want: "a whole number 0-10000",
+  },
+  minGain: { ok: (x) => x >= 0 && x <= 1, want: "a fraction from 0 to 1" },
+  moveCost: { ok: (x) => Number.isFinite(x) && x >= 0, want: "a number >= 0" },
+  latencyWeight: { ok: (x) => Number.isFinite(x) && x >= 0, want: "a number >= 0" },
+};
+
+/**
+ * Whether `slots` VMs is a count the operator may give host `host`.
+ *
+ * @example
+ * ```ts
+ * import { validSlots } from "./placement_service.ts";
+ * if (!validSlots("h1", 4) || validSlots("h1", -1) || validSlots("H 1", 4)) throw new Error();
+ * ```
+ */
+export function validSlots(host: unknown, slots: unknown): boolean {
+  return typeof host === "string" && /^[a-z0-9-]{1,63}$/.test(host) &&
+    Number.isInteger(slots) && (slots as number) >= 0 && (slots as number) <= 100_000;
+}
+
 /** What the placement service reads of the proxy. */
 export interface PlacementSources {
   /** VTTIF's current graph. */
@@ -68,6 +98,8 @@ export type TimedPlan = PlacementPlan & { at: number };
 export interface PlacementView {
   settings: PlacementConfig;
   hosts: HostSlotsView[];
+  /** The slots the operator gave each host, connected or not (kept across restarts). */
+  operatorSlots: Record<string, number>;
   pinned: string[];
   plan: TimedPlan;
 }
@@ -150,6 +182,7 @@ export class PlacementService {
     return {
       settings: { ...this.settings },
       hosts: this.hostSlots(),
+      operatorSlots: Object.fromEntries([...this.operatorSlots].sort()),
       pinned: [...this.pinned].sort(),
       plan: this.plan(now, hold),
     };
@@ -178,18 +211,16 @@ export class PlacementService {
     }
     const b = body as Record<string, unknown>;
     const next = { ...this.settings };
-    const num = (key: keyof PlacementConfig, ok: (x: number) => boolean, want: string) => {
-      if (!(key in b)) return;
+    for (const key of Object.keys(PLACEMENT_LIMITS) as (keyof PlacementConfig)[]) {
+      if (!(key in b)) continue;
       const v = b[key];
-      if (typeof v !== "number" || !ok(v)) {
-        throw new TypeError(`Cannot change placement: ${key} must be ${want}`);
+      if (typeof v !== "number" || !PLACEMENT_LIMITS[key].ok(v)) {
+        throw new TypeError(
+          `Cannot change placement: ${key} must be ${PLACEMENT_LIMITS[key].want}`,
+        );
       }
       next[key] = v;
-    };
-    num("maxMoves", (x) => Number.isInteger(x) && x >= 0 && x <= 10_000, "a whole number 0-10000");
-    num("minGain", (x) => x >= 0 && x <= 1, "a fraction from 0 to 1");
-    num("moveCost", (x) => Number.isFinite(x) && x >= 0, "a number >= 0");
-    num("latencyWeight", (x) => Number.isFinite(x) && x >= 0, "a number >= 0");
+    }
     const mac = (key: string) => {
       try {
         return formatMac(parseMac(String(b[key])));
@@ -210,8 +241,7 @@ export class PlacementService {
 
 function slotsArg(v: unknown): [string, number | null] {
   const ok = Array.isArray(v) && v.length === 2 && typeof v[0] === "string" &&
-    /^[a-z0-9-]{1,63}$/.test(v[0]) &&
-    (v[1] === null || (Number.isInteger(v[1]) && v[1] >= 0 && v[1] <= 100_000));
+    (v[1] === null ? validSlots(v[0], 0) : validSlots(v[0], v[1]));
   if (!ok) {
     throw new TypeError(
       "Cannot change placement: slots takes [HOST, N] (N from 0 to 100000, or null for the " +

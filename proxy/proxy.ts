@@ -131,17 +131,17 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
 
   const core = buildProxyCore(config, clock);
   const { sw, hosts, events, vttif, adapt } = core;
-  const persist = await keepOperatorDecisions(config, core, clock);
+  const placement = buildPlacement(config, core, clock);
+  const persist = await keepOperatorDecisions(config, { ...core, placement }, clock);
   tasks.push(vttif.run(signal, clock), adapt.run(signal));
   tasks.push(CertRenewal.fromConfig(config, { hosts, state, clock }).run(signal));
-  const placement = buildPlacement(config, core, clock);
   tasks.push(...placement.run(signal));
   const device = attachLan(config, { sw, openDevice: deps.openDevice, signal, clock, tasks });
 
   const transport = deps.transport ?? tlsTransport;
   let star: Star;
   try {
-    star = openStar(config, { core, state, transport, clock, onAdmitted: placement.onAdmitted });
+    star = openStar(config, { core, state, transport, clock, placement });
   } catch (e) {
     return await failed(e);
   }

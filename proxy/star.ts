@@ -19,7 +19,7 @@ import { LogLimit } from "../agent/log_limit.ts";
 import type { ProxyState } from "./bootstrap.ts";
 import type { ProxyCore } from "./core.ts";
 import { serveHost, type SessionContext } from "./host_session.ts";
-import type { AdmitContext } from "./admit.ts";
+import type { PlacementParts } from "./placement_parts.ts";
 import { probePeer } from "../agent/fastpath/handshake.ts";
 import { ReportGate } from "./report_gate.ts";
 
@@ -47,7 +47,8 @@ export function openStar(
     state: ProxyState;
     transport: Transport;
     clock: Clock;
-    onAdmitted?: AdmitContext["onAdmitted"];
+    /** Told of each admitted host; given the hosts' fast-path RTTs. */
+    placement?: Pick<PlacementParts, "onAdmitted" | "underlay">;
   },
 ): Star {
   const { core, state, clock } = parts;
@@ -89,7 +90,7 @@ export function openStar(
       }, { once: true });
       const ctx = sessionContext(
         config,
-        { core, state, clock, acceptor, refusalLog, reports, onAdmitted: parts.onAdmitted },
+        { ...parts, acceptor, refusalLog, reports },
         signal,
       );
       return acceptor.run(listener, {
@@ -122,7 +123,8 @@ function sessionContext(
     acceptor: Acceptor;
     refusalLog: LogLimit;
     reports: ReportGate;
-    onAdmitted?: AdmitContext["onAdmitted"];
+    /** Told of each admitted host; given the hosts' fast-path RTTs. */
+    placement?: Pick<PlacementParts, "onAdmitted" | "underlay">;
   },
   signal: AbortSignal,
 ): SessionContext {
@@ -132,6 +134,7 @@ function sessionContext(
     acceptor: parts.acceptor,
     refusalLog: parts.refusalLog,
     reports: parts.reports,
+    underlay: parts.placement?.underlay,
     admission: {
       token: state.token,
       caPem: state.pki.caPem,
@@ -146,7 +149,7 @@ function sessionContext(
       },
       timeoutMs: config.handshakeTimeout,
       clock,
-      onAdmitted: parts.onAdmitted,
+      onAdmitted: parts.placement?.onAdmitted,
     },
     link: {
       queueBytes: config.queueBytes,

@@ -8,17 +8,20 @@
  *                                  -> pair "A|B", fast-path when the pair's fast path is up,
  *                                     else star (VMs that moved lately are left out: their
  *                                     smoothed rates still hold traffic from the old host)
+ *     hosts' path-rtt reports (their fast paths' keepalive RTT, sent when it changed)
+ *                                  -> checked (observePathRtts: only the reporter's own pairs
+ *                                     whose fast path is up; plausible values; not too often;
+ *                                     refusals counted) -> pair "A|B" RTT, fast-path
  *       -> pathCosts(now): per host pair the better of what the pair itself carried and the
- *          star path (the smaller bandwidth of its two star links, the sum of their RTTs);
- *          the RTT of a direct path is not measured here (see below), so the star's is used
+ *          star path (the smaller bandwidth of its two star links); the RTT is the pair's own
+ *          while its fast path is up and reported lately, else the sum of its star links'
  *       -> view(now): every pair, what the planner takes for it, and where the bottleneck is
  *
  * Why no active probe: the star's keepalives already give every star link an RTT every
- * second, so the star path of every host pair is always priced; what a probe could add is
- * bandwidth, and a probe light enough to be harmless measures no bandwidth (a bandwidth probe
- * must fill the path). Host pairs that never carried traffic stay priced as their star path,
- * a lower bound; `unmeasured` lists them. The direct path's RTT would need the hosts to report
- * their fast paths' keepalive RTT, which no message carries yet.
+ * second, and the fast paths' keepalives the direct path's, so every host pair has an RTT;
+ * what a probe could add is bandwidth, and a probe light enough to be harmless measures no
+ * bandwidth (a bandwidth probe must fill the path). Host pairs that never carried traffic stay
+ * priced as their star path, a lower bound; `unmeasured` lists them.
  *
  * @module
  */
@@ -26,13 +29,40 @@
 import { type Clock, systemClock } from "../agent/clock.ts";
 import type { PathEstimate } from "../adapt/placement.ts";
 import { type HostPair, hostPair, splitPair } from "../adapt/planner.ts";
-import { UnderlayBook, type UnderlayEstimate, type UnderlayRefusal } from "../adapt/underlay.ts";
+import {
+  MAX_RTT_MS,
+  UnderlayBook,
+  type UnderlayEstimate,
+  type UnderlayRefusal,
+} from "../adapt/underlay.ts";
 
 /** The proxy's end of every star link, as the underlay book names it (no host can be named so). */
 export const STAR = "(proxy)";
 
 /** Samples below this rate say nothing about a path (keepalives, ARP). */
 export const MIN_SAMPLE_BYTES_PER_SEC = 1000;
+
+/**
+ * path-rtt reports from one host closer together than this are refused: a host checks every
+ * 2 s (agent/traffic/path_rtt.ts), and one that floods would outweigh the book's smoothing.
+ */
+export const MIN_PATH_RTT_GAP_MS = 500;
+
+/** Why an entry of a host's path-rtt report was not taken. */
+export type PathRttRefusal =
+  | "no fast path"
+  | "own name"
+  | "duplicate peer"
+  | "rtt out of range"
+  | "too often";
+
+const PATH_RTT_REFUSALS: readonly PathRttRefusal[] = [
+  "no fast path",
+  "own name",
+  "duplicate peer",
+  "rtt out of range",
+  "too often",
+];
 
 /** What the underlay service reads of the proxy. */
 export interface UnderlaySources {
@@ -70,6 +100,11 @@ export interface PlannedPathView {
   rttMs: number | null;
   /** Which measurement the bandwidth comes from. */
   via: "pair" | "star" | "unknown";
+  /**
+   * Which measurement the RTT comes from: the pair's fast path (its keepalives, reported by
+   * its hosts) or the sum of its two star links'.
+   */
+  rttVia: "fast-path" | "star" | "unknown";
   /** Where the path is narrowest, in words. */
   bottleneck: string;
 }
@@ -84,6 +119,8 @@ export interface UnderlayView {
   /** Bytes/s through the proxy's star links together: last interval, and the most seen. */
   proxy: { bytesPerSec: number; bestBytesPerSec: number };
   refused: Record<UnderlayRefusal, number>;
+  /** Entries of hosts' path-rtt reports refused, by reason. */
+  pathRttRefused: Record<PathRttRefusal, number>;
 }
 
 /** Feeds the underlay book from the proxy and prices host pairs for placement. */
@@ -94,6 +131,12 @@ export class UnderlayService {
   readonly #settleMs: number;
   readonly #intervalMs: number;
   readonly #last = new Map<string, { tx: number; rx: number; at: number }>();
+  /** Per host, when its last path-rtt report was taken (connected hosts only). */
+  readonly #pathRttAt = new Map<string, number>();
+  /** Entries of path-rtt reports refused, by reason. */
+  readonly pathRttRefused = Object.fromEntries(
+    PATH_RTT_REFUSALS.map((r) => [r, 0]),
+  ) as Record<PathRttRefusal, number>;
   #updatedAt = 0;
   #proxyRate = 0;
   #proxyBest = 0;
@@ -125,6 +168,7 @@ export class UnderlayService {
       }
     }
     for (const host of this.#last.keys()) if (!seen.has(host)) this.#last.delete(host);
+    for (const host of this.#pathRttAt.keys()) if (!seen.has(host)) this.#pathRttAt.delete(host);
     this.#proxyRate = total;
     this.#proxyBest = Math.max(this.#proxyBest, total);
     for (const [pair, rate] of this.#hostPairRates(now)) {
@@ -138,6 +182,62 @@ export class UnderlayService {
         this.#sources.direct(pair) ? "fast-path" : "star",
       );
     }
+  }
+
+  /**
+   * Takes host `host`'s report of its fast paths' RTTs (a path-rtt message, its shape already
+   * checked by the parser) at `now`. An entry counts only for the pair (host, peer), and only
+   * while that pair's fast path is up: a host cannot speak for pairs it is not part of, nor
+   * for a path it does not have. Everything refused is counted by reason, never thrown: a bad
+   * value from one host must not cost it its star link.
+   *
+   * @returns how many entries were taken
+   * @example
+   * ```ts
+   * import { UnderlayService } from "./underlay_service.ts";
+   * const u = new UnderlayService({
+   *   starLinks: () => [], matrix: () => [], vms: () => new Map(),
+   *   direct: (pair) => pair === "h1|h2",
+   * });
+   * const taken = u.observePathRtts("h1", [["h2", 0.4], ["h3", 0.2], ["h2", -1]], 1000);
+   * if (taken !== 1 || u.book.estimate("h1", "h2", 1000)?.rttMs !== 0.4) throw new Error();
+   * if (u.pathRttRefused["no fast path"] !== 1 || u.pathRttRefused["duplicate peer"] !== 1) {
+   *   throw new Error("counted");
+   * }
+   * ```
+   */
+  observePathRtts(
+    host: string,
+    paths: readonly (readonly [string, number])[],
+    now: number,
+  ): number {
+    const last = this.#pathRttAt.get(host);
+    if (last !== undefined && now >= last && now - last < MIN_PATH_RTT_GAP_MS) {
+      this.pathRttRefused["too often"] += paths.length;
+      return 0;
+    }
+    this.#pathRttAt.set(host, now);
+    const seen = new Set<string>();
+    let taken = 0;
+    for (const [peer, rttMs] of paths) {
+      const why = this.#pathRttRefusal(host, peer, rttMs, seen);
+      seen.add(peer);
+      if (why) this.pathRttRefused[why]++;
+      else if (this.book.observeRtt(host, peer, rttMs, now, "fast-path")) taken++;
+    }
+    return taken;
+  }
+
+  #pathRttRefusal(
+    host: string,
+    peer: string,
+    rttMs: number,
+    seen: ReadonlySet<string>,
+  ): PathRttRefusal | null {
+    if (peer === host) return "own name";
+    if (seen.has(peer)) return "duplicate peer";
+    if (!(Number.isFinite(rttMs) && rttMs >= 0 && rttMs <= MAX_RTT_MS)) return "rtt out of range";
+    return this.#sources.direct(hostPair(host, peer)) ? null : "no fast path";
   }
 
   /** VM traffic summed per host pair (both directions), leaving out VMs that moved lately. */
@@ -157,8 +257,9 @@ export class UnderlayService {
 
   /**
    * Per host pair what the planner should take at `now`: the larger of the pair's own
-   * bandwidth (fresh) and its star path's; null when neither is known. `hosts` are the hosts
-   * to price (the connected ones).
+   * bandwidth (fresh) and its star path's; null when neither is known. The RTT is the pair's
+   * own while its fast path is up and its hosts reported one lately (that is the path its
+   * traffic takes), else its star path's. `hosts` are the hosts to price (the connected ones).
    */
   plannedPaths(hosts: Iterable<string>, now: number): PlannedPathView[] {
     const names = [...new Set(hosts)].sort();
@@ -173,27 +274,49 @@ export class UnderlayService {
       for (let j = i + 1; j < names.length; j++) {
         const [a, b] = [names[i], names[j]];
         const pair = hostPair(a, b);
-        const own = fresh(this.book.estimate(a, b, now));
+        const estimate = this.book.estimate(a, b, now);
+        const own = fresh(estimate);
         const [sa, sb] = [star.get(a)!, star.get(b)!];
         const [ba, bb] = [fresh(sa), fresh(sb)];
         const starBw = ba !== null && bb !== null ? Math.min(ba, bb) : null;
-        const rttMs = sa?.rttMs != null && sb?.rttMs != null ? sa.rttMs + sb.rttMs : null;
+        const rtt = this.#rttOf(pair, estimate, [sa, sb]);
         const narrow = ba !== null && bb !== null && ba > bb ? b : a;
         if (own === null && starBw === null) {
-          out.push({ pair, bandwidthBytesPerSec: null, rttMs, via: "unknown", bottleneck: "-" });
+          out.push({ pair, bandwidthBytesPerSec: null, ...rtt, via: "unknown", bottleneck: "-" });
         } else if (starBw === null || (own !== null && own >= starBw)) {
           const how = this.#sources.direct(pair) ? "its fast path" : "its traffic so far";
-          out.push({ pair, bandwidthBytesPerSec: own, rttMs, via: "pair", bottleneck: how });
+          out.push({ pair, bandwidthBytesPerSec: own, ...rtt, via: "pair", bottleneck: how });
         } else {
           const bottleneck = this.#proxyRate >= 0.8 * this.#proxyBest && this.#proxyBest > 0
             ? `the proxy (star links at ${Math.round(100 * this.#proxyRate / this.#proxyBest)}% ` +
               `of their best together)`
             : `star link of ${narrow}`;
-          out.push({ pair, bandwidthBytesPerSec: starBw, rttMs, via: "star", bottleneck });
+          out.push({ pair, bandwidthBytesPerSec: starBw, ...rtt, via: "star", bottleneck });
         }
       }
     }
     return out;
+  }
+
+  /**
+   * A host pair's RTT: its fast path's, reported by its hosts, while that path is up and the
+   * report is fresh; else the sum of its two star links' RTTs; else unknown.
+   */
+  #rttOf(
+    pair: HostPair,
+    own: UnderlayEstimate | null,
+    [sa, sb]: (UnderlayEstimate | null)[],
+  ): Pick<PlannedPathView, "rttMs" | "rttVia"> {
+    if (
+      own?.rttMs != null && own.rttAgeMs !== null && own.rttAgeMs <= this.#maxAgeMs &&
+      this.#sources.direct(pair)
+    ) {
+      return { rttMs: own.rttMs, rttVia: "fast-path" };
+    }
+    if (sa?.rttMs != null && sb?.rttMs != null) {
+      return { rttMs: sa.rttMs + sb.rttMs, rttVia: "star" };
+    }
+    return { rttMs: null, rttVia: "unknown" };
   }
 
   /** The pricing function the placement planner takes (see {@linkcode plannedPaths}). */
@@ -223,6 +346,7 @@ export class UnderlayService {
       }),
       proxy: { bytesPerSec: this.#proxyRate, bestBytesPerSec: this.#proxyBest },
       refused: { ...this.book.refused },
+      pathRttRefused: { ...this.pathRttRefused },
     };
   }
 

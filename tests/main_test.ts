@@ -3,77 +3,10 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { keyOf, type SettingName, SETTINGS } from "../agent/config/schema.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { AGENT_RUN_FLAGS } from "../agent/run_flags.ts";
+import { agentTask as agent, spawnAgentTask as spawnAgent } from "./support/agent_task.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BINARY = `${ROOT}dist/agent`;
-
-/**
- * Runs the agent the way users do: `deno task agent ARGS` (the task's exact permissions), as a
- * subprocess with no terminal (stdin closed), or the compiled binary.
- */
-async function agent(args: string[], binary?: string) {
-  const cmd = binary
-    ? new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    : new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "agent", ...args],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    });
-  const out = await cmd.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** `deno task agent ARGS` started in the background, no terminal; its stderr read as it comes. */
-function spawnAgent(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "agent", ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.getReader();
-  const dec = new TextDecoder();
-  let err = "";
-  const stdout = new Response(child.stdout).text();
-  return {
-    child,
-    /** Everything it printed on stdout (after it stopped). */
-    stdout,
-    /**
-     * Reads stderr until it contains `text`; throws with what came when the process closed it
-     * or 20 s passed.
-     */
-    async until(text: string): Promise<string> {
-      const deadline = Date.now() + 20_000;
-      while (!err.includes(text)) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<null>((r) =>
-          timer = setTimeout(() => r(null), deadline - Date.now())
-        );
-        const got = await Promise.race([reader.read(), timeout]);
-        clearTimeout(timer);
-        if (got === null || got.done) {
-          throw new Error(`"${text}" did not come from the agent; it said:\n${err}`);
-        }
-        err += dec.decode(got.value);
-      }
-      return err;
-    },
-    /** SIGTERM, then the exit status once the streams are drained. */
-    async stop(): Promise<Deno.CommandStatus> {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      reader.releaseLock();
-      await child.stderr.cancel();
-      await stdout;
-      return status;
-    },
-  };
-}
 
 function assertHelpComplete(help: string) {
   for (const name of Object.keys(SETTINGS) as SettingName[]) {

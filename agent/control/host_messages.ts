@@ -53,8 +53,18 @@ export interface MacStatus {
   present: boolean;
 }
 
+/**
+ * Host -> proxy: the round trip its fast paths' keepalives measured, per peer; sent only when
+ * one changed meaningfully or is due again (agent/traffic/path_rtt.ts), never per ping.
+ */
+export interface PathRtt {
+  type: "path-rtt";
+  /** [peer host, RTT ms]: the pair is always (this host, peer). */
+  paths: [string, number][];
+}
+
 /** What a host sends the proxy. */
-export type HostMessage = Traffic | Listening | PeerState | RulesApplied | MacStatus;
+export type HostMessage = Traffic | Listening | PeerState | RulesApplied | MacStatus | PathRtt;
 
 /** Every message type a host sends. */
 export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
@@ -64,10 +74,14 @@ export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
   "peer-down",
   "rules-applied",
   "mac-status",
+  "path-rtt",
 ];
 
 /** Entries a traffic report may carry (pairs + group sources). */
 export const MAX_REPORT_ENTRIES = 200_000;
+
+/** Fast paths one path-rtt message may report (a host with more sends them over several). */
+export const MAX_PATH_RTT_ENTRIES = 1024;
 
 function count(v: unknown, what: string): number {
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
@@ -122,6 +136,29 @@ function parseMacStatus(o: Fields): MacStatus {
   return { type: "mac-status", mac, present: o.present };
 }
 
+/**
+ * The shape of a path-rtt report: bounded, each entry a peer name and a number. Whether the
+ * number is a plausible RTT and whether the pair has a fast path is the proxy's to judge and
+ * count (proxy/underlay_service.ts): a bad value is refused alone, not the host.
+ */
+function parsePathRtt(o: Fields): PathRtt {
+  const paths = o.paths;
+  if (!Array.isArray(paths) || paths.length > MAX_PATH_RTT_ENTRIES) {
+    throw new ProtocolError(
+      `Cannot accept path-rtt: paths must be a list of at most ${MAX_PATH_RTT_ENTRIES} entries`,
+    );
+  }
+  return {
+    type: "path-rtt",
+    paths: paths.map((p) => {
+      const ok = Array.isArray(p) && p.length === 2 && typeof p[0] === "string" &&
+        HOST_NAME.test(p[0]) && typeof p[1] === "number";
+      if (!ok) throw new ProtocolError("Cannot accept path-rtt: an entry is not [peer, rttMs]");
+      return [p[0], p[1]];
+    }),
+  };
+}
+
 /** The parser of peer-up or peer-down. */
 function peerState<T extends PeerState["type"]>(type: T) {
   return (o: Fields) => ({
@@ -148,6 +185,7 @@ const HOST_PARSERS: { [T in HostMessage["type"]]: (o: Fields) => HostMessage & {
     seq: int(o, "seq"),
   }),
   "mac-status": parseMacStatus,
+  "path-rtt": parsePathRtt,
 };
 
 /**

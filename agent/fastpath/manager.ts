@@ -12,6 +12,8 @@
  *     both:  Link "peer:OTHER" attached to the switch; peer-up ──> proxy
  *     close / failure: Switch.detach -> rules to the peer stop matching at once (star again);
  *                      peer-down ──> proxy
+ *     every PATH_RTT_CHECK_MS: the links' keepalive RTTs ──PathRttReport──> path-rtt ──> proxy,
+ *                      only when one changed meaningfully (the proxy's underlay book)
  *
  * @module
  */
@@ -45,6 +47,7 @@ import { punchedTls, punchTcp } from "./punch.ts";
 import { keyTlsName } from "../join/host_key.ts";
 import { TicketBook } from "./tickets.ts";
 import { FastPathListener } from "./listener.ts";
+import { PATH_RTT_CHECK_MS, PathRttReport } from "../traffic/path_rtt.ts";
 
 /** Tickets a host keeps waiting at most. */
 export const MAX_TICKETS = 1024;
@@ -76,6 +79,8 @@ export class FastPathManager implements PeerSourcePolicy {
   readonly #via = new Map<string, PeerVia>();
   /** The proxy's word on peers: their keys, revoked keys, their VMs (peer_trust.ts). */
   readonly trust = new PeerTrust();
+  /** What the proxy was told of the links' RTTs (path_rtt.ts). */
+  readonly #rtts = new PathRttReport();
   readonly #listener: FastPathListener;
   #keyPem = "";
   #caPem = "";
@@ -109,7 +114,9 @@ export class FastPathManager implements PeerSourcePolicy {
       book: this.#book,
       onPeer: (peer, hs) => this.#attach(peer, hs, "accepted"),
     });
+    const rttChecks = this.#clock.every(PATH_RTT_CHECK_MS, () => this.#reportRtts());
     init.signal.addEventListener("abort", () => {
+      rttChecks.cancel();
       for (const l of this.#links.values()) l.close("host shutting down");
     }, { once: true });
   }
@@ -213,11 +220,19 @@ export class FastPathManager implements PeerSourcePolicy {
     }
   }
 
-  /** Tells the proxy about every link that is up (after a re-join). */
+  /** Tells the proxy about every link that is up (after a re-join); their RTTs follow. */
   reannounce(): void {
     for (const peer of this.#links.keys()) {
       this.#report({ type: "peer-up", peer, via: this.#via.get(peer) });
     }
+    this.#rtts.reset();
+  }
+
+  /** The fast paths' keepalive RTTs to the proxy, when one changed meaningfully. */
+  #reportRtts(): void {
+    const links = [...this.#links].map(([peer, l]) => [peer, l.stats().rttMs] as const);
+    const msg = this.#rtts.check(links, this.#clock.now());
+    if (msg) this.#report(msg);
   }
 
   /** A fast path with a revoked key is never set up: said to the proxy and the log. */

@@ -180,6 +180,7 @@ class ReferenceBook {
       pair,
       rttMs: ewma(rtt, 1 / 8),
       rttMinMs: recent(rtt, Math.min),
+      rttAgeMs: rtt.length ? now - rtt[rtt.length - 1].t : null,
       bandwidthBytesPerSec: recent(bw, Math.max),
       throughputBytesPerSec: ewma(bw, 1 / 4),
       ageMs: now - last.t,

@@ -3,7 +3,13 @@
  * matrix, VMs on hosts; what it samples, what the planner is told, and the bottleneck named.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { STAR, UnderlayService, type UnderlaySources } from "../../proxy/underlay_service.ts";
+import {
+  MIN_PATH_RTT_GAP_MS,
+  STAR,
+  UnderlayService,
+  type UnderlaySources,
+} from "../../proxy/underlay_service.ts";
+import { MAX_RTT_MS } from "../../adapt/underlay.ts";
 
 const A = "02:00:00:00:00:01";
 const B = "02:00:00:00:00:02";
@@ -59,6 +65,7 @@ Deno.test("underlay service: star links from keepalives and bytes; host pairs fr
   assertEquals(planned.get("h1|h2")!.bandwidthBytesPerSec, 10e6);
   assertEquals(planned.get("h1|h2")!.via, "star");
   assertEquals(planned.get("h1|h2")!.rttMs, 5, "the two star links' RTTs");
+  assertEquals(planned.get("h1|h2")!.rttVia, "star", "no fast-path RTT reported yet");
   // h1|h3 never carried anything itself: its star path, narrowest at h3's star link.
   assertEquals(planned.get("h1|h3")!.bandwidthBytesPerSec, 2e6);
   assert(planned.get("h1|h3")!.bottleneck.includes("the proxy"), planned.get("h1|h3")!.bottleneck);
@@ -106,4 +113,76 @@ Deno.test("underlay service: a pair that carried more than its star path is pric
   u.sample(101_000);
   const [p] = u.plannedPaths(["h1", "h2"], 101_000);
   assertEquals([p.bandwidthBytesPerSec, p.via, p.bottleneck], [50e6, "pair", "its fast path"]);
+});
+
+Deno.test("underlay service: a host's fast-path RTTs count only for its own pairs with a fast path up", () => {
+  const f = fake();
+  const u = new UnderlayService(f.sources);
+  f.direct.add("h1|h2");
+  // h3 speaks for h1|h2 (not its pair), h1 for h3 (no fast path), for itself, twice for h2,
+  // and with values no path has: only the first h2 entry is taken.
+  assertEquals(u.observePathRtts("h3", [["h2", 1]], 100_000), 0);
+  assertEquals(u.book.estimate("h1", "h2", 100_000), null, "h3 cannot claim h1|h2");
+  const taken = u.observePathRtts("h1", [
+    ["h2", 0.8],
+    ["h3", 0.5],
+    ["h1", 0.1],
+    ["h2", 0.2],
+  ], 100_000);
+  assertEquals(taken, 1);
+  assertEquals(u.observePathRtts("h2", [["h1", -1]], 100_000), 0);
+  assertEquals(u.observePathRtts("h4", [["h1", MAX_RTT_MS + 1]], 100_000), 0);
+  assertEquals(u.observePathRtts("h5", [["h1", NaN]], 100_000), 0);
+  assertEquals(u.pathRttRefused, {
+    "no fast path": 2,
+    "own name": 1,
+    "duplicate peer": 1,
+    "rtt out of range": 3,
+    "too often": 0,
+  });
+  const e = u.book.estimate("h1", "h2", 100_000)!;
+  assertEquals([e.rttMs, e.source, e.bandwidthBytesPerSec], [0.8, "fast-path", null]);
+  assertEquals(u.book.refused["rtt out of range"], 0, "refused before the book");
+
+  // A host that reports again within MIN_PATH_RTT_GAP_MS is refused whole, and counted.
+  assertEquals(u.observePathRtts("h1", [["h2", 9], ["h3", 9]], 100_000 + 100), 0);
+  assertEquals(u.pathRttRefused["too often"], 2);
+  assertEquals(u.book.estimate("h1", "h2", 100_100)!.rttMs, 0.8);
+  assertEquals(u.observePathRtts("h1", [["h2", 1.6]], 100_000 + MIN_PATH_RTT_GAP_MS), 1);
+  assertEquals(u.book.estimate("h1", "h2", 100_500)!.rttMs, 0.8 + (1.6 - 0.8) / 8, "EWMA");
+
+  const view = u.view(["h1", "h2"], 100_500);
+  assertEquals(view.pathRttRefused["too often"], 2);
+  assertEquals(view.pairs.find((p) => p.pair === "h1|h2")?.kind, "host pair");
+});
+
+Deno.test("underlay service: a pair's fast-path RTT is preferred over its star links' sum while up and fresh", () => {
+  const f = fake();
+  const u = new UnderlayService(f.sources, { maxAgeMs: 60_000 });
+  const rttOf = (now: number) => {
+    const p = u.plannedPaths(["h1", "h2"], now)[0];
+    return `${p.rttMs} ${p.rttVia}`;
+  };
+  u.sample(100_000);
+  assertEquals(rttOf(100_000), "5 star", "h1's 2 ms and h2's 3 ms star links");
+  f.direct.add("h1|h2");
+  u.observePathRtts("h2", [["h1", 0.7]], 100_000);
+  assertEquals(rttOf(100_000), "0.7 fast-path");
+  // The planner is given it too, with the star path's bandwidth.
+  f.links.get("h1")!.txBytes = 1e6;
+  f.links.get("h2")!.txBytes = 1e6;
+  u.sample(101_000);
+  assertEquals(u.pathCosts(["h1", "h2"], 101_000)("h1|h2")?.rttMs, 0.7);
+  // No report for longer than maxAgeMs: the star again, until the next report.
+  assertEquals(rttOf(161_000), "5 star");
+  u.observePathRtts("h1", [["h2", 0.7]], 161_000);
+  assertEquals(rttOf(161_000), "0.7 fast-path");
+  // The fast path went down: its traffic takes the star, and so does its price.
+  f.direct.delete("h1|h2");
+  assertEquals(rttOf(161_000), "5 star");
+  f.links.get("h1")!.rttMs = null;
+  u.sample(162_000);
+  assertEquals(rttOf(162_000), "5 star", "the book keeps h1's last star RTT");
+  const lone = new UnderlayService(fake().sources);
+  assertEquals(`${lone.plannedPaths(["h1", "h2"], 0)[0].rttVia}`, "unknown", "nothing yet");
 });

@@ -4,7 +4,11 @@
  * proxy's links cannot be fed a host's report as an instruction.
  */
 import { assertEquals, assertThrows } from "../../support/assert.ts";
-import { parseHostMessage, parseProxyMessage } from "../../../agent/control/messages.ts";
+import {
+  MAX_PATH_RTT_ENTRIES,
+  parseHostMessage,
+  parseProxyMessage,
+} from "../../../agent/control/messages.ts";
 import { ProtocolError } from "../../../agent/link/wire.ts";
 
 const FROM_HOSTS = [
@@ -14,6 +18,7 @@ const FROM_HOSTS = [
   { type: "peer-down", peer: "h2", reason: "gone" },
   { type: "rules-applied", owner: "adapt", seq: 3 },
   { type: "mac-status", mac: "02:00:00:00:00:01", present: false },
+  { type: "path-rtt", paths: [["h2", 0.4]] },
 ];
 
 const FROM_PROXY = [
@@ -61,5 +66,25 @@ Deno.test("control: unknown types and non-objects are refused by both parsers", 
     assertThrows(() => parse({ type: "take-over" }), ProtocolError, "unknown type");
     assertThrows(() => parse([1, 2]), ProtocolError, "not a JSON object");
     assertThrows(() => parse(null), ProtocolError, "not a JSON object");
+  }
+});
+
+Deno.test("control: path-rtt is bounded and shaped [peer, number]; its values are the proxy's to judge", () => {
+  const ok = parseHostMessage({ type: "path-rtt", paths: [["h2", 0.4], ["h3", -1]], extra: 1 });
+  // A negative RTT is well-formed: the underlay service refuses and counts it, alone.
+  assertEquals(ok, { type: "path-rtt", paths: [["h2", 0.4], ["h3", -1]] });
+  const many = Array.from({ length: MAX_PATH_RTT_ENTRIES + 1 }, (_, i) => [`h${i}`, 1]);
+  for (
+    const [paths, why] of [
+      [undefined, "paths must be a list"],
+      ["h2", "paths must be a list"],
+      [many, `at most ${MAX_PATH_RTT_ENTRIES}`],
+      [[["h2"]], "not [peer, rttMs]"],
+      [[["h2", "1"]], "not [peer, rttMs]"],
+      [[["H2!", 1]], "not [peer, rttMs]"],
+      [[{ peer: "h2", rttMs: 1 }], "not [peer, rttMs]"],
+    ] as const
+  ) {
+    assertThrows(() => parseHostMessage({ type: "path-rtt", paths }), ProtocolError, why);
   }
 });
