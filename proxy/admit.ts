@@ -16,7 +16,7 @@ import { checkHostName, keyFingerprint } from "../agent/join/host_key.ts";
 import { newChallenge, verifyJoinProof } from "../agent/join/proof.ts";
 import type { JoinToken } from "../agent/join/token.ts";
 import type { HostBook } from "./host_book.ts";
-import { certificateInfo } from "./pki/ca.ts";
+import type { IssuedCertificate } from "./pki/ca.ts";
 import type { Clock } from "../agent/clock.ts";
 import type { Conn } from "../agent/link/transport.ts";
 import { field, Handshake } from "../agent/link/handshake.ts";
@@ -30,7 +30,7 @@ export interface AdmitContext {
   /** Who may join under which name, and with which rejoin secret (see host_book.ts). */
   book?: HostBook;
   caPem: string;
-  issueHostCertificate(hostName: string, spkiB64: string): Promise<string>;
+  issueHostCertificate(hostName: string, spkiB64: string): Promise<IssuedCertificate>;
   /** Settings sent to every host in its WELCOME. */
   settings: Record<string, unknown>;
   timeoutMs: number;
@@ -120,15 +120,16 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const key = await keyFingerprint(spkiB64);
   const keyRefusal = keyProblem(ctx, name, key);
   if (keyRefusal) return await refuse(keyRefusal.reason, keyRefusal.code);
-  let certificate: string;
+  let issued: IssuedCertificate;
   try {
-    certificate = await ctx.issueHostCertificate(name, spkiB64);
+    issued = await ctx.issueHostCertificate(name, spkiB64);
   } catch (e) {
     return await refuse(`cannot issue a certificate: ${(e as Error).message}`);
   }
-  const cert = ctx.book ? await certificateInfo(certificate).catch(() => null) : null;
-  const rejoin = ctx.book ? await ctx.book.admit(name, key, cert, ctx.clock.now()) : undefined;
-  await hs.send(MessageType.WELCOME, { certificate, settings: ctx.settings, rejoin });
+  const rejoin = ctx.book
+    ? await ctx.book.admit(name, key, issued.info, ctx.clock.now())
+    : undefined;
+  await hs.send(MessageType.WELCOME, { certificate: issued.pem, settings: ctx.settings, rejoin });
   const slots = features.vmSlots;
   const vmSlots = Number.isInteger(slots) && (slots as number) >= 0 && (slots as number) <= 100_000
     ? slots as number

@@ -18,14 +18,14 @@ import type { ProxyState } from "./bootstrap.ts";
 import { logger } from "../agent/log.ts";
 import type { HostBook } from "./host_book.ts";
 import type { HostRegistry } from "./host_registry.ts";
-import { certificateInfo } from "./pki/ca.ts";
+import type { IssuedCertificate } from "./pki/ca.ts";
 
 /** What renewal works with. */
 export interface RenewalDeps {
   hosts: HostRegistry;
   book: HostBook;
   /** Issues a certificate for `name`'s key, valid for the lifetime from now. */
-  issue(name: string, spkiB64: string): Promise<string>;
+  issue(name: string, spkiB64: string): Promise<IssuedCertificate>;
   lifetimeMs: number;
   clock: Clock;
 }
@@ -95,9 +95,8 @@ export class CertRenewal {
     send: (msg: { type: "certificate"; certificate: string }) => boolean,
   ): Promise<void> {
     try {
-      const pem = await this.#deps.issue(name, spkiB64);
+      const { pem, info } = await this.#deps.issue(name, spkiB64);
       if (!send({ type: "certificate", certificate: pem })) return;
-      const info = await certificateInfo(pem);
       await this.#deps.book.recordCertificate(name, info, now);
       this.renewed++;
       this.#log.info("Renewed host {host}'s certificate (serial {serial}, until {until})", {

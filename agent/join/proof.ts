@@ -14,6 +14,7 @@
  * @module
  */
 
+import { concatBytes as concat } from "../bytes.ts";
 import { checkHostName } from "./host_key.ts";
 import { sameSecret, SECRET_BYTES } from "./token.ts";
 
@@ -132,14 +133,4 @@ export async function verifyJoinProof(
   }
   const encoder = new TextEncoder();
   return sameSecret(encoder.encode(expected), encoder.encode(proof));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

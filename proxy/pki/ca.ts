@@ -41,6 +41,8 @@ import {
   keyTlsName,
 } from "../../agent/join/host_key.ts";
 import { caHashOf } from "../../agent/join/token.ts";
+import { type IssuedCertificate, LeafTemplate } from "./leaf_certificate.ts";
+export type { IssuedCertificate } from "./leaf_certificate.ts";
 import { readSecretFile, writeSecretFile } from "../../agent/secret_file.ts";
 
 /** The proxy's trust material, loaded from (or created in) its state directory. */
@@ -63,7 +65,7 @@ export interface ProxyPki {
     hostName: string,
     spkiB64: string,
     options?: { lifetimeMs?: number; now?: number },
-  ): Promise<string>;
+  ): Promise<IssuedCertificate>;
   /**
    * A certificate and fresh key for a server of the proxy's own (the control API off
    * loopback), for `names` (DNS names or IP literals), valid for `lifetimeMs`.
@@ -115,10 +117,11 @@ export async function loadOrCreatePki(stateDir: string): Promise<ProxyPki> {
   return new Pki(ca, await caHashOf(ca.cert.rawData), proxy);
 }
 
-/** The CA's certificate and signing key. */
+/** The CA's certificate and signing key, and the template its leaves are issued from. */
 interface Ca {
   cert: X509.X509Certificate;
   key: CryptoKey;
+  leaves: LeafTemplate;
 }
 
 /** A PEM certificate and its PKCS#8 PEM key. */
@@ -146,15 +149,14 @@ class Pki implements ProxyPki {
     hostName: string,
     spkiB64: string,
     options: { lifetimeMs?: number; now?: number } = {},
-  ): Promise<string> {
+  ): Promise<IssuedCertificate> {
     const dnsName = hostTlsName(hostName);
-    const publicKey = await importHostPublicKey(spkiB64);
+    await importHostPublicKey(spkiB64); // a P-256 point on the curve, or a TypeError
     const keyName = keyTlsName(await keyFingerprint(spkiB64));
-    const cert = await issueLeaf(this.#ca, [dnsName, keyName], publicKey, {
-      now: new Date(options.now ?? Date.now()),
+    return await issueLeaf(this.#ca, [dnsName, keyName], Uint8Array.fromBase64(spkiB64), {
+      now: options.now ?? Date.now(),
       lifetimeMs: options.lifetimeMs ?? LEAF_VALIDITY_DAYS * DAY_MS,
     });
-    return cert.toString("pem");
   }
 
   /**
@@ -166,9 +168,9 @@ class Pki implements ProxyPki {
     lifetimeMs: number,
   ): Promise<{ certPem: string; keyPem: string }> {
     const key = await generateHostKey();
-    const publicKey = await importHostPublicKey(key.spkiB64);
-    const cert = await issueLeaf(this.#ca, names, publicKey, { now: new Date(), lifetimeMs });
-    return { certPem: cert.toString("pem"), keyPem: key.keyPem };
+    const spki = Uint8Array.fromBase64(key.spkiB64);
+    const cert = await issueLeaf(this.#ca, names, spki, { now: Date.now(), lifetimeMs });
+    return { certPem: cert.pem, keyPem: key.keyPem };
   }
 
   /** Keeps the proxy key out of `console.log` and log lines that inspect the object. */
@@ -222,7 +224,7 @@ async function loadOrCreateCa(stateDir: string): Promise<Ca> {
         START_OVER,
     );
   }
-  return { cert, key };
+  return { cert, key, leaves: await LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
 }
 
 async function createCa(keyPath: string, certPath: string): Promise<Ca> {
@@ -252,7 +254,8 @@ async function createCa(keyPath: string, certPath: string): Promise<Ca> {
   // (and reported as such), never a certificate whose key is lost.
   await writeSecretFile(keyPath, x509.PemConverter.encode(pkcs8, x509.PemConverter.PrivateKeyTag));
   await writeSecretFile(certPath, cert.toString("pem"));
-  return { cert, key: keys.privateKey };
+  const key = keys.privateKey;
+  return { cert, key, leaves: await LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
 }
 
 async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
@@ -283,12 +286,11 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
     }
   }
   const { keyPem, spkiB64 } = await generateHostKey();
-  const publicKey = await importHostPublicKey(spkiB64);
-  const cert = await issueLeaf(ca, [PROXY_TLS_NAME], publicKey, {
-    now: new Date(),
+  const cert = await issueLeaf(ca, [PROXY_TLS_NAME], Uint8Array.fromBase64(spkiB64), {
+    now: Date.now(),
     lifetimeMs: LEAF_VALIDITY_DAYS * DAY_MS,
   });
-  const certPem = cert.toString("pem");
+  const certPem = cert.pem;
   await writeSecretFile(keyPath, keyPem);
   await writeSecretFile(certPath, certPem);
   return { certPem, keyPem };
@@ -296,47 +298,20 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
 
 /**
  * A TLS certificate for `names` (DNS names, or IP literals; the first is its CN), usable by
- * servers and clients, signed by the CA.
+ * servers and clients, signed by the CA, valid from a little before `now`.
  */
-async function issueLeaf(
+function issueLeaf(
   ca: Ca,
   names: string[],
-  publicKey: CryptoKey,
-  validity: { now: Date; lifetimeMs: number },
-): Promise<X509.X509Certificate> {
-  const x509 = await loadX509();
-  const now = validity.now;
-  return await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: `CN=${names[0]}`,
-    issuer: ca.cert.subjectName,
-    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
-    notAfter: new Date(now.getTime() + validity.lifetimeMs),
-    publicKey,
-    signingKey: ca.key,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([
-        x509.ExtendedKeyUsage.serverAuth,
-        x509.ExtendedKeyUsage.clientAuth,
-      ]),
-      new x509.SubjectAlternativeNameExtension(
-        names.map((value) => ({
-          type: isIpLiteral(value) ? "ip" as const : "dns" as const,
-          value,
-        })),
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
-    ],
+  spki: Uint8Array,
+  validity: { now: number; lifetimeMs: number },
+): Promise<IssuedCertificate> {
+  return ca.leaves.issue({
+    names,
+    spki,
+    notBefore: validity.now - CLOCK_SKEW_MS,
+    notAfter: validity.now + validity.lifetimeMs,
   });
-}
-
-/** An IPv4 or IPv6 address literal (which a certificate names as an IP, not a DNS name). */
-function isIpLiteral(name: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":");
 }
 
 /** 16 random bytes in hex; the generator makes it a positive INTEGER. */

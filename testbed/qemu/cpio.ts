@@ -11,6 +11,8 @@
  * @module
  */
 
+import { concatBytes } from "../../agent/bytes.ts";
+
 /** One file, directory or symbolic link of an archive. */
 export type CpioEntry =
   | { kind: "dir"; path: string; mode?: number }
@@ -80,11 +82,5 @@ export function encodeCpio(entries: readonly CpioEntry[]): Uint8Array {
   }
   ino = 0;
   push("TRAILER!!!", 0, new Uint8Array(0), 1);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }

@@ -96,7 +96,12 @@ Deno.test("fuzz: the proxy's admission refuses 2,000 hostile handshakes with one
     const result = await admit(conn, {
       token,
       caPem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
-      issueHostCertificate: () => Promise.resolve("cert"),
+      issueHostCertificate: () =>
+        Promise.resolve({
+          der: new Uint8Array(),
+          pem: "cert",
+          info: { serial: "01", notAfter: 0 },
+        }),
       settings: {},
       timeoutMs: 200,
       clock: systemClock,

@@ -71,9 +71,14 @@ Deno.test("a host certificate chains to the CA and names <host>.host.vnet and it
   await withTempDir(async (dir) => {
     const pki = await loadOrCreatePki(dir);
     const key = await generateHostKey();
-    const pem = await pki.issueHostCertificate("rack1-node7", key.spkiB64);
+    const issued = await pki.issueHostCertificate("rack1-node7", key.spkiB64);
     const x509 = await loadX509();
-    const cert = new x509.X509Certificate(pem);
+    const cert = new x509.X509Certificate(issued.pem);
+    // What the proxy records without parsing is what the certificate says.
+    assert.deepEqual(issued.info, {
+      serial: cert.serialNumber,
+      notAfter: cert.notAfter.getTime(),
+    });
     const ca = new x509.X509Certificate(pki.caPem);
     await assertChains(x509, cert, ca);
     assert.deepEqual(dnsNames(x509, cert), [
@@ -85,13 +90,13 @@ Deno.test("a host certificate chains to the CA and names <host>.host.vnet and it
     const short = await pki.issueHostCertificate("rack1-node7", key.spkiB64, {
       lifetimeMs: 3_600_000,
     });
-    const hours = (new x509.X509Certificate(short).notAfter.getTime() - Date.now()) / 3_600_000;
+    const hours = (new x509.X509Certificate(short.pem).notAfter.getTime() - Date.now()) / 3_600_000;
     assert.ok(hours > 0.9 && hours <= 1, `the lifetime asked for: ${hours} h`);
     assert.equal(cert.subject, "CN=rack1-node7.host.vnet");
     assert.equal(new Uint8Array(cert.publicKey.rawData).toBase64(), key.spkiB64);
     assert.equal(cert.getExtension(x509.BasicConstraintsExtension)?.ca, false);
     const other = await pki.issueHostCertificate("rack1-node7", key.spkiB64);
-    assert.notEqual(new x509.X509Certificate(other).serialNumber, cert.serialNumber);
+    assert.notEqual(new x509.X509Certificate(other.pem).serialNumber, cert.serialNumber);
   });
 });
 
@@ -262,10 +267,31 @@ Deno.test("TLS: a host serves its certificate to a peer that trusts the CA", asy
   await withTempDir(async (dir) => {
     const pki: ProxyPki = await loadOrCreatePki(dir);
     const key = await generateHostKey();
-    const certPem = await pki.issueHostCertificate("node7", key.spkiB64);
+    const certPem = (await pki.issueHostCertificate("node7", key.spkiB64)).pem;
     await withTlsServer(certPem, key.keyPem, async (port) => {
       assert.equal(await tlsEcho(port, "node7.host.vnet", pki.caPem), "pong");
       await assert.rejects(tlsEcho(port, "node8.host.vnet", pki.caPem), /certificate/i);
+    });
+  });
+});
+
+Deno.test("TLS: a server identity answers for its IP addresses and DNS names", async () => {
+  await withTempDir(async (dir) => {
+    const pki: ProxyPki = await loadOrCreatePki(dir);
+    const id = await pki.issueServerIdentity(["127.0.0.1", "::1", "proxy.vnet"], 3_600_000);
+    const x509 = await loadX509();
+    const san = new x509.X509Certificate(id.certPem).getExtension(
+      x509.SubjectAlternativeNameExtension,
+    )!;
+    assert.deepEqual(san.names.items.map((n) => [n.type, n.value]), [
+      ["ip", "127.0.0.1"],
+      ["ip", "::1"],
+      ["dns", "proxy.vnet"],
+    ]);
+    await withTlsServer(id.certPem, id.keyPem, async (port) => {
+      assert.equal(await tlsEcho(port, "127.0.0.1", pki.caPem), "pong");
+      assert.equal(await tlsEcho(port, "proxy.vnet", pki.caPem), "pong");
+      await assert.rejects(tlsEcho(port, "127.0.0.2", pki.caPem), /certificate/i);
     });
   });
 });

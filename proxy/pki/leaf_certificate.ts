@@ -1,0 +1,205 @@
+/**
+ * Leaf certificates from a template: what the proxy issues to every joining host (and to its
+ * own servers), encoded directly as DER around a precomputed issuer part.
+ *
+ *     Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm ecdsa-with-SHA256,
+ *                                signature BIT STRING (ECDSA-Sig-Value) }
+ *     tbsCertificate: v3, random positive 16-byte serial, issuer (the CA's subject, its bytes
+ *       as in ca.crt), validity, subject CN=<first name>, the P-256 key, and the extensions
+ *       basicConstraints (critical, not a CA), keyUsage (critical, digitalSignature),
+ *       extKeyUsage (serverAuth, clientAuth), subjectAltName (DNS names and IP addresses),
+ *       subjectKeyIdentifier, authorityKeyIdentifier (the CA's own key identifier)
+ *
+ * That is the profile the certificates had when a general X.509 library made them (rustls
+ * and the memory transport verify them the same way); the library took ~6 ms per certificate,
+ * this takes one ECDSA signature and a SHA-1. The issuer part is fixed at start, so a
+ * certificate's only inputs are its names, key, validity and serial: the issued certificate's
+ * serial and expiry are known without parsing it back.
+ *
+ * @module
+ */
+
+import type { CertificateInfo } from "../../agent/join/x509.ts";
+import {
+  bitString,
+  children,
+  contextConstructed,
+  contextPrimitive,
+  octetString,
+  oid,
+  readElement,
+  seq,
+  smallInteger,
+  Tag,
+  time,
+  tlv,
+  TRUE,
+  unsignedInteger,
+  utf8String,
+} from "./der.ts";
+
+/** The only key a leaf may carry: an uncompressed P-256 point in its SubjectPublicKeyInfo. */
+const P256_SPKI_PREFIX = Uint8Array.fromHex(
+  "3059301306072a8648ce3d020106082a8648ce3d030107034200",
+);
+const P256_SPKI_LENGTH = P256_SPKI_PREFIX.length + 65;
+
+const ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
+const SIGN: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
+
+/** A certificate as issued: its DER, its PEM, and what the proxy records of it. */
+export interface IssuedCertificate {
+  der: Uint8Array;
+  pem: string;
+  info: CertificateInfo;
+}
+
+/** What one leaf certificate says. */
+export interface LeafRequest {
+  /** DNS names or IP literals; the first is also the subject's CN. */
+  names: string[];
+  /** The subject's key: a P-256 SubjectPublicKeyInfo, DER. */
+  spki: Uint8Array;
+  notBefore: number;
+  notAfter: number;
+  /** 16 bytes, top bit clear (a positive INTEGER without padding); random when absent. */
+  serial?: Uint8Array;
+}
+
+/** Issues leaves under one CA: its subject and key identifier computed once. */
+export class LeafTemplate {
+  readonly #issuer: Uint8Array;
+  readonly #authorityKeyId: Uint8Array;
+  readonly #caKey: CryptoKey;
+
+  private constructor(issuer: Uint8Array, authorityKeyId: Uint8Array, caKey: CryptoKey) {
+    this.#issuer = issuer;
+    this.#authorityKeyId = authorityKeyId;
+    this.#caKey = caKey;
+  }
+
+  /**
+   * The template for the CA whose certificate is `caDer` and whose private key is `caKey`.
+   *
+   * @throws {RangeError} when `caDer` is not a certificate.
+   */
+  static async forCa(caDer: Uint8Array, caKey: CryptoKey): Promise<LeafTemplate> {
+    const tbs = children(readElement(caDer).body)[0];
+    const fields = children(tbs.body);
+    const v3 = fields[0].tag === contextConstructed(0) ? 1 : 0;
+    const subject = fields[4 + v3];
+    const spki = fields[5 + v3];
+    const keyId = caKeyIdentifier(fields.slice(6 + v3)) ??
+      await keyIdentifier(children(spki.body)[1].body.subarray(1));
+    return new LeafTemplate(subject.raw.slice(), keyId, caKey);
+  }
+
+  /**
+   * Signs a leaf for `req`.
+   *
+   * @throws {TypeError} when the key is not an uncompressed P-256 SPKI, or a name is empty.
+   */
+  async issue(req: LeafRequest): Promise<IssuedCertificate> {
+    if (req.spki.length !== P256_SPKI_LENGTH || !startsWith(req.spki, P256_SPKI_PREFIX)) {
+      throw new TypeError("the key is not an uncompressed ECDSA P-256 SubjectPublicKeyInfo");
+    }
+    if (req.names.length === 0 || req.names.some((n) => n === "")) {
+      throw new TypeError("a certificate needs at least one non-empty name");
+    }
+    const serial = req.serial ?? randomSerial();
+    const point = req.spki.subarray(P256_SPKI_PREFIX.length);
+    const tbs = seq(
+      tlv(contextConstructed(0), smallInteger(2)),
+      unsignedInteger(serial),
+      ECDSA_SHA256,
+      this.#issuer,
+      seq(time(req.notBefore), time(req.notAfter)),
+      seq(tlv(Tag.SET, seq(oid("2.5.4.3"), utf8String(req.names[0])))),
+      req.spki,
+      tlv(contextConstructed(3), seq(...await this.#extensions(req.names, point))),
+    );
+    const raw = new Uint8Array(await crypto.subtle.sign(SIGN, this.#caKey, tbs));
+    const signature = seq(unsignedInteger(raw.subarray(0, 32)), unsignedInteger(raw.subarray(32)));
+    const der = seq(tbs, ECDSA_SHA256, bitString(signature));
+    return {
+      der,
+      pem: certificatePem(der),
+      info: { serial: serial.toHex(), notAfter: Math.floor(req.notAfter / 1000) * 1000 },
+    };
+  }
+
+  async #extensions(names: string[], point: Uint8Array): Promise<Uint8Array[]> {
+    const ext = (id: string, critical: boolean, value: Uint8Array) =>
+      seq(oid(id), ...(critical ? [TRUE] : []), octetString(value));
+    return [
+      ext("2.5.29.19", true, seq()),
+      ext("2.5.29.15", true, new Uint8Array([Tag.BIT_STRING, 2, 7, 0x80])),
+      ext("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
+      ext("2.5.29.17", false, seq(...names.map(generalName))),
+      ext("2.5.29.14", false, octetString(await keyIdentifier(point))),
+      ext("2.5.29.35", false, seq(tlv(contextPrimitive(0), this.#authorityKeyId))),
+    ];
+  }
+}
+
+/** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
+async function keyIdentifier(publicKeyBits: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-1", publicKeyBits.slice()));
+}
+
+/** The keyIdentifier of the CA's subjectKeyIdentifier extension, or null. */
+function caKeyIdentifier(rest: { tag: number; body: Uint8Array }[]): Uint8Array | null {
+  const extensions = rest.find((e) => e.tag === contextConstructed(3));
+  if (!extensions) return null;
+  const skiOid = oid("2.5.29.14").toHex();
+  for (const e of children(readElement(extensions.body).body)) {
+    const parts = children(e.body);
+    if (parts[0].raw.toHex() !== skiOid) continue;
+    return readElement(parts[parts.length - 1].body).body.slice();
+  }
+  return null;
+}
+
+/** A SAN entry: dNSName [2], or iPAddress [7] for an IPv4 or IPv6 literal. */
+function generalName(name: string): Uint8Array {
+  const ip = ipBytes(name);
+  if (ip === null && name.includes(":")) throw new TypeError(`${name} is not an IP address`);
+  return ip
+    ? tlv(contextPrimitive(7), ip)
+    : tlv(contextPrimitive(2), new TextEncoder().encode(name));
+}
+
+/** The address bytes of an IPv4 or IPv6 literal, or null for any other name. */
+export function ipBytes(name: string): Uint8Array | null {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) {
+    const parts = name.split(".").map(Number);
+    return parts.every((p) => p <= 255) ? new Uint8Array(parts) : null;
+  }
+  if (!name.includes(":") || !/^[0-9a-fA-F:.]+$/.test(name)) return null;
+  const [head, tail, extra] = name.split("::");
+  if (extra !== undefined) return null;
+  const groups = (s: string | undefined) => s ? s.split(":") : [];
+  const h = groups(head), t = groups(tail);
+  const missing = 8 - h.length - t.length;
+  if (tail === undefined ? missing !== 0 : missing < 1) return null;
+  const all = [...h, ...Array(tail === undefined ? 0 : missing).fill("0"), ...t];
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return null;
+  return new Uint8Array(all.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  return prefix.every((b, i) => bytes[i] === b);
+}
+
+/** 16 random bytes, the top bit clear and the next set: a positive 16-byte INTEGER. */
+function randomSerial(): Uint8Array {
+  const serial = crypto.getRandomValues(new Uint8Array(16));
+  serial[0] = (serial[0] & 0x7f) | 0x40;
+  return serial;
+}
+
+/** DER as a PEM certificate: 64-character base64 lines between the RFC 7468 labels. */
+function certificatePem(der: Uint8Array): string {
+  const lines = der.toBase64().match(/.{1,64}/g)!.join("\n");
+  return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----`;
+}
