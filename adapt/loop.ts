@@ -23,30 +23,17 @@ import { type Clock, systemClock } from "../agent/clock.ts";
 import type { PeerState, ProxyMessage, RulesApplied } from "../agent/control/messages.ts";
 import { logger } from "../agent/log.ts";
 import type { AdaptEvent } from "./events.ts";
-import {
-  type Attempt,
-  attemptsFor,
-  CONNECT_TIMEOUT_MS,
-  describeOrigin,
-  endsAttempt,
-  type HostReachView,
-  isPlannable,
-  type LinkOrigin,
-  LinkSetup,
-} from "./link_setup.ts";
+import type { Attempt, HostReachView, LinkOrigin } from "./link_setup.ts";
+import { attemptsFor, CONNECT_TIMEOUT_MS, describeOrigin, endsAttempt } from "./link_setup.ts";
+import { isPlannable, LinkSetup } from "./link_setup.ts";
 import { explainPair, type PairPath } from "./pair_explain.ts";
 import { ADAPT_OWNER, rulesPerHost, RuleSync } from "./rule_sync.ts";
+import { ReconcilePacer } from "./reconcile_pacer.ts";
 import type { Overlay } from "./overlay.ts";
 import { originOf, type PairState } from "./pair_state.ts";
 import { type MoveRecord, type Reaction, ReactionLog } from "./reactions.ts";
-import {
-  type AdaptSettings,
-  type HostPair,
-  hostPair,
-  type Plan,
-  plan,
-  splitPair,
-} from "./planner.ts";
+import type { AdaptSettings, HostPair, Plan } from "./planner.ts";
+import { hostPair, plan, splitPair } from "./planner.ts";
 
 export type { Attempt, HostReachView, LinkOrigin, MoveRecord };
 export type { Overlay, PairPath, PairState, Reaction };
@@ -65,6 +52,8 @@ export class AdaptLoop {
   onEvent: ((e: AdaptEvent) => void) | null = null;
   readonly #warmUntil: number;
   readonly #clock: Clock;
+  /** Re-plans for events that come in floods (joins' first rule sets and listeners). */
+  readonly #pacer: ReconcilePacer;
 
   /**
    * @param options.warmupMs after the loop starts, links it adopts from the hosts are not
@@ -84,6 +73,7 @@ export class AdaptLoop {
     this.settings = settings;
     this.#clock = options.clock ?? systemClock;
     this.#warmUntil = this.#clock.now() + (options.warmupMs ?? 0);
+    this.#pacer = new ReconcilePacer(() => this.reconcile(this.#clock.now()), this.#clock);
   }
 
   /** The last plan computed (for the API's per-pair reasons). */
@@ -152,7 +142,13 @@ export class AdaptLoop {
       default:
         return;
     }
-    this.reconcile(now);
+    if (msg.type === "rules-applied") this.reconcileSoon();
+    else this.reconcile(now);
+  }
+
+  /** Re-plans soon: at once, or merged with others when re-planning is costly (a storm). */
+  reconcileSoon(): void {
+    this.#pacer.request();
   }
 
   #peerUp(host: string, msg: PeerState, now: number): void {
@@ -327,6 +323,7 @@ export class AdaptLoop {
       const t = this.#clock.every(intervalMs, () => this.reconcile(this.#clock.now()));
       signal.addEventListener("abort", () => {
         t.cancel();
+        this.#pacer.cancel();
         resolve();
       }, { once: true });
     });

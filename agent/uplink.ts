@@ -112,7 +112,7 @@ export class Uplink {
     for (let attempt = 0; !signal.aborted;) {
       try {
         caPem ??= await discoverCa(proxy, token.caHash, {
-          timeoutMs: config.handshakeTimeout,
+          timeoutMs: config.joinTimeout,
           signal,
           transport: this.#init.transport,
           clock,
@@ -152,7 +152,10 @@ export class Uplink {
       caPem,
       hello: { name, offload: this.#init.offload, vmSlots: config.vmSlots },
       spkiB64: state.key.spkiB64,
-      timeoutMs: config.handshakeTimeout,
+      // Deno's TLS finishes at the proxy's accept, before the connection waits for its slot:
+      // the wait is in the message exchange, which gets the whole join timeout.
+      timeoutMs: config.joinTimeout,
+      dialTimeoutMs: config.joinTimeout,
       transport,
       clock,
     });

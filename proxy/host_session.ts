@@ -136,7 +136,7 @@ export function dispatchHostMessage(
       if (reach && key) {
         // Only an address where the proxy reached the host itself is handed to peers.
         void reach.listening(host, { address: msg.address, advertise: msg.advertise ?? null }, key)
-          .then(() => ctx.adapt.reconcile(ctx.clock.now()));
+          .then(() => ctx.adapt.reconcileSoon());
         break;
       }
       const listen = resolveListen(msg.address, from);
@@ -147,7 +147,7 @@ export function dispatchHostMessage(
         });
       }
       if (listen.address) ctx.hosts.setListenAddress(host, listen.address);
-      ctx.adapt.reconcile(now);
+      ctx.adapt.reconcileSoon();
       break;
     }
     case "peer-up":

@@ -74,7 +74,12 @@ export function openStar(
       probePeer(address, { key, caPem: state.pki.caPem, timeoutMs, transport: parts.transport }),
     clock,
   });
-  const acceptor = new Acceptor(config);
+  // Hosts wait up to join-timeout for their connection, so a storm queues instead of retrying.
+  const maxWaitMs = Math.max(
+    config.handshakeTimeout / 2,
+    config.joinTimeout - config.handshakeTimeout,
+  );
+  const acceptor = new Acceptor({ ...config, maxWaitMs });
   const reports = new ReportGate(config.updateInterval);
   const refusalLog = new LogLimit(60_000);
   return {

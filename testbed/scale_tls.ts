@@ -59,8 +59,8 @@ async function startProxy(
     ...["--proxy", "--listen", `127.0.0.1:${port}`, "--api", `127.0.0.1:${apiPort}`],
     ...["--state-dir", stateDir, "--fast-paths", "0", "--max-macs", bound, "--max-vms", bound],
     // Every simulated host dials from 127.0.0.1: one source, which real hosts never share;
-    // as many handshakes from it as from everyone, and the whole waiting room.
-    ...["--max-handshakes-per-source", "256", "--log-level", "warning"],
+    // its share is everyone's, in flight and waiting.
+    ...["--max-handshakes-per-source", "100000", "--log-level", "warning"],
   ];
   const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
   const child = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "piped" })

@@ -101,6 +101,15 @@ export const DATA_PLANE_SETTINGS = {
     meta: "DURATION",
     doc: "A peer that has not finished its handshake by then is disconnected.",
   }),
+  joinTimeout: setting({
+    kind: duration(100, 600_000),
+    default: 30_000,
+    group: "data plane",
+    meta: "DURATION",
+    doc: "Host: how long a connection to the proxy may take (CA discovery, join), waiting in " +
+      "the proxy's queue included. Proxy: how long a host may wait there for a handshake slot " +
+      "(this less handshake-timeout): a join storm is served in order, not by retries.",
+  }),
   dialTimeout: setting({
     kind: duration(100, 600_000),
     default: 3_000,

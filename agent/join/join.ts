@@ -56,6 +56,8 @@ export async function joinProxy(
     hello: HostHello;
     spkiB64: string;
     timeoutMs: number;
+    /** Connect and TLS, waiting in the proxy's queue included (default: the transport's). */
+    dialTimeoutMs?: number;
     /** This host's rejoin secret from an earlier WELCOME, proven instead of the token's. */
     rejoinSecret?: Uint8Array | null;
     transport?: Transport;
@@ -66,7 +68,11 @@ export async function joinProxy(
   const transport = options.transport ?? tlsTransport;
   let conn: Conn | null = null;
   try {
-    conn = await transport.dial(address, { serverName: PROXY_TLS_NAME, caPem: options.caPem });
+    conn = await transport.dial(address, {
+      serverName: PROXY_TLS_NAME,
+      caPem: options.caPem,
+      timeoutMs: options.dialTimeoutMs,
+    });
     const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock ?? systemClock });
     await hs.start(MessageType.HELLO, {
       role: "host",

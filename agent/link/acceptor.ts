@@ -7,8 +7,9 @@
  * instead of ending the loop for good.
  *
  *     listener ──accept──> over its source's limit? ──yes──> close, count
- *                 every slot taken? ──yes──> waiting room (FIFO, bounded, at most the
- *                      │                     per-source limit from one source, closed after
+ *                 every slot taken? ──yes──> waiting room (FIFO; as long as the measured
+ *                      │                     pace serves it within `maxWaitMs`; at most the
+ *                      │                     per-source limit from one source; closed after
  *                      │                     `maxWaitMs`) ──a slot frees──┐
  *                      └──no──> serve(conn) <─────────────────────────────┘
  *                                  └──settles──> release the slot, admit the next waiting
@@ -16,8 +17,12 @@
  * The waiting room paces a join storm: ten thousand hosts that dial at once are admitted as
  * fast as handshakes finish, at most `maxHandshakes` at a time (so the established hosts'
  * traffic keeps its share of the proxy), instead of being refused and coming back after
- * seconds of backoff. A waiting connection costs a descriptor and no read: its TLS handshake
- * starts only once it has a slot.
+ * seconds of backoff. A waiting connection costs a descriptor and no read (Deno's TLS has
+ * finished its side of the handshake at accept; the peer then waits for the first message). The room holds as many as the pace of the last handshakes
+ * serves within `maxWaitMs` (a refusal at the door costs the host a retry; one that waits
+ * and is closed anyway costs it the whole wait). Before a pace is known (the first burst of
+ * a storm) it holds its largest size, {@linkcode MAX_WAITING_PER_SLOT} per slot: those it
+ * cannot serve in time are closed after the wait, which costs them no more than a refusal.
  *
  * @module
  */
@@ -30,15 +35,26 @@ export interface AcceptorLimits {
   maxHandshakes: number;
   /** Handshakes in flight at once from one source address (and waiting, apart). */
   maxHandshakesPerSource: number;
-  /**
-   * How long a handshake may take; a connection waits for a slot at most half of it, so that
-   * it still has time for its handshake before the peer gives up. Default 5 s.
-   */
+  /** How long a handshake may take. Default 5 s. */
   handshakeTimeout?: number;
+  /**
+   * How long a connection may wait for a slot; default half the handshake timeout, so that
+   * it still has time for its handshake before a peer that dialed with that timeout gives up.
+   * The proxy's join listener waits longer: hosts give a join `join-timeout`.
+   */
+  maxWaitMs?: number;
 }
 
-/** Connections that may wait for a slot, per slot. */
-export const WAITING_PER_SLOT = 4;
+/** Connections that may ever wait, per slot (each holds a descriptor). */
+export const MAX_WAITING_PER_SLOT = 64;
+
+/**
+ * Handshakes settled whose times give the pace (a ring); the pace counts once it spans a
+ * second or fills the ring, so the slow first handshakes of a burst (all slots starting at
+ * once) do not shrink the room for the rest of it.
+ */
+const PACE_SAMPLES = 256;
+const PACE_SPAN_MS = 1_000;
 
 /** Something that yields connections: a `Deno.Listener`, or a fake in tests. */
 export interface ConnSource<C> {
@@ -73,9 +89,13 @@ export class Acceptor {
   readonly #limits: AcceptorLimits;
   #pending = 0;
   readonly #pendingFrom = new Map<string, number>();
-  /** Waiting for a slot, oldest first; entries that left are skipped, then dropped. */
+  /** Waiting for a slot, oldest first from `#head`; entries that left are skipped. */
   #waiting: Waiting[] = [];
+  #head = 0;
   #waitingCount = 0;
+  /** When the last handshakes settled (clock ms), a ring: the pace the room is sized by. */
+  readonly #settledAt: number[] = [];
+  #clock: Clock = systemClock;
   readonly #waitingFrom = new Map<string, number>();
   /** Connections refused before admission or dropped by the loop, by reason. */
   readonly refusals: Record<string, number> = {};
@@ -97,6 +117,8 @@ export class Acceptor {
     if (entry.released) return;
     entry.released = true;
     this.release(entry.source);
+    if (this.#settledAt.length >= PACE_SAMPLES) this.#settledAt.shift();
+    this.#settledAt.push(this.#clock.now());
     const left = (this.#conns.get(entry.source) ?? []).filter((e) => e !== entry);
     if (left.length) this.#conns.set(entry.source, left);
     else this.#conns.delete(entry.source);
@@ -108,18 +130,48 @@ export class Acceptor {
     return this.#waitingCount;
   }
 
-  /** Serves waiting connections, oldest first, while there are slots for their sources. */
+  /**
+   * Serves waiting connections, oldest first, while there are slots for their sources. Looks
+   * at most a few slots' worth past sources that are at their limit, so a slot freed during a
+   * storm costs O(1), not O(room).
+   */
   #admitWaiting(): void {
     const limits = this.#limits;
-    for (const w of this.#waiting) {
-      if (this.#pending >= limits.maxHandshakes) break;
-      if (w.gone || (this.#pendingFrom.get(w.source) ?? 0) >= limits.maxHandshakesPerSource) {
+    let blocked = 0;
+    for (let i = this.#head; i < this.#waiting.length; i++) {
+      if (this.#pending >= limits.maxHandshakes || blocked > 4 * limits.maxHandshakes) break;
+      const w = this.#waiting[i];
+      if (w.gone) continue;
+      if ((this.#pendingFrom.get(w.source) ?? 0) >= limits.maxHandshakesPerSource) {
+        blocked++;
         continue;
       }
       this.#unwait(w);
       w.admit();
     }
-    this.#waiting = this.#waiting.filter((w) => !w.gone);
+    while (this.#head < this.#waiting.length && this.#waiting[this.#head].gone) this.#head++;
+    if (this.#head > 64 && this.#head * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#head).filter((w) => !w.gone);
+      this.#head = 0;
+    }
+  }
+
+  /**
+   * How many may wait now: what the pace of the last handshakes serves within the longest
+   * wait (at least a slot's worth), or the most that may ever wait while no pace is known.
+   */
+  get roomSize(): number {
+    const most = MAX_WAITING_PER_SLOT * this.#limits.maxHandshakes;
+    const times = this.#settledAt;
+    const span = times.length > 1 ? times[times.length - 1] - times[0] : 0;
+    const known = span > 0 && (span >= PACE_SPAN_MS || times.length === PACE_SAMPLES);
+    if (!known || this.#clock.now() - times[times.length - 1] >= this.#maxWaitMs) return most;
+    const paced = Math.floor((times.length - 1) / span * this.#maxWaitMs * 0.8);
+    return Math.min(most, Math.max(paced, this.#limits.maxHandshakes));
+  }
+
+  get #maxWaitMs(): number {
+    return this.#limits.maxWaitMs ?? (this.#limits.handshakeTimeout ?? 5_000) / 2;
   }
 
   /** Takes `w` out of the waiting room (once). */
@@ -144,7 +196,7 @@ export class Acceptor {
     onRefused?: (source: string, why: string) => void,
   ): boolean {
     const limits = this.#limits;
-    const why = this.#waitingCount >= WAITING_PER_SLOT * limits.maxHandshakes
+    const why = this.#waitingCount >= this.roomSize
       ? "too many handshakes"
       : (this.#waitingFrom.get(source) ?? 0) >= limits.maxHandshakesPerSource
       ? "too many handshakes from one source"
@@ -155,7 +207,7 @@ export class Acceptor {
       return false;
     }
     const entry: Waiting = { source, conn, admit, gone: false, timer: { cancel() {} } };
-    entry.timer = clock.after((limits.handshakeTimeout ?? 5_000) / 2, () => {
+    entry.timer = clock.after(this.#maxWaitMs, () => {
       if (entry.gone) return;
       this.#unwait(entry);
       this.count("waited too long");
@@ -252,6 +304,7 @@ export class Acceptor {
     signal: AbortSignal,
   ): Promise<void> {
     const clock = handlers.clock ?? systemClock;
+    this.#clock = clock;
     // Whoever still waits when the listener stops is closed.
     signal.addEventListener("abort", () => {
       for (const w of this.#waiting) {
@@ -260,6 +313,7 @@ export class Acceptor {
         closeQuietly(w.conn);
       }
       this.#waiting = [];
+      this.#head = 0;
     }, { once: true });
     while (!signal.aborted) {
       let conn: C;

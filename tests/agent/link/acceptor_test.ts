@@ -5,7 +5,7 @@
  * loop.
  */
 import { assert, assertEquals } from "../../support/assert.ts";
-import { Acceptor, WAITING_PER_SLOT } from "../../../agent/link/acceptor.ts";
+import { Acceptor, MAX_WAITING_PER_SLOT } from "../../../agent/link/acceptor.ts";
 import { ManualClock } from "../../../agent/manual_clock.ts";
 
 class FakeConn {
@@ -126,13 +126,14 @@ Deno.test("acceptor: a failing accept is counted and the loop goes on", async ()
 Deno.test("acceptor: a storm of sources waits its turn, in order, bounded, and not for ever", async () => {
   const clock = new ManualClock();
   const limits = { maxHandshakes: 2, maxHandshakesPerSource: 1, handshakeTimeout: 1000 };
-  const room = WAITING_PER_SLOT * limits.maxHandshakes;
-  // Twelve hosts at once: two in flight, eight wait (the room), two are refused.
-  const sources = Array.from({ length: 12 }, (_, i) => `10.0.0.${i}`);
+  const room = MAX_WAITING_PER_SLOT * limits.maxHandshakes;
+  // A burst: two in flight, the room's largest size waits (no pace is known yet), two are
+  // refused.
+  const sources = Array.from({ length: 2 + room + 2 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
   const { a, conns, served, finish, stop } = await script(limits, sources, clock);
   assertEquals(served.length, 2);
   assertEquals(a.waiting, room);
-  assertEquals(a.refusals, { "too many handshakes": 12 - 2 - room });
+  assertEquals(a.refusals, { "too many handshakes": 2 });
   // Each handshake that settles lets the oldest waiting one in.
   finish[0]();
   finish[1]();
@@ -142,5 +143,31 @@ Deno.test("acceptor: a storm of sources waits its turn, in order, bounded, and n
   assertEquals(a.waiting, 0);
   assertEquals(a.refusals["waited too long"], room - 2);
   assert(conns.slice(4).every((c) => c.closed));
+  stop.abort();
+});
+
+Deno.test("acceptor: the room holds what the measured pace serves within the longest wait", async () => {
+  const clock = new ManualClock();
+  const limits = { maxHandshakes: 2, maxHandshakesPerSource: 1_000, maxWaitMs: 2_000 };
+  const { a, finish, served, stop } = await script(
+    limits,
+    Array.from({ length: 62 }, (_, i) => `10.0.0.${i}`),
+    clock,
+  );
+  assertEquals(a.waiting, 60);
+  const most = MAX_WAITING_PER_SLOT * limits.maxHandshakes;
+  assertEquals(a.roomSize, most, "no pace known yet");
+  // Handshakes settle one every 20 ms: 50 a second, 80 within 80% of the 2 s wait. The pace
+  // counts once it spans a second.
+  for (let i = 0; i < 56; i++) {
+    await clock.advance(20);
+    finish[i]();
+    if (i === 40) assertEquals(a.roomSize, most, "800 ms of pace is not yet a pace");
+  }
+  assertEquals(served.length, 58, "each settled handshake let a waiting one in, in order");
+  assertEquals(a.roomSize, 80);
+  // A pace older than the longest wait says nothing about now.
+  await clock.advance(limits.maxWaitMs);
+  assertEquals(a.roomSize, most);
   stop.abort();
 });
