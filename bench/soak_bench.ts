@@ -40,22 +40,13 @@ async function anonMiB(p: LabProcess): Promise<number> {
   return Number(/^Anonymous:\s+(\d+)/m.exec(text)?.[1] ?? 0) / 1024;
 }
 
-const HOST_API_PORT = 7900;
-
-/** V8 heap and external (ArrayBuffer) MiB of host `i`, from its status endpoint. */
+/** V8 heap and external (ArrayBuffer) MiB of host `i`, from its status API (with its token). */
 async function jsMemory(
   lab: Lab,
   i: number,
 ): Promise<{ heap: number; used: number; external: number }> {
-  const r = await lab.exec(lab.hostNs(i), [
-    "curl",
-    "-s",
-    "-m",
-    "2",
-    `http://127.0.0.1:${HOST_API_PORT}/api/status`,
-  ]);
   try {
-    const m = JSON.parse(r.stdout).memory;
+    const m = (await lab.hostStatus(i)).memory;
     return {
       heap: m.heapTotal / 1048576,
       used: m.heapUsed / 1048576,
@@ -85,7 +76,8 @@ if (import.meta.main) {
     hosts: 4,
     lan: false,
     proxyArgs: args,
-    hostArgs: [...args, "--api", `127.0.0.1:${HOST_API_PORT}`],
+    hostArgs: args,
+    hostApi: true,
   });
   const faults: { what: string; at: number }[] = [];
   const rejoinMs: number[] = [];
