@@ -29,6 +29,8 @@
 import { type Clock, systemClock } from "../agent/clock.ts";
 import type { PathEstimate } from "../adapt/placement.ts";
 import { type HostPair, hostPair, splitPair } from "../adapt/planner.ts";
+import { pairPricer, type PlannedPathView } from "./path_price.ts";
+export type { PlannedPathView } from "./path_price.ts";
 import {
   MAX_RTT_MS,
   UnderlayBook,
@@ -93,35 +95,29 @@ export interface UnderlayPairView extends UnderlayEstimate {
   kind: "star link" | "host pair";
 }
 
-/** What the planner takes for one host pair, and why. */
-export interface PlannedPathView {
-  pair: HostPair;
-  bandwidthBytesPerSec: number | null;
-  rttMs: number | null;
-  /** Which measurement the bandwidth comes from. */
-  via: "pair" | "star" | "unknown";
-  /**
-   * Which measurement the RTT comes from: the pair's fast path (its keepalives, reported by
-   * its hosts) or the sum of its two star links'.
-   */
-  rttVia: "fast-path" | "star" | "unknown";
-  /** Where the path is narrowest, in words. */
-  bottleneck: string;
-}
-
 /** `GET /api/underlay`. */
 export interface UnderlayView {
   updatedAt: number;
   pairs: UnderlayPairView[];
+  /**
+   * How each host pair is priced. Up to {@linkcode FULL_VIEW_HOSTS} connected hosts every
+   * pair; beyond, only the pairs measured or carrying VM traffic (`partial`): every pair of
+   * 10,000 hosts is 50 million, minutes of the proxy's one thread.
+   */
   planned: PlannedPathView[];
-  /** Connected host pairs that carried nothing lately: priced as their star path. */
+  /** Connected host pairs that carried nothing lately: priced as their star path (not when partial). */
   unmeasured: HostPair[];
+  /** Planned and unmeasured list only some pairs (more than FULL_VIEW_HOSTS hosts). */
+  partial: boolean;
   /** Bytes/s through the proxy's star links together: last interval, and the most seen. */
   proxy: { bytesPerSec: number; bestBytesPerSec: number };
   refused: Record<UnderlayRefusal, number>;
   /** Entries of hosts' path-rtt reports refused, by reason. */
   pathRttRefused: Record<PathRttRefusal, number>;
 }
+
+/** Hosts up to which the view lists every pair. */
+export const FULL_VIEW_HOSTS = 128;
 
 /** Feeds the underlay book from the proxy and prices host pairs for placement. */
 export class UnderlayService {
@@ -263,91 +259,78 @@ export class UnderlayService {
    */
   plannedPaths(hosts: Iterable<string>, now: number): PlannedPathView[] {
     const names = [...new Set(hosts)].sort();
-    const fresh = (e: UnderlayEstimate | null) =>
-      e?.bandwidthBytesPerSec != null && e.bandwidthAgeMs !== null &&
-        e.bandwidthAgeMs <= this.#maxAgeMs
-        ? e.bandwidthBytesPerSec
-        : null;
-    const star = new Map(names.map((h) => [h, this.book.estimate(STAR, h, now)]));
+    const price = this.#pricer(now);
     const out: PlannedPathView[] = [];
     for (let i = 0; i < names.length; i++) {
-      for (let j = i + 1; j < names.length; j++) {
-        const [a, b] = [names[i], names[j]];
-        const pair = hostPair(a, b);
-        const estimate = this.book.estimate(a, b, now);
-        const own = fresh(estimate);
-        const [sa, sb] = [star.get(a)!, star.get(b)!];
-        const [ba, bb] = [fresh(sa), fresh(sb)];
-        const starBw = ba !== null && bb !== null ? Math.min(ba, bb) : null;
-        const rtt = this.#rttOf(pair, estimate, [sa, sb]);
-        const narrow = ba !== null && bb !== null && ba > bb ? b : a;
-        if (own === null && starBw === null) {
-          out.push({ pair, bandwidthBytesPerSec: null, ...rtt, via: "unknown", bottleneck: "-" });
-        } else if (starBw === null || (own !== null && own >= starBw)) {
-          const how = this.#sources.direct(pair) ? "its fast path" : "its traffic so far";
-          out.push({ pair, bandwidthBytesPerSec: own, ...rtt, via: "pair", bottleneck: how });
-        } else {
-          const bottleneck = this.#proxyRate >= 0.8 * this.#proxyBest && this.#proxyBest > 0
-            ? `the proxy (star links at ${Math.round(100 * this.#proxyRate / this.#proxyBest)}% ` +
-              `of their best together)`
-            : `star link of ${narrow}`;
-          out.push({ pair, bandwidthBytesPerSec: starBw, ...rtt, via: "star", bottleneck });
-        }
-      }
+      for (let j = i + 1; j < names.length; j++) out.push(price(names[i], names[j]));
     }
     return out;
   }
 
-  /**
-   * A host pair's RTT: its fast path's, reported by its hosts, while that path is up and the
-   * report is fresh; else the sum of its two star links' RTTs; else unknown.
-   */
-  #rttOf(
-    pair: HostPair,
-    own: UnderlayEstimate | null,
-    [sa, sb]: (UnderlayEstimate | null)[],
-  ): Pick<PlannedPathView, "rttMs" | "rttVia"> {
-    if (
-      own?.rttMs != null && own.rttAgeMs !== null && own.rttAgeMs <= this.#maxAgeMs &&
-      this.#sources.direct(pair)
-    ) {
-      return { rttMs: own.rttMs, rttVia: "fast-path" };
-    }
-    if (sa?.rttMs != null && sb?.rttMs != null) {
-      return { rttMs: sa.rttMs + sb.rttMs, rttVia: "star" };
-    }
-    return { rttMs: null, rttVia: "unknown" };
+  /** Prices one host pair at a time, each star link's estimate read once. */
+  #pricer(now: number): (a: string, b: string) => PlannedPathView {
+    return pairPricer({
+      estimate: (a, b) => this.book.estimate(a, b, now),
+      star: STAR,
+      direct: (pair) => this.#sources.direct(pair),
+      maxAgeMs: this.#maxAgeMs,
+      proxy: { bytesPerSec: this.#proxyRate, bestBytesPerSec: this.#proxyBest },
+    });
   }
 
   /** The pricing function the placement planner takes (see {@linkcode plannedPaths}). */
   pathCosts(hosts: Iterable<string>, now: number): (pair: HostPair) => PathEstimate | null {
-    const m = new Map<HostPair, PathEstimate>();
-    for (const p of this.plannedPaths(hosts, now)) {
-      if (p.bandwidthBytesPerSec === null) continue;
-      m.set(p.pair, { bandwidthBytesPerSec: p.bandwidthBytesPerSec, rttMs: p.rttMs ?? 0 });
-    }
-    return (pair) => m.get(pair) ?? null;
+    // Priced when the planner asks, once per pair: pricing every pair up front was O(hosts²)
+    // on every plan and every /metrics (9 million pairs, seconds, at 3,000 hosts).
+    const known = new Set(hosts);
+    const price = this.#pricer(now);
+    const m = new Map<HostPair, PathEstimate | null>();
+    return (pair) => {
+      let p = m.get(pair);
+      if (p !== undefined) return p;
+      const [a, b] = splitPair(pair);
+      const v = known.has(a) && known.has(b) && a !== b ? price(a, b) : null;
+      p = v?.bandwidthBytesPerSec != null
+        ? { bandwidthBytesPerSec: v.bandwidthBytesPerSec, rttMs: v.rttMs ?? 0 }
+        : null;
+      m.set(pair, p);
+      return p;
+    };
   }
 
   /** Everything known, for the API, the CLI and the page. */
   view(hosts: Iterable<string>, now: number): UnderlayView {
     const names = [...hosts];
-    const pairs = this.book.estimates(now).map((e): UnderlayPairView => ({
+    const estimates = this.book.estimates(now);
+    const pairs = estimates.map((e): UnderlayPairView => ({
       ...e,
       kind: e.pair.startsWith(`${STAR}|`) ? "star link" : "host pair",
     }));
+    const partial = names.length > FULL_VIEW_HOSTS;
     return {
       updatedAt: this.#updatedAt,
       pairs,
-      planned: this.plannedPaths(names, now),
-      unmeasured: this.book.pairsNeedingProbe(names, now, {
+      planned: partial ? this.#pricedPairs(names, estimates, now) : this.plannedPaths(names, now),
+      unmeasured: partial ? [] : this.book.pairsNeedingProbe(names, now, {
         staleMs: this.#maxAgeMs,
         maxProbes: 10_000,
       }),
+      partial,
       proxy: { bytesPerSec: this.#proxyRate, bestBytesPerSec: this.#proxyBest },
       refused: { ...this.book.refused },
       pathRttRefused: { ...this.pathRttRefused },
     };
+  }
+
+  /** The pairs of connected hosts that were measured or carry VM traffic, priced. */
+  #pricedPairs(names: string[], measured: UnderlayEstimate[], now: number): PlannedPathView[] {
+    const connected = new Set(names);
+    const wanted = new Set<HostPair>(this.#hostPairRates(now).keys());
+    for (const e of measured) if (!e.pair.startsWith(`${STAR}|`)) wanted.add(e.pair);
+    const price = this.#pricer(now);
+    return [...wanted].sort().map((pair) => splitPair(pair))
+      .filter(([a, b]) => connected.has(a) && connected.has(b))
+      .map(([a, b]) => price(a, b));
   }
 
   /** Samples every interval on `clock` until `signal` aborts. */

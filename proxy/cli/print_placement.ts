@@ -51,7 +51,12 @@ export function printUnderlay(u: UnderlayReply, out: Print): void {
   }
   const planned = u.planned ?? [];
   if (planned.length) {
-    out("\nas placement prices host pairs:");
+    out(
+      u.partial
+        ? "\nas placement prices the host pairs measured or carrying VM traffic (too many hosts " +
+          "to list every pair):"
+        : "\nas placement prices host pairs:",
+    );
     out(table(
       ["host pair", "bandwidth", "rtt ms", "from", "bottleneck"],
       planned.map((p) => [p.pair, rate(p.bandwidthBytesPerSec), ms(p.rttMs), p.via, p.bottleneck]),

@@ -4,6 +4,7 @@
  */
 import { assert, assertEquals } from "../support/assert.ts";
 import {
+  FULL_VIEW_HOSTS,
   MIN_PATH_RTT_GAP_MS,
   STAR,
   UnderlayService,
@@ -185,4 +186,29 @@ Deno.test("underlay service: a pair's fast-path RTT is preferred over its star l
   assertEquals(rttOf(162_000), "5 star", "the book keeps h1's last star RTT");
   const lone = new UnderlayService(fake().sources);
   assertEquals(`${lone.plannedPaths(["h1", "h2"], 0)[0].rttVia}`, "unknown", "nothing yet");
+});
+
+Deno.test("underlay service: past FULL_VIEW_HOSTS the view prices only pairs that matter, and pathCosts prices lazily", () => {
+  const f = fake();
+  const u = new UnderlayService(f.sources, { settleMs: 10_000 });
+  u.sample(100_000);
+  for (const l of f.links.values()) l.txBytes = l.rxBytes = 5e6;
+  f.setMatrix([{ src: A, dst: B, bytesPerSec: 3e6 }]);
+  u.sample(101_000);
+  const many = ["h1", "h2", "h3", ...Array.from({ length: FULL_VIEW_HOSTS }, (_, i) => `x${i}`)];
+  const view = u.view(many, 101_000);
+  assert(view.partial);
+  assertEquals(view.planned.map((p) => p.pair), ["h1|h2"], "the pair that carries VM traffic");
+  assertEquals(view.unmeasured, []);
+  const small = u.view(["h1", "h2", "h3"], 101_000);
+  assert(!small.partial);
+  assertEquals(small.planned.length, 3, "every pair");
+  // The planner's pricing agrees with the view, for any pair it asks, and only knows the hosts
+  // it was given.
+  const cost = u.pathCosts(many, 101_000);
+  const full = new Map(small.planned.map((p) => [p.pair, p]));
+  for (const pair of ["h1|h2", "h1|h3", "h2|h3"]) {
+    assertEquals(cost(pair)?.bandwidthBytesPerSec ?? null, full.get(pair)!.bandwidthBytesPerSec);
+  }
+  assertEquals(u.pathCosts(["h1"], 101_000)("h1|h2"), null, "h2 is not among the hosts");
 });
