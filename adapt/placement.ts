@@ -41,9 +41,10 @@
  * @module
  */
 
-import { type HostPair, hostPair } from "./planner.ts";
+import type { HostPair } from "./planner.ts";
 import { costOf, describeSteps, type Problem, schedule, type Step } from "./placement_problem.ts";
 import { Search } from "./placement_search.ts";
+import { PairPrices } from "./placement_prices.ts";
 
 /** Traffic between two VMs (MACs), both directions; `TopologyEdge` from VTTIF fits. */
 export interface VmEdge {
@@ -244,7 +245,7 @@ export function placementCost(
  * });
  * if (p.vms.join() !== "m1,m2" || p.home.join() !== "1,0") throw new Error("names sorted");
  * if (p.slots.join() !== "1,0") throw new Error("h2 has no slots");
- * if (p.adjacency[0].bytesPerSec[0] !== 3e6 || p.priced[1] !== 0) throw new Error("no estimate");
+ * if (p.adjacency[0].bytesPerSec[0] !== 3e6 || p.prices.isPriced(0, 1)) throw new Error("no estimate");
  * ```
  */
 export function compilePlacement(input: PlacementInput): Problem {
@@ -298,7 +299,6 @@ function compile(input: Omit<PlacementInput, "settings">, s: Settings): Problem 
   const hosts = [...new Set([...input.slots.keys(), ...input.vmHost.values()])].sort(compare);
   const vmIndex = new Map(vms.map((v, i) => [v, i]));
   const hostIndex = new Map(hosts.map((h, i) => [h, i]));
-  const H = hosts.length;
   const slots = Int32Array.from(hosts, (h) => {
     const k = input.slots.get(h) ?? 0;
     if (!(Number.isInteger(k) && k >= 0)) {
@@ -343,27 +343,16 @@ function compile(input: Omit<PlacementInput, "settings">, s: Settings): Problem 
     };
   });
 
-  const secondsPerByte = new Float64Array(H * H);
-  const latency = new Float64Array(H * H);
-  const priced = new Uint8Array(H * H);
   const lookup = typeof input.underlay === "function"
     ? input.underlay
     : (pair: HostPair) => (input.underlay as ReadonlyMap<HostPair, PathEstimate>).get(pair);
-  for (let h = 0; h < H; h++) {
-    for (let g = h + 1; g < H; g++) {
-      const pair = hostPair(hosts[h], hosts[g]);
-      const known = lookup(pair) ?? null;
-      if (known !== null) checkEstimate(known, `the underlay estimate of ${pair}`);
-      const e = known ?? s.unknownPath;
-      if (e === null) continue;
-      for (const k of [h * H + g, g * H + h]) {
-        secondsPerByte[k] = 1 / e.bandwidthBytesPerSec;
-        latency[k] = s.latencyWeight * e.rttMs / 1000;
-        priced[k] = 1;
-      }
-    }
-  }
-  return { vms, hosts, home, slots, pinned, adjacency, secondsPerByte, latency, priced };
+  const prices = new PairPrices(hosts, {
+    lookup,
+    unknownPath: s.unknownPath,
+    latencyWeight: s.latencyWeight,
+    check: checkEstimate,
+  });
+  return { vms, hosts, home, slots, pinned, adjacency, prices };
 }
 
 /** The gain-ordered schedule, unless ordering by gain cost a stopover the plain order avoids. */

@@ -15,6 +15,7 @@
  */
 
 import { formatRate } from "../agent/rate.ts";
+import type { PairPrices } from "./placement_prices.ts";
 
 /** A placement problem as arrays, built and validated by adapt/placement.ts. */
 export interface Problem {
@@ -30,12 +31,8 @@ export interface Problem {
   pinned: Uint8Array;
   /** Neighbours of each VM (ascending) and the traffic to each, bytes/s. */
   adjacency: { peers: Int32Array; bytesPerSec: Float64Array }[];
-  /** Per host pair h*H+g: seconds per byte (1 / bandwidth); priced pairs only. */
-  secondsPerByte: Float64Array;
-  /** Per host pair h*H+g: the latency term of one VM edge. */
-  latency: Float64Array;
-  /** Per host pair h*H+g: 1 when the pair has an estimate (or an assumed one). */
-  priced: Uint8Array;
+  /** What an edge costs across each host pair, and which pairs have a price. */
+  prices: PairPrices;
 }
 
 /** Bounds of the search. */
@@ -99,9 +96,7 @@ export interface Step {
  * ```
  */
 export function edgeCost(p: Problem, bytesPerSec: number, h: number, g: number): number {
-  if (h === g) return 0;
-  const k = h * p.hosts.length + g;
-  return p.priced[k] ? bytesPerSec * p.secondsPerByte[k] + p.latency[k] : 0;
+  return p.prices.cost(bytesPerSec, h, g);
 }
 
 /**
@@ -109,7 +104,7 @@ export function edgeCost(p: Problem, bytesPerSec: number, h: number, g: number):
  * home (`bothHome`): the plan would put it there. See {@linkcode edgeCost} for an example.
  */
 export function edgeBad(p: Problem, h: number, g: number, bothHome: boolean): number {
-  return h !== g && !bothHome && !p.priced[h * p.hosts.length + g] ? 1 : 0;
+  return h !== g && !bothHome && !p.prices.isPriced(h, g) ? 1 : 0;
 }
 
 /**
