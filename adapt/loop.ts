@@ -114,7 +114,7 @@ export class AdaptLoop {
   }
 
   /** A host left: its links are gone. */
-  onHostDown(host: string, now: number): void {
+  onHostDown(host: string): void {
     this.#rules.forget(host);
     const reason = `${host} left the overlay`;
     for (const other of this.peersOf(host)) {
@@ -124,7 +124,8 @@ export class AdaptLoop {
       this.#log.info("Fast path {pair} dropped: {host} left", { pair, host });
       this.onEvent?.({ type: "link", pair, phase: "closed", reason });
     }
-    this.reconcile(now);
+    // Paced: a partition or a proxy uplink flap drops thousands of hosts at once.
+    this.reconcileSoon();
   }
 
   /** Handles a host's report about its fast paths or rules. */

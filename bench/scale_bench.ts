@@ -105,11 +105,11 @@ const PER_HOST: Column[] = [
   ["variant", (r) => r.variant],
   ["hosts", (r) => String(r.hosts)],
   [
-    "join storm s (proxy CPU; hosts' CPU; refusals)",
+    "join storm s (proxy CPU; hosts' CPU; connections refused, by reason)",
     (r) =>
       `${f1(r.joinS)} (${pct(r.joinProxyCpu)}; ${
         r.variant.startsWith("memory") ? "same process" : pct(r.joinWorkerCpu)
-      }; ${r.refusals})`,
+      }; ${r.refusals.total}${r.refusals.byReason ? `: ${r.refusals.byReason}` : ""})`,
   ],
   [
     "established hosts missing a keepalive (slowest keepalive ms, longest silence ms)",

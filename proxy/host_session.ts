@@ -223,7 +223,7 @@ export async function serveHost(
           ctx.sw.detach(port);
           ctx.reports.forget(name);
           ctx.macs.forgetHost(name);
-          ctx.adapt.onHostDown(name, ctx.clock.now());
+          ctx.adapt.onHostDown(name);
         }
         log.info("Host {host} left: {reason}", { host: name, reason });
         ctx.events.emit({ type: "host", at: ctx.clock.now(), host: name, state: "left", reason });

@@ -109,13 +109,21 @@ export function slowCallsLogged(
   };
 }
 
-/** Connections refused before admission, all reasons, from /metrics' text. */
-export function refusalCount(metrics: string): number {
-  let n = 0;
-  for (const m of metrics.matchAll(/^vnet_connection_refusals_total\{[^}]*\} (\S+)$/gm)) {
-    n += Number(m[1]);
+/**
+ * Connections refused before admission, from /metrics' text: the total and the count per
+ * reason (CA discoveries, which the proxy counts there as connections it closed, left out).
+ */
+export function refusalCount(metrics: string): { total: number; byReason: string } {
+  const by: string[] = [];
+  let total = 0;
+  for (
+    const m of metrics.matchAll(/^vnet_connection_refusals_total\{reason="([^"]*)"\} (\S+)$/gm)
+  ) {
+    if (m[1] === "discovery" || Number(m[2]) === 0) continue;
+    total += Number(m[2]);
+    by.push(`${m[1]} ${m[2]}`);
   }
-  return n;
+  return { total, byReason: by.join(", ") };
 }
 
 /** The proxy's last VTTIF tick, ms (from /api/topology: /metrics may be slow at scale). */

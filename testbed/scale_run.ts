@@ -77,7 +77,8 @@ export interface ScaleRow {
   /** CPU of the processes running the simulated hosts during the storm, in cores. */
   joinWorkerCpu: number;
   /** Connections the proxy refused or dropped before admission (by the end). */
-  refusals: number;
+  /** Refused before admission (CA discoveries aside), and by reason. */
+  refusals: { total: number; byReason: string };
   /** Established hosts (joined before the storm) that missed a keepalive during it / of. */
   missed: string;
   maxSilenceMs: number;
