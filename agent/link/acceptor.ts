@@ -7,9 +7,9 @@
  * instead of ending the loop for good.
  *
  *     listener ──accept──> over its source's limit? ──yes──> close, count
- *                 every slot taken? ──yes──> waiting room (FIFO; as long as the measured
- *                      │                     pace serves it within `maxWaitMs`; at most the
- *                      │                     per-source limit from one source; closed after
+ *                 every slot taken? ──yes──> waiting room (FIFO, at most
+ *                      │                     MAX_WAITING_PER_SLOT per slot and the per-source
+ *                      │                     limit from one source; closed after
  *                      │                     `maxWaitMs`) ──a slot frees──┐
  *                      └──no──> serve(conn) <─────────────────────────────┘
  *                                  └──settles──> release the slot, admit the next waiting
@@ -18,11 +18,11 @@
  * fast as handshakes finish, at most `maxHandshakes` at a time (so the established hosts'
  * traffic keeps its share of the proxy), instead of being refused and coming back after
  * seconds of backoff. A waiting connection costs a descriptor and no read (Deno's TLS has
- * finished its side of the handshake at accept; the peer then waits for the first message). The room holds as many as the pace of the last handshakes
- * serves within `maxWaitMs` (a refusal at the door costs the host a retry; one that waits
- * and is closed anyway costs it the whole wait). Before a pace is known (the first burst of
- * a storm) it holds its largest size, {@linkcode MAX_WAITING_PER_SLOT} per slot: those it
- * cannot serve in time are closed after the wait, which costs them no more than a refusal.
+ * finished its side of the handshake at accept; the peer then waits for its first message).
+ * The room is not sized by the pace of recent handshakes: in a storm the first ones are the
+ * slowest (every connection's TLS runs at its accept), so a measured pace shrank the room
+ * just when it was needed; one that cannot be served in time is closed after the wait, which
+ * costs the host no more than a refusal would.
  *
  * @module
  */
@@ -47,14 +47,6 @@ export interface AcceptorLimits {
 
 /** Connections that may ever wait, per slot (each holds a descriptor). */
 export const MAX_WAITING_PER_SLOT = 64;
-
-/**
- * Handshakes settled whose times give the pace (a ring); the pace counts once it spans a
- * second or fills the ring, so the slow first handshakes of a burst (all slots starting at
- * once) do not shrink the room for the rest of it.
- */
-const PACE_SAMPLES = 256;
-const PACE_SPAN_MS = 1_000;
 
 /** Something that yields connections: a `Deno.Listener`, or a fake in tests. */
 export interface ConnSource<C> {
@@ -93,9 +85,6 @@ export class Acceptor {
   #waiting: Waiting[] = [];
   #head = 0;
   #waitingCount = 0;
-  /** When the last handshakes settled (clock ms), a ring: the pace the room is sized by. */
-  readonly #settledAt: number[] = [];
-  #clock: Clock = systemClock;
   readonly #waitingFrom = new Map<string, number>();
   /** Connections refused before admission or dropped by the loop, by reason. */
   readonly refusals: Record<string, number> = {};
@@ -117,8 +106,6 @@ export class Acceptor {
     if (entry.released) return;
     entry.released = true;
     this.release(entry.source);
-    if (this.#settledAt.length >= PACE_SAMPLES) this.#settledAt.shift();
-    this.#settledAt.push(this.#clock.now());
     const left = (this.#conns.get(entry.source) ?? []).filter((e) => e !== entry);
     if (left.length) this.#conns.set(entry.source, left);
     else this.#conns.delete(entry.source);
@@ -156,18 +143,9 @@ export class Acceptor {
     }
   }
 
-  /**
-   * How many may wait now: what the pace of the last handshakes serves within the longest
-   * wait (at least a slot's worth), or the most that may ever wait while no pace is known.
-   */
+  /** How many may wait at once. */
   get roomSize(): number {
-    const most = MAX_WAITING_PER_SLOT * this.#limits.maxHandshakes;
-    const times = this.#settledAt;
-    const span = times.length > 1 ? times[times.length - 1] - times[0] : 0;
-    const known = span > 0 && (span >= PACE_SPAN_MS || times.length === PACE_SAMPLES);
-    if (!known || this.#clock.now() - times[times.length - 1] >= this.#maxWaitMs) return most;
-    const paced = Math.floor((times.length - 1) / span * this.#maxWaitMs * 0.8);
-    return Math.min(most, Math.max(paced, this.#limits.maxHandshakes));
+    return MAX_WAITING_PER_SLOT * this.#limits.maxHandshakes;
   }
 
   get #maxWaitMs(): number {
@@ -304,7 +282,6 @@ export class Acceptor {
     signal: AbortSignal,
   ): Promise<void> {
     const clock = handlers.clock ?? systemClock;
-    this.#clock = clock;
     // Whoever still waits when the listener stops is closed.
     signal.addEventListener("abort", () => {
       for (const w of this.#waiting) {

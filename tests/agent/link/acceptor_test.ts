@@ -145,29 +145,3 @@ Deno.test("acceptor: a storm of sources waits its turn, in order, bounded, and n
   assert(conns.slice(4).every((c) => c.closed));
   stop.abort();
 });
-
-Deno.test("acceptor: the room holds what the measured pace serves within the longest wait", async () => {
-  const clock = new ManualClock();
-  const limits = { maxHandshakes: 2, maxHandshakesPerSource: 1_000, maxWaitMs: 2_000 };
-  const { a, finish, served, stop } = await script(
-    limits,
-    Array.from({ length: 62 }, (_, i) => `10.0.0.${i}`),
-    clock,
-  );
-  assertEquals(a.waiting, 60);
-  const most = MAX_WAITING_PER_SLOT * limits.maxHandshakes;
-  assertEquals(a.roomSize, most, "no pace known yet");
-  // Handshakes settle one every 20 ms: 50 a second, 80 within 80% of the 2 s wait. The pace
-  // counts once it spans a second.
-  for (let i = 0; i < 56; i++) {
-    await clock.advance(20);
-    finish[i]();
-    if (i === 40) assertEquals(a.roomSize, most, "800 ms of pace is not yet a pace");
-  }
-  assertEquals(served.length, 58, "each settled handshake let a waiting one in, in order");
-  assertEquals(a.roomSize, 80);
-  // A pace older than the longest wait says nothing about now.
-  await clock.advance(limits.maxWaitMs);
-  assertEquals(a.roomSize, most);
-  stop.abort();
-});
