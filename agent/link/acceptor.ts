@@ -19,7 +19,10 @@
  * traffic keeps its share of the proxy), instead of being refused and coming back after
  * seconds of backoff. A waiting connection costs a descriptor and no read (Deno's TLS has
  * finished its side of the handshake at accept; the peer then waits for its first message).
- * The room is not sized by the pace of recent handshakes: in a storm the first ones are the
+ * When the room is full the loop stops accepting until it has space: the rest wait in the
+ * kernel's listen backlog (and retry their SYNs), which costs nothing here, whereas every
+ * accepted connection has already cost its TLS handshake. The room is not sized by the pace
+ * of recent handshakes: in a storm the first ones are the
  * slowest (every connection's TLS runs at its accept), so a measured pace shrank the room
  * just when it was needed; one that cannot be served in time is closed after the wait, which
  * costs the host no more than a refusal would.
@@ -45,8 +48,11 @@ export interface AcceptorLimits {
   maxWaitMs?: number;
 }
 
-/** Connections that may ever wait, per slot (each holds a descriptor). */
-export const MAX_WAITING_PER_SLOT = 64;
+/**
+ * Connections that may wait, per slot (each holds a descriptor and has cost its TLS
+ * handshake): what the proxy serves in a few seconds of a storm, well within a host's wait.
+ */
+export const MAX_WAITING_PER_SLOT = 16;
 
 /** Something that yields connections: a `Deno.Listener`, or a fake in tests. */
 export interface ConnSource<C> {
@@ -88,6 +94,10 @@ export class Acceptor {
   readonly #waitingFrom = new Map<string, number>();
   /** Connections refused before admission or dropped by the loop, by reason. */
   readonly refusals: Record<string, number> = {};
+  /** Times the loop stopped accepting because the waiting room was full. */
+  paused = 0;
+  /** Wakes the loop paused on a full room. */
+  #roomFreed: (() => void) | null = null;
 
   constructor(limits: AcceptorLimits) {
     this.#limits = limits;
@@ -157,6 +167,8 @@ export class Acceptor {
     w.gone = true;
     w.timer.cancel();
     this.#waitingCount--;
+    this.#roomFreed?.();
+    this.#roomFreed = null;
     const left = (this.#waitingFrom.get(w.source) ?? 1) - 1;
     if (left > 0) this.#waitingFrom.set(w.source, left);
     else this.#waitingFrom.delete(w.source);
@@ -293,6 +305,18 @@ export class Acceptor {
       this.#head = 0;
     }, { once: true });
     while (!signal.aborted) {
+      if (this.#waitingCount >= this.roomSize) {
+        // A full room stops accepting: what is not accepted waits in the kernel's backlog
+        // (then its SYN is retried), at no cost here. An accepted connection has already
+        // cost its TLS handshake (Deno runs it at accept), refused or not: accepting only to
+        // refuse, a 10,000-host storm spent more on refusals than on joins.
+        this.paused++;
+        await new Promise<void>((resolve) => {
+          this.#roomFreed = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        continue;
+      }
       let conn: C;
       try {
         conn = await listener.accept();
