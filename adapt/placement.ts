@@ -225,7 +225,11 @@ export function placementCost(
     latencyWeight: options.latencyWeight,
     unknownPath: options.unknownPath,
   });
-  const p = compile({ edges, vmHost, slots: new Map(), underlay: options.underlay }, settings);
+  const p = compile(
+    { edges, vmHost, slots: new Map(), underlay: options.underlay },
+    settings,
+    true,
+  );
   return costOf(p, p.home);
 }
 
@@ -294,7 +298,11 @@ function checkEstimate(e: PathEstimate, what: string): void {
 }
 
 /** The input as index arrays, names sorted; validates slots, edges and estimates. */
-function compile(input: Omit<PlacementInput, "settings">, s: Settings): Problem {
+function compile(
+  input: Omit<PlacementInput, "settings">,
+  s: Settings,
+  lazyPrices = false,
+): Problem {
   const vms = [...input.vmHost.keys()].sort(compare);
   const hosts = [...new Set([...input.slots.keys(), ...input.vmHost.values()])].sort(compare);
   const vmIndex = new Map(vms.map((v, i) => [v, i]));
@@ -351,7 +359,7 @@ function compile(input: Omit<PlacementInput, "settings">, s: Settings): Problem 
     unknownPath: s.unknownPath,
     latencyWeight: s.latencyWeight,
     check: checkEstimate,
-  });
+  }, lazyPrices);
   return { vms, hosts, home, slots, pinned, adjacency, prices };
 }
 

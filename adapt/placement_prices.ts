@@ -3,9 +3,10 @@
  * byte of the pair's bandwidth, plus the latency term of one round trip. A table over every
  * pair of hosts is what the search wants on a small overlay (typed arrays, no lookups), and
  * what a large one cannot afford: 10,000 hosts are 50 million pairs, 1.7 GB of tables built
- * for one /metrics line that reads the pairs a few thousand edges cross. So up to
- * {@linkcode DENSE_MAX_HOSTS} hosts the table is filled at once (and every estimate checked
- * there); beyond, each pair is priced the first time the search asks, and kept.
+ * for one /metrics line that reads the pairs a few thousand edges cross. So for a search over
+ * up to {@linkcode DENSE_MAX_HOSTS} hosts the table is filled at once (and every estimate
+ * checked there); beyond, and for a cost alone, each pair is priced the first time it is
+ * asked, and kept.
  *
  * Pure: the estimates come from `lookup`, a pair's price never changes within one plan.
  *
@@ -16,7 +17,7 @@ import { type HostPair, hostPair } from "./planner.ts";
 import type { PathEstimate } from "./placement.ts";
 
 /** Hosts up to which every pair is priced up front. */
-export const DENSE_MAX_HOSTS = 1024;
+export const DENSE_MAX_HOSTS = 256;
 
 /** How pairs are priced: an estimate per pair, an assumed one for the rest, the latency weight. */
 export interface PriceSource {
@@ -37,12 +38,13 @@ export class PairPrices {
   readonly #dense: { spb: Float64Array; lat: Float64Array } | null;
   readonly #lazy = new Map<number, [number, number] | null>();
 
-  constructor(hosts: readonly string[], source: PriceSource) {
+  /** @param lazy price only what is asked, whatever the size (one cost of a placement) */
+  constructor(hosts: readonly string[], source: PriceSource, lazy = false) {
     this.#hosts = hosts;
     this.#source = source;
     this.#H = hosts.length;
     this.#dense = null;
-    if (this.#H > DENSE_MAX_HOSTS) return;
+    if (lazy || this.#H > DENSE_MAX_HOSTS) return;
     const spb = new Float64Array(this.#H * this.#H).fill(NaN);
     const lat = new Float64Array(this.#H * this.#H).fill(NaN);
     for (let h = 0; h < this.#H; h++) {
