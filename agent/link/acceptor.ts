@@ -296,6 +296,7 @@ export class Acceptor {
     const clock = handlers.clock ?? systemClock;
     // Whoever still waits when the listener stops is closed.
     signal.addEventListener("abort", () => {
+      this.#roomFreed?.(); // a loop paused on a full room ends
       for (const w of this.#waiting) {
         if (w.gone) continue;
         this.#unwait(w);
@@ -311,10 +312,7 @@ export class Acceptor {
         // cost its TLS handshake (Deno runs it at accept), refused or not: accepting only to
         // refuse, a 10,000-host storm spent more on refusals than on joins.
         this.paused++;
-        await new Promise<void>((resolve) => {
-          this.#roomFreed = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
-        });
+        await new Promise<void>((resolve) => this.#roomFreed = resolve);
         continue;
       }
       let conn: C;

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { onAbort } from "../abort_set.ts";
 import type { Port, PortKind } from "../switch/switch.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
@@ -170,8 +171,7 @@ export class Link implements Port {
    * Also runs the keepalive.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const onAbort = () => this.close("shutting down");
-    signal.addEventListener("abort", onAbort, { once: true });
+    const leave = onAbort(signal, () => this.close("shutting down"));
     // Checked often enough to ping within a quarter interval of being due.
     const period = Math.max(50, Math.min(250, this.#opts.keepaliveMs / 2));
     const stopChecks = Ticker.of(this.#clock, period).add((stalled) => this.#keepalive(stalled));
@@ -199,7 +199,7 @@ export class Link implements Port {
       }
     } finally {
       stopChecks();
-      signal.removeEventListener("abort", onAbort);
+      leave();
     }
   }
 

@@ -49,7 +49,8 @@ export interface MacTableStats {
 export class MacTable {
   readonly #entries = new Map<Mac, MacEntry>();
   /** Entries per port, for per-port bounds. */
-  readonly #perPort = new Map<string, number>();
+  /** The addresses on each port: a port that goes forgets its own, not a scan of all. */
+  readonly #perPort = new Map<string, Set<Mac>>();
   readonly #maxEntries: number;
   readonly #ageMs: number;
   readonly stats: MacTableStats = { learned: 0, moved: 0, aged: 0, refusedFull: 0 };
@@ -77,8 +78,8 @@ export class MacTable {
     if (e) {
       e.lastSeen = now;
       if (e.port === port) return "refreshed";
-      this.#count(e.port, -1);
-      this.#count(port, 1);
+      this.#index(e.port, mac, false);
+      this.#index(port, mac, true);
       e.port = port;
       e.since = now;
       this.stats.moved++;
@@ -92,7 +93,7 @@ export class MacTable {
       }
     }
     this.#entries.set(mac, { port, since: now, lastSeen: now, firstSeen: now });
-    this.#count(port, 1);
+    this.#index(port, mac, true);
     this.stats.learned++;
     return "new";
   }
@@ -112,30 +113,30 @@ export class MacTable {
   /** Forgets `mac`; returns whether it was known. */
   forget(mac: Mac): boolean {
     const e = this.#entries.get(mac);
-    if (e) this.#count(e.port, -1);
+    if (e) this.#index(e.port, mac, false);
     return this.#entries.delete(mac);
   }
 
   /** How many addresses port `port` holds (aged ones included until the next sweep). */
   countOn(port: string): number {
-    return this.#perPort.get(port) ?? 0;
+    return this.#perPort.get(port)?.size ?? 0;
   }
 
-  #count(port: string, delta: number): void {
-    const n = (this.#perPort.get(port) ?? 0) + delta;
-    if (n > 0) this.#perPort.set(port, n);
-    else this.#perPort.delete(port);
+  #index(port: string, mac: Mac, on: boolean): void {
+    let set = this.#perPort.get(port);
+    if (on) {
+      if (!set) this.#perPort.set(port, set = new Set());
+      set.add(mac);
+    } else if (set) {
+      set.delete(mac);
+      if (set.size === 0) this.#perPort.delete(port);
+    }
   }
 
   /** Forgets every address on `port` (the port went away); returns them. */
   forgetPort(port: string): Mac[] {
-    const gone: Mac[] = [];
-    for (const [mac, e] of this.#entries) {
-      if (e.port === port) {
-        this.#entries.delete(mac);
-        gone.push(mac);
-      }
-    }
+    const gone = [...this.#perPort.get(port) ?? []];
+    for (const mac of gone) this.#entries.delete(mac);
     this.#perPort.delete(port);
     return gone;
   }
@@ -146,7 +147,7 @@ export class MacTable {
     for (const [mac, e] of this.#entries) {
       if (now - e.lastSeen > this.#ageMs) {
         this.#entries.delete(mac);
-        this.#count(e.port, -1);
+        this.#index(e.port, mac, false);
         aged.push([mac, e]);
       }
     }

@@ -23,6 +23,7 @@
  * @module
  */
 
+import { FloodList } from "./flood_list.ts";
 import { DST_OFFSET, MIN_PACKET_BYTES, SRC_OFFSET, VNET_HDR_LEN } from "../packet/layout.ts";
 import { isGroupMac, type Mac, macAt } from "./ethernet.ts";
 import { DROP_TARGET, ForwardingTable } from "./forwarding_table.ts";
@@ -108,8 +109,7 @@ export class Switch {
   readonly #maxMacsPerPort: number;
   readonly #ports = new Map<string, Port>();
   readonly #counters = new Map<string, PortCounters>();
-  /** Ports in attach order, for flooding without allocating. */
-  #floodList: Port[] = [];
+  readonly #floodList = new FloodList();
   #uplink: Port | null = null;
   #device: Port | null = null;
   readonly #usable = (name: string) => this.#ports.has(name);
@@ -143,7 +143,7 @@ export class Switch {
     }
     if (port.kind === "uplink") this.#uplink = port;
     if (port.kind === "device") this.#device = port;
-    this.#floodList = [...this.#ports.values()].filter((p) => p.kind !== "peer");
+    this.#floodList.attached(port);
   }
 
   /**
@@ -156,7 +156,7 @@ export class Switch {
     this.#ports.delete(name);
     if (this.#uplink === port) this.#uplink = null;
     if (this.#device === port) this.#device = null;
-    this.#floodList = this.#floodList.filter((p) => p !== port);
+    this.#floodList.detached();
     if (this.#role === "proxy") this.macs.forgetPort(name);
   }
 
@@ -364,7 +364,7 @@ export class Switch {
   }
 
   #flood(packet: Uint8Array, from: Port, bytes: number): void {
-    const list = this.#floodList;
+    const list = this.#floodList.ports(this.#ports.values());
     for (let i = 0; i < list.length; i++) {
       if (list[i] !== from) this.#sendTo(list[i], packet, bytes);
     }
