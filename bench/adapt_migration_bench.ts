@@ -4,17 +4,27 @@
  * with the star only, with fast paths only, and after the proxy moved VMs through its hook
  * (placement + fast paths); the moves made with their predicted and measured gains; then the
  * planner's gap to the optimum on small instances (exhaustive search, as bench:placement).
- * The star run is the baseline of the same lab. Without root, only the planner part runs.
+ * The star run is the baseline of the same lab. Then, where QEMU runs, the same with real
+ * guests (testbed/qemu/guest_placement.ts): guest 1 fetches guest 2's blob across a 50 Mbit/s
+ * uplink, the proxy's hook live-migrates guest 2 next to it, and the fetches run again; the
+ * fetches apart are that part's baseline. Without root, only the planner part runs.
  *
  *     usage: deno task bench:adapt-migration [--iterations N] [--small N] [--seed N]
  *
  * @module
  */
 
-import { labUnavailable } from "../testbed/lab.ts";
+import { type Lab, labUnavailable } from "../testbed/lab.ts";
 import { measurePlacement, placementLab, SPLIT_PAIRS } from "../testbed/placement_lab.ts";
-import type { PlacementResult } from "../testbed/placement_lab.ts";
+import type { PlacementResult, PlacementSites } from "../testbed/placement_lab.ts";
+import { qemuUnavailable } from "../testbed/qemu/guest_image.ts";
+import {
+  GUEST_PAIR,
+  type GuestPlacementResult,
+  measureGuestPlacement,
+} from "../testbed/qemu/guest_placement.ts";
 import { small } from "./placement_bench.ts";
+import { median } from "../testbed/scale_probe.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(name);
@@ -49,6 +59,36 @@ function printRuns(r: PlacementResult): void {
   });
 }
 
+function printGuests(r: GuestPlacementResult): void {
+  const apart = median(r.apartMs);
+  console.log(`| QEMU guests | fetch of ${GUEST_PAIR.blobKiB} KiB, ms (median) | x apart |`);
+  console.log("|---|---:|---:|");
+  console.log(`| apart, across the slow link | ${apart} | 1.00 |`);
+  const placed = median(r.placedMs);
+  console.log(`| after the hook's move | ${placed} | ${(apart / placed).toFixed(1)} |`);
+  for (const m of r.moves) {
+    const hookMs = m.hookDoneAt === null ? "-" : String(m.hookDoneAt - m.startedAt);
+    console.log(
+      `\nmove: ${m.vm} ${m.from} -> ${m.to}, ${m.outcome} (cost ${s3(m.costBefore)} -> ` +
+        `${s3(m.costAfter)}); hook ${hookMs} ms: ${m.hook?.output}`,
+    );
+  }
+  console.log();
+}
+
+/** Runs `measure` in a placement lab of `sites`, printing the logs if it fails. */
+async function inLab<T>(sites: PlacementSites, measure: (lab: Lab) => Promise<T>): Promise<T> {
+  const lab = await placementLab(sites);
+  try {
+    return await measure(lab);
+  } catch (e) {
+    console.error(await lab.logs());
+    throw e;
+  } finally {
+    await lab.close();
+  }
+}
+
 if (import.meta.main) {
   const iterations = Number(arg("--iterations", String(SPLIT_PAIRS.run.iterations)));
   const scenario = { ...SPLIT_PAIRS, run: { ...SPLIT_PAIRS.run, iterations } };
@@ -56,14 +96,16 @@ if (import.meta.main) {
   const why = labUnavailable();
   if (why) console.log(`lab part skipped: ${why}\n`);
   else {
-    const lab = await placementLab(scenario);
-    try {
-      printRuns(await measurePlacement(lab, scenario, (m) => console.error(m)));
-    } catch (e) {
-      console.error(await lab.logs());
-      throw e;
-    } finally {
-      await lab.close();
+    printRuns(
+      await inLab(scenario, (lab) => measurePlacement(lab, scenario, (m) => console.error(m))),
+    );
+    const noQemu = qemuUnavailable();
+    console.log(`\nscenario: ${GUEST_PAIR.description}\n`);
+    if (noQemu) console.log(`QEMU part skipped: ${noQemu}\n`);
+    else {
+      printGuests(
+        await inLab(GUEST_PAIR, (lab) => measureGuestPlacement(lab, GUEST_PAIR, console.error)),
+      );
     }
   }
   small(Number(arg("--small", "200")), Number(arg("--seed", "42")));

@@ -76,6 +76,7 @@ export class Lab {
   readonly lanIp = "10.88.0.250";
   /** The proxy's underlay address and port. */
   readonly proxyAddr = "10.77.0.1:7800";
+  readonly #atClose: ((keepFiles: boolean) => Promise<void>)[] = [];
   #closed = false;
 
   private constructor(prefix: string, dir: string, opts: Required<LabOptions>) {
@@ -347,15 +348,28 @@ export class Lab {
     return stopProcess(p, graceMs);
   }
 
+  /**
+   * Has `cleanup` run when the lab closes, after its processes stopped and before its
+   * namespaces go: for what is not in its process list, such as QEMU daemons that the proxy's
+   * migration hook started. `keepFiles` is set when the lab keeps its logs.
+   */
+  atClose(cleanup: (keepFiles: boolean) => Promise<void>): void {
+    this.#atClose.push(cleanup);
+  }
+
   /** Kills the lab's processes and deletes its namespaces and files. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const keepFiles = !!Deno.env.get("VNET_LAB_KEEP_LOGS");
     await Promise.all(this.processes.map((p) => this.stop(p, 2000).catch(() => {})));
+    for (const cleanup of this.#atClose) {
+      await cleanup(keepFiles).catch((e) => console.error(`Cannot clean up the lab: ${e}`));
+    }
     for (const ns of this.namespaces.reverse()) {
       await sh(["ip", "netns", "del", ns], true);
     }
-    if (!Deno.env.get("VNET_LAB_KEEP_LOGS")) {
+    if (!keepFiles) {
       await Deno.remove(this.dir, { recursive: true }).catch(() => {});
     }
   }

@@ -63,10 +63,16 @@ export async function moveLink(
   ) await sh(cmd);
 }
 
-/** The VM announces itself: `count` RARP-typed broadcast frames from its MAC, 50 ms apart. */
-export async function announce(lab: Lab, vm: number, count = 3): Promise<void> {
-  const v = lab.vms[vm];
-  await lab.exec(v.ns, [
+/**
+ * A VM in namespace `ns` announces itself as QEMU does after a migration: `count` RARP-typed
+ * broadcast frames from `mac` out of its eth0, 50 ms apart.
+ */
+export async function announceFrom(ns: string, mac: string, count = 3): Promise<void> {
+  await sh([
+    "ip",
+    "netns",
+    "exec",
+    ns,
     Deno.execPath(),
     "run",
     "--allow-ffi",
@@ -74,11 +80,16 @@ export async function announce(lab: Lab, vm: number, count = 3): Promise<void> {
     INJECT,
     "eth0",
     "ff:ff:ff:ff:ff:ff",
-    v.mac,
+    mac,
     "0",
     String(count),
     "0x8035",
-  ], false);
+  ]);
+}
+
+/** Lab VM `vm` announces itself (see {@linkcode announceFrom}). */
+export async function announce(lab: Lab, vm: number, count = 3): Promise<void> {
+  await announceFrom(lab.vms[vm].ns, lab.vms[vm].mac, count);
 }
 
 /** One ping reply, as `ping -D` printed it. */

@@ -23,14 +23,20 @@ import type { PlacementReply } from "../proxy/api_types.ts";
 
 const HOOK = new URL("./placement_hook.ts", import.meta.url).pathname;
 
-/** A placement scenario: the lab's shape, the applications, the hosts' slots. */
-export interface PlacementScenario {
+/** Where a placement scenario runs: the hosts, what each can hold, the slow links. */
+export interface PlacementSites {
   description: string;
   hosts: number;
   /** `--vm-slots` of h1, h2, ... */
   slots: number[];
   /** Shaping in Mbit/s of underlay egress: namespace -> rate. */
   shape(lab: Lab): [string, number][];
+  /** Namespace VMs per host (default 1); QEMU guests come on top. */
+  vmsPerHost?: number;
+}
+
+/** A placement scenario of namespace VMs: the sites and the applications on them. */
+export interface PlacementScenario extends PlacementSites {
   /** Each application: the lab VMs (indices) it runs on, at the same time as the others. */
   apps: number[][];
   run: PatternsRun;
@@ -61,8 +67,8 @@ export interface PlacementResult {
 }
 
 /** A lab for `s`: the proxy with the hook (migration off), hosts with their slots, shaped. */
-export async function placementLab(s: PlacementScenario): Promise<Lab> {
-  const lab = await Lab.create({ hosts: s.hosts, lan: false });
+export async function placementLab(s: PlacementSites): Promise<Lab> {
+  const lab = await Lab.create({ hosts: s.hosts, vmsPerHost: s.vmsPerHost ?? 1, lan: false });
   try {
     await lab.startProxy([
       ...FAST_VTTIF,
@@ -99,7 +105,11 @@ async function fastPathsUp(lab: Lab): Promise<number> {
 }
 
 /** Polls `probe` every 250 ms until it returns a value; throws naming `what` after `ms`. */
-async function poll<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
+export async function poll<T>(
+  what: string,
+  ms: number,
+  probe: () => Promise<T | null>,
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -110,12 +120,22 @@ async function poll<T>(what: string, ms: number, probe: () => Promise<T | null>)
 }
 
 /**
- * Turns migration on while the applications run, and waits until the proxy has nothing left
- * to move; every move must have been kept. Returns the moves.
+ * With `load` running (it stops when its signal aborts, or ends by itself), waits until the
+ * proxy advises a move, turns migration on, and waits until the proxy has nothing left to
+ * move; every move must have been kept. Returns the moves.
  */
-export async function migrateWhileRunning(lab: Lab, s: PlacementScenario): Promise<MoveRecord[]> {
-  const driver = runApps(lab, s, 20 * s.run.iterations);
+export async function migrateWhileRunning(
+  lab: Lab,
+  load: (signal: AbortSignal) => Promise<unknown>,
+): Promise<MoveRecord[]> {
+  const stop = new AbortController();
+  const driver = load(stop.signal);
   try {
+    // Planned while idle, the proxy would not look again for its plan interval (10 s).
+    await poll("advice to move", 60_000, async () => {
+      const p: PlacementReply = await lab.agentJson("advise");
+      return p.plan.moves.length > 0 ? p : null;
+    });
     await lab.agentJson("adapt", "set", "migrate", "on");
     const moves = await poll("placement that settled", 120_000, async () => {
       const p: PlacementReply = await lab.agentJson("advise");
@@ -130,6 +150,7 @@ export async function migrateWhileRunning(lab: Lab, s: PlacementScenario): Promi
     await lab.agentJson("adapt", "set", "migrate", "off");
     return moves;
   } finally {
+    stop.abort();
     await driver.catch(() => {});
   }
 }
@@ -152,7 +173,7 @@ export async function measurePlacement(
   });
   const fastPathsMs = await runApps(lab, s);
   progress(`  ${(fastPathsMs / 1000).toFixed(2)} s; migration on while the applications run...`);
-  const moves = await migrateWhileRunning(lab, s);
+  const moves = await migrateWhileRunning(lab, () => runApps(lab, s, 20 * s.run.iterations));
   progress(`  ${moves.length} moves; placement + fast paths...`);
   const placedMs = await runApps(lab, s);
   progress(`  ${(placedMs / 1000).toFixed(2)} s`);

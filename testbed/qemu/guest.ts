@@ -9,15 +9,35 @@
  *                    └─── vnet0 ── agent --join
  *     migration: source QEMU ──tcp over the lab's underlay──> QEMU -incoming on host j
  *
- * Every QEMU runs as a lab process, so the lab's `close()` kills it and its TAP goes with it.
+ * A guest's state lives in its directory (guest_dir.ts), not in this object: the proxy's
+ * migration hook, another process, may move the guest, and this object then finds it on its
+ * new host (its console reconnected to the new instance). Every QEMU is a daemon named by a
+ * pid file; the lab's close() kills them all, whoever started them.
  *
  * @module
  */
 
-import type { Lab, LabProcess } from "../lab.ts";
+import type { Lab } from "../lab.ts";
+import {
+  type GuestRecord,
+  instancePaths,
+  killLabGuests,
+  qemuLabDir,
+  readGuestRecord,
+  writeGuestRecord,
+} from "./guest_dir.ts";
 import { buildGuestImage, GUEST_READY } from "./guest_image.ts";
 import { GuestConsole, type GuestRun } from "./guest_console.ts";
-import { QmpClient } from "./qmp.ts";
+import {
+  currentInstance,
+  launchInstance,
+  retire,
+  waitConsole,
+  withMonitor,
+} from "./qemu_instance.ts";
+import { abortMigration, type AbortMode, migrateGuest, type Migration } from "./guest_migration.ts";
+
+export type { AbortMode, Migration } from "./guest_migration.ts";
 
 /** Where and what a guest is. */
 export interface GuestOptions {
@@ -25,45 +45,16 @@ export interface GuestOptions {
   host: number;
   /** Guest number, 1-9: picks its MAC (02:88:00:01:00:0N), IP (10.88.0.10N) and ports. */
   index: number;
-  /** Guest RAM; 128 MiB moves in about a second. */
+  /** Guest RAM; 128 MiB moves in about a second on an unshaped link. */
   memoryMiB?: number;
   /** Size of the guest's /www/blob, served on port 80. */
   blobKiB?: number;
+  /** Live migrations compress RAM (multifd with zstd), for slow links. Default false. */
+  compressMigration?: boolean;
 }
 
-/** One completed live migration, timed by QEMU's own clocks. */
-export interface Migration {
-  from: number;
-  to: number;
-  /** When `migrate` was issued, ms since the epoch. */
-  startedAt: number;
-  /** When the guest resumed on the destination (QEMU's RESUME event), ms since the epoch. */
-  completedAt: number;
-  /** QEMU's measured downtime (guest paused), ms. */
-  downtimeMs: number;
-  /** Whole migration, ms, as QEMU reports it. */
-  totalMs: number;
-}
-
-/** How an unfinished migration ends. */
-export type AbortMode = "cancel" | "kill-destination";
-
-interface Instance {
-  host: number;
-  proc: LabProcess;
-  qmp: QmpClient;
-  tap: string;
-  consolePath: string;
-  consoleLog: string;
-}
-
-interface MigrationStatus {
-  status: string;
-  "error-desc"?: string;
-  downtime?: number;
-  "total-time"?: number;
-  ram?: { transferred?: number };
-}
+/** Labs whose close() already kills their guests. */
+const cleaned = new WeakSet<Lab>();
 
 /** A running QEMU guest. */
 export class QemuGuest {
@@ -71,28 +62,33 @@ export class QemuGuest {
   readonly index: number;
   readonly mac: string;
   readonly ip: string;
-  readonly #opts: Required<GuestOptions>;
-  #now: Instance;
   #console: GuestConsole | null = null;
-  #generation = 0;
+  /** The generation of the instance whose console `#console` is. */
+  #consoleOf = -1;
 
-  private constructor(lab: Lab, opts: Required<GuestOptions>, first: Instance) {
+  private constructor(lab: Lab, rec: GuestRecord) {
     this.lab = lab;
-    this.index = opts.index;
-    this.mac = `02:88:00:01:00:${opts.index.toString(16).padStart(2, "0")}`;
-    this.ip = `10.88.0.${100 + opts.index}`;
-    this.#opts = opts;
-    this.#now = first;
+    this.index = rec.index;
+    this.mac = rec.mac;
+    this.ip = rec.ip;
+  }
+
+  /** The guest's record: where it runs now, whoever moved it. */
+  get #record(): GuestRecord {
+    const rec = readGuestRecord(this.lab.prefix, this.mac);
+    if (!rec) throw new Error(`Cannot find guest ${this.index}: its record is gone`);
+    return rec;
   }
 
   /** The host whose bridge the running guest is on. */
   get host(): number {
-    return this.#now.host;
+    return this.#record.host;
   }
 
   /** Name of the guest's TAP on its current host. */
   get tap(): string {
-    return this.#now.tap;
+    const rec = this.#record;
+    return instancePaths(rec, rec.generation).tap;
   }
 
   /** Boots a guest on `options.host`; returns once its network and HTTP service are up. */
@@ -100,23 +96,50 @@ export class QemuGuest {
     if (!(options.index >= 1 && options.index <= 9)) {
       throw new RangeError(`Cannot start guest ${options.index}: the index must be 1-9`);
     }
-    const opts = { memoryMiB: 128, blobKiB: 4096, ...options };
-    const mac = `02:88:00:01:00:${opts.index.toString(16).padStart(2, "0")}`;
-    const first = await launch(lab, opts, mac, 0, null);
-    const guest = new QemuGuest(lab, opts, first);
-    await waitForText(first.consoleLog, GUEST_READY, 60_000, first.proc);
-    return guest;
+    if (!cleaned.has(lab)) {
+      cleaned.add(lab);
+      lab.atClose((keepFiles) => killLabGuests(lab.prefix, keepFiles));
+    }
+    await Deno.mkdir(qemuLabDir(lab.prefix), { recursive: true });
+    const image = await buildGuestImage(qemuLabDir(lab.prefix));
+    const rec: GuestRecord = {
+      prefix: lab.prefix,
+      index: options.index,
+      mac: `02:88:00:01:00:${options.index.toString(16).padStart(2, "0")}`,
+      ip: `10.88.0.${100 + options.index}`,
+      memoryMiB: options.memoryMiB ?? 128,
+      blobKiB: options.blobKiB ?? 4096,
+      compressMigration: options.compressMigration ?? false,
+      mtu: lab.opts.mtu,
+      ...image,
+      host: options.host,
+      generation: 0,
+    };
+    await writeGuestRecord(rec);
+    const first = await launchInstance(rec, { host: rec.host, generation: 0, incoming: null });
+    await waitConsole(first, GUEST_READY, 60_000);
+    return new QemuGuest(lab, rec);
   }
 
-  /** Runs a shell command inside the guest (serial console). */
+  /** Runs a shell command inside the guest (serial console of the instance running it now). */
   async exec(command: string, timeoutMs = 30_000): Promise<GuestRun> {
-    this.#console ??= await GuestConsole.connect(this.#now.consolePath);
+    const rec = this.#record;
+    if (this.#console === null || this.#consoleOf !== rec.generation) {
+      await this.#console?.close();
+      this.#console = null;
+      this.#console = await GuestConsole.connect(instancePaths(rec, rec.generation).console);
+      this.#consoleOf = rec.generation;
+    }
     return await this.#console.run(command, timeoutMs);
   }
 
   /** QEMU's run state of the current instance (`running`, `paused`, `postmigrate`, ...). */
   async runState(): Promise<string> {
-    return (await this.#now.qmp.execute<{ status: string }>("query-status")).status;
+    const state = await withMonitor(
+      currentInstance(this.#record),
+      (qmp) => qmp.execute<{ status: string }>("query-status"),
+    );
+    return state.status;
   }
 
   /**
@@ -124,215 +147,22 @@ export class QemuGuest {
    * `to`, its TAP on that bridge, `migrate` on the source, wait for completion and the guest's
    * RESUME on the destination, then quit the paused source.
    */
-  async migrate(to: number): Promise<Migration> {
-    const from = this.#now.host;
-    const dest = await this.#startDestination(to);
-    const source = this.#now;
-    const startedAt = Date.now();
-    try {
-      await source.qmp.execute("migrate", { uri: `tcp:${this.lab.hostIp(to)}:${this.#port}` });
-      const done = await pollMigration(source.qmp, ["completed", "failed", "cancelled"], 60_000);
-      if (done.status !== "completed") {
-        throw new Error(
-          `Cannot migrate guest ${this.index} to h${to}: ${done.status}: ${
-            done["error-desc"] ?? ""
-          }`,
-        );
-      }
-      const resumed = await dest.qmp.waitEvent("RESUME", 10_000);
-      await this.#retire(source);
-      this.#now = dest;
-      return {
-        from,
-        to,
-        startedAt,
-        completedAt: resumed.at,
-        downtimeMs: done.downtime ?? NaN,
-        totalMs: done["total-time"] ?? NaN,
-      };
-    } catch (e) {
-      await this.#retire(dest, true);
-      throw e;
-    }
+  migrate(to: number): Promise<Migration> {
+    return migrateGuest(this.#record, to);
   }
 
   /**
-   * Starts a migration to `to` and ends it before it completes: `cancel` (`migrate_cancel`, as
-   * `virsh migrate` does on Ctrl-C) or `kill-destination` (the destination QEMU dies, so the
-   * migration fails). Bandwidth is throttled meanwhile so it cannot finish first. The guest
-   * stays where it was and keeps running; returns the migration's final status.
+   * Starts a migration to `to` and ends it before it completes (see {@linkcode abortMigration});
+   * the guest stays where it was and keeps running. Returns the migration's final status.
    */
-  async abortedMigration(to: number, mode: AbortMode): Promise<string> {
-    const source = this.#now;
-    const params = await source.qmp.execute<{ "max-bandwidth": number }>(
-      "query-migrate-parameters",
-    );
-    await source.qmp.execute("migrate-set-parameters", { "max-bandwidth": 1 << 20 });
-    const dest = await this.#startDestination(to);
-    try {
-      await source.qmp.execute("migrate", { uri: `tcp:${this.lab.hostIp(to)}:${this.#port}` });
-      await pollMigration(source.qmp, ["active"], 10_000, (s) => (s.ram?.transferred ?? 0) > 0);
-      if (mode === "cancel") {
-        await source.qmp.execute("migrate_cancel");
-        await this.#retire(dest, true);
-        return (await pollMigration(source.qmp, ["cancelled", "failed"], 10_000)).status;
-      }
-      dest.proc.child.kill("SIGKILL");
-      await dest.proc.status;
-      return (await pollMigration(source.qmp, ["failed", "cancelled"], 30_000)).status;
-    } finally {
-      await this.#retire(dest, true);
-      await source.qmp.execute("migrate-set-parameters", {
-        "max-bandwidth": params["max-bandwidth"],
-      });
-    }
+  abortedMigration(to: number, mode: AbortMode): Promise<string> {
+    return abortMigration(this.#record, to, mode);
   }
 
   /** Quits the guest's QEMU (its TAP goes with it). */
   async stop(): Promise<void> {
-    await this.#retire(this.#now);
+    await this.#console?.close();
+    this.#console = null;
+    await retire(currentInstance(this.#record));
   }
-
-  get #port(): number {
-    return 4400 + this.index;
-  }
-
-  async #startDestination(to: number): Promise<Instance> {
-    if (to === this.#now.host) {
-      throw new RangeError(`Cannot migrate guest ${this.index}: it is already on h${to}`);
-    }
-    return await launch(
-      this.lab,
-      { ...this.#opts, host: to },
-      this.mac,
-      ++this.#generation,
-      `tcp:${this.lab.hostIp(to)}:${this.#port}`,
-    );
-  }
-
-  /** Ends an instance: `quit` on its monitor (SIGKILL when that fails or `kill` is set). */
-  async #retire(i: Instance, kill = false): Promise<void> {
-    if (i === this.#now && this.#console) {
-      await this.#console.close();
-      this.#console = null;
-    }
-    if (!kill && !i.qmp.closed) await i.qmp.execute("quit").catch(() => {});
-    const t = setTimeout(() => {
-      try {
-        i.proc.child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, kill ? 0 : 5000);
-    await i.proc.status;
-    clearTimeout(t);
-    await i.qmp.close();
-  }
-}
-
-/** Starts one QEMU process for the guest on `opts.host`, its TAP enslaved to br-vm. */
-async function launch(
-  lab: Lab,
-  opts: Required<GuestOptions>,
-  mac: string,
-  generation: number,
-  incoming: string | null,
-): Promise<Instance> {
-  const image = await buildGuestImage(lab.dir);
-  const tag = `g${opts.index}x${generation}`;
-  const tap = `q${tag}`;
-  const qmpPath = `${lab.dir}/${tag}.qmp`;
-  const consolePath = `${lab.dir}/${tag}.console`;
-  const consoleLog = `${lab.dir}/${tag}.console.log`;
-  const ip = `10.88.0.${100 + opts.index}/24`;
-  const args = [
-    "qemu-system-x86_64",
-    "-name",
-    `vnet-guest-${opts.index}`,
-    "-accel",
-    "tcg",
-    "-m",
-    String(opts.memoryMiB),
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-no-reboot",
-    "-kernel",
-    image.kernel,
-    "-initrd",
-    image.initrd,
-    "-append",
-    `console=ttyS0 loglevel=3 panic=-1 vnet.ip=${ip} vnet.blob=${opts.blobKiB}`,
-    "-chardev",
-    `socket,id=con,path=${consolePath},server=on,wait=off,logfile=${consoleLog}`,
-    "-serial",
-    "chardev:con",
-    "-qmp",
-    `unix:${qmpPath},server=on,wait=off`,
-    "-netdev",
-    `tap,id=net0,ifname=${tap},script=no,downscript=no`,
-    "-device",
-    `virtio-net-pci,netdev=net0,mac=${mac},romfile=`,
-    ...(incoming ? ["-incoming", incoming] : []),
-  ];
-  const ns = lab.hostNs(opts.host);
-  const proc = await lab.spawn(`qemu-${tag}-h${opts.host}`, ns, args);
-  let qmp: QmpClient;
-  try {
-    qmp = await QmpClient.connect(qmpPath, 20_000);
-  } catch (e) {
-    const log = await Deno.readTextFile(proc.logPath).catch(() => "");
-    throw new Error(`Cannot start QEMU for guest ${opts.index}: ${(e as Error).message}\n${log}`);
-  }
-  for (const cmd of [["master", "br-vm"], ["mtu", String(lab.opts.mtu)], ["up"]]) {
-    const r = await lab.exec(ns, ["ip", "link", "set", tap, ...cmd]);
-    if (r.code !== 0) {
-      throw new Error(`Cannot attach ${tap} to h${opts.host}'s bridge: ${r.stderr.trim()}`);
-    }
-  }
-  return { host: opts.host, proc, qmp, tap, consolePath, consoleLog };
-}
-
-/** Polls `query-migrate` every 10 ms until its status is one of `want` (and `also` holds). */
-async function pollMigration(
-  qmp: QmpClient,
-  want: string[],
-  timeoutMs: number,
-  also: (s: MigrationStatus) => boolean = () => true,
-): Promise<MigrationStatus> {
-  const until = Date.now() + timeoutMs;
-  let last: MigrationStatus = { status: "none" };
-  while (Date.now() < until) {
-    last = await qmp.execute<MigrationStatus>("query-migrate");
-    if (want.includes(last.status) && also(last)) return last;
-    if (["failed", "cancelled"].includes(last.status) && !want.includes(last.status)) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(
-    `Cannot see the migration reach ${want.join("/")}: it is ${last.status}${
-      last["error-desc"] ? ` (${last["error-desc"]})` : ""
-    }`,
-  );
-}
-
-/** Waits until the file at `path` contains `text`; fails early when `proc` exits. */
-async function waitForText(
-  path: string,
-  text: string,
-  timeoutMs: number,
-  proc: LabProcess,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let exited = false;
-  proc.status.then(() => exited = true);
-  while (Date.now() < until && !exited) {
-    if ((await Deno.readTextFile(path).catch(() => "")).includes(text)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const console = await Deno.readTextFile(path).catch(() => "(no console output)");
-  const log = await Deno.readTextFile(proc.logPath).catch(() => "");
-  throw new Error(
-    `Cannot see "${text}" on the guest's console within ${timeoutMs} ms${
-      exited ? " (QEMU exited)" : ""
-    }:\n${console.slice(-2000)}\n${log.slice(-1000)}`,
-  );
 }
