@@ -74,10 +74,12 @@ export interface UnderlayEstimate {
   bandwidthAgeMs: number | null;
   /** The source of the newest sample. */
   source: UnderlaySource;
+  /** The source of the newest round-trip sample (pricing tells a probe from a fast path). */
+  rttSource: UnderlaySource | null;
 }
 
 interface PairRecord {
-  rtt: { ewma: number; min: WindowExtreme; at: number } | null;
+  rtt: { ewma: number; min: WindowExtreme; at: number; source: UnderlaySource } | null;
   throughput: { ewma: number; max: WindowExtreme; at: number } | null;
   /** The newest accepted sample, ms; -Infinity when only a probe was sent. */
   measuredAt: number;
@@ -155,10 +157,11 @@ export class UnderlayBook {
     const r = this.#recordFor(a, b, now, source);
     if (!r) return false;
     if (r.rtt === null) {
-      r.rtt = { ewma: ms, min: this.#window(ms, now, "min"), at: now };
+      r.rtt = { ewma: ms, min: this.#window(ms, now, "min"), at: now, source };
     } else {
       r.rtt.ewma += RTT_GAIN * (ms - r.rtt.ewma);
       r.rtt.at = now;
+      r.rtt.source = source;
       r.rtt.min.push(ms, now);
     }
     return true;
@@ -369,6 +372,7 @@ export class UnderlayBook {
       ageMs: now - r.measuredAt,
       bandwidthAgeMs: t ? now - t.at : null,
       source: r.source,
+      rttSource: r.rtt?.source ?? null,
     };
   }
 }

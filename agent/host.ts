@@ -29,7 +29,7 @@ import { parseJoinToken } from "./join/token.ts";
 import type { Link } from "./link/link.ts";
 import { tlsTransport, type Transport } from "./link/transport.ts";
 import { logger } from "./log.ts";
-import { dispatchProxyMessage } from "./proxy_control.ts";
+import { dispatchProxyMessage, proxyControlContext } from "./proxy_control.ts";
 import { DEVICE_PORT } from "./switch/port_name.ts";
 import { Switch } from "./switch/switch.ts";
 import type { Mac } from "./switch/ethernet.ts";
@@ -127,6 +127,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     { signal, clock },
   );
   const certificate = certificateUser({ fastPaths, hostApi, keyPem: state.key.keyPem });
+  const control = proxyControlContext({ sw, fastPaths, present, clock, transport, certificate });
 
   // The star.
   const uplink: Uplink = new Uplink({
@@ -138,12 +139,7 @@ export async function runHost(config: Config, deps: HostDeps): Promise<HostHandl
     sw,
     transport,
     clock,
-    onMessage: (msg, link) =>
-      dispatchProxyMessage(
-        { sw, fastPaths, present, now: () => clock.now(), onCertificate: certificate.use },
-        msg,
-        link,
-      ),
+    onMessage: (msg, link) => dispatchProxyMessage(control, msg, link),
     onBadMessage: (e) => log.warn("Ignored a proxy message: {error}", { error: e.message }),
     onUp: (link, welcome, ca) => {
       // Listen with the certificate just issued, say where, re-announce the links.
@@ -248,10 +244,11 @@ function certificateUser(parts: {
   fastPaths: FastPathManager;
   hostApi: HostApi | null;
   keyPem: string;
-}): { use(certPem: string, caPem?: string): string | null } {
+}): { use(certPem: string, caPem?: string): string | null; caPem(): string } {
   const log = logger("host");
   let ca = "";
   return {
+    caPem: () => ca,
     use(certPem, caPem) {
       if (caPem !== undefined) ca = caPem;
       if (parts.hostApi && !parts.hostApi.plain) {

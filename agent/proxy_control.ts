@@ -8,6 +8,7 @@
  *                              mac-moved -> forget the VM as local
  *                              certificate -> the fast-path listener's new certificate
  *                              peer-*, keys-revoked -> FastPathManager
+ *                              probe-peer -> PeerProbes: one RTT timed (probe-result)
  *
  * @module
  */
@@ -15,6 +16,9 @@
 import type { ProxyMessage } from "./control/messages.ts";
 import { applyRules } from "./control/apply.ts";
 import type { FastPathManager } from "./fastpath/manager.ts";
+import { type PeerProbes, peerProbes } from "./fastpath/peer_probe.ts";
+import type { Clock } from "./clock.ts";
+import type { Transport } from "./link/transport.ts";
 import type { Link } from "./link/link.ts";
 import { logger } from "./log.ts";
 import { type Mac, parseMac } from "./switch/ethernet.ts";
@@ -30,6 +34,36 @@ export interface ProxyControlContext {
   now(): number;
   /** A renewed certificate for this host: presented on its fast-path listener from now on. */
   onCertificate(certPem: string): void;
+  /** Times round trips to peers when the proxy asks; absent: such asks are answered "no". */
+  probes?: PeerProbes;
+}
+
+/**
+ * A host's context from its parts: the probes dial on its transport, time on its clock and
+ * verify peers with the proxy's CA as the certificate user last got it.
+ */
+export function proxyControlContext(parts: {
+  sw: Switch;
+  fastPaths: FastPathManager;
+  present: ProxyControlContext["present"];
+  clock: Clock;
+  transport: Transport;
+  certificate: { use(certPem: string): unknown; caPem(): string };
+}): ProxyControlContext {
+  const { sw, fastPaths, present, clock, transport, certificate } = parts;
+  return {
+    sw,
+    fastPaths,
+    present,
+    now: () => clock.now(),
+    onCertificate: (certPem) => void certificate.use(certPem),
+    probes: peerProbes({
+      transport,
+      clock,
+      caPem: () => certificate.caPem(),
+      denied: (key) => fastPaths.trust.denied(key),
+    }),
+  };
 }
 
 /** Acts on one validated message from the proxy, which arrived on `uplink`. */
@@ -80,6 +114,17 @@ export function dispatchProxyMessage(
     case "keys-revoked":
     case "peer-close":
       ctx.fastPaths.handle(msg);
+      break;
+    case "probe-peer":
+      // Bounded there (one in flight, one a second); answered on the link that asked.
+      if (ctx.probes) void ctx.probes.run(msg, (m) => uplink.sendControl(m));
+      else {
+        uplink.sendControl({
+          type: "probe-result",
+          peer: msg.peer,
+          error: "this host runs no probes",
+        });
+      }
       break;
   }
 }

@@ -7,7 +7,8 @@
  *     TLS conn ──admit──> Link "host:NAME" ──frames──> Switch.forward
  *                                          └─control─> VTTIF (traffic), adaptation (listening,
  *                                                      peer-up/down, rules-applied), the
- *                                                      underlay book (path-rtt)
+ *                                                      underlay book (path-rtt,
+ *                                                      probe-result)
  *
  * @module
  */
@@ -46,8 +47,11 @@ export interface SessionContext {
   /** One log line per source and kind of refusal per minute. */
   refusalLog: LogLimit;
   reports: ReportGate;
-  /** Where hosts' fast-path RTTs go (placement's underlay book); absent: they are ignored. */
-  underlay?: Pick<UnderlayService, "observePathRtts">;
+  /**
+   * Where hosts' fast-path RTTs and probe answers go (placement's underlay book); absent: they
+   * are ignored.
+   */
+  underlay?: Pick<UnderlayService, "observePathRtts" | "observeProbeResult">;
   admission: AdmitContext;
   link: LinkOptions;
   clock: Clock;
@@ -161,6 +165,10 @@ export function dispatchHostMessage(
     case "path-rtt":
       // Checked and counted there: only this host's own pairs with a fast path up.
       ctx.underlay?.observePathRtts(host, msg.paths, now);
+      break;
+    case "probe-result":
+      // Taken only as the answer to a probe the proxy asked of this host; else counted there.
+      ctx.underlay?.observeProbeResult(host, msg, now);
       break;
   }
 }

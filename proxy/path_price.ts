@@ -1,8 +1,9 @@
 /**
  * How the placement planner prices one host pair, from the underlay book: the larger of the
  * pair's own achieved bandwidth (while fresh) and its star path's (the narrower of its two
- * star links); its RTT is its fast path's while that is up and reported lately, else its two
- * star links' summed. Pure: estimates in, one price out, so callers price only the pairs they
+ * star links); its RTT is its fast path's while that is up and reported lately, else a fresh
+ * active probe's (proxy/underlay_probes.ts: the direct path timed by one of the two hosts),
+ * else its two star links' summed. Pure: estimates in, one price out, so callers price only the pairs they
  * need (every pair of 10,000 hosts is 50 million).
  *
  * @module
@@ -20,9 +21,10 @@ export interface PlannedPathView {
   via: "pair" | "star" | "unknown";
   /**
    * Which measurement the RTT comes from: the pair's fast path (its keepalives, reported by
-   * its hosts) or the sum of its two star links'.
+   * its hosts), an active probe of the direct path (no fast path up), or the sum of its two
+   * star links'.
    */
-  rttVia: "fast-path" | "star" | "unknown";
+  rttVia: "fast-path" | "probe" | "star" | "unknown";
   /** Where the path is narrowest, in words. */
   bottleneck: string;
 }
@@ -80,7 +82,9 @@ export function pairPricer(inp: PriceInputs): (a: string, b: string) => PlannedP
 
 /**
  * A host pair's RTT: its fast path's, reported by its hosts, while that path is up and the
- * report is fresh; else the sum of its two star links' RTTs; else unknown.
+ * report is fresh; else a fresh probe's, whose newest round trip the pair's own hosts timed
+ * directly (two hosts on one site behind a far proxy are near each other, which the star sum
+ * cannot say); else the sum of its two star links' RTTs; else unknown.
  */
 function pairRtt(
   inp: PriceInputs,
@@ -88,11 +92,10 @@ function pairRtt(
   own: UnderlayEstimate | null,
   [sa, sb]: (UnderlayEstimate | null)[],
 ): Pick<PlannedPathView, "rttMs" | "rttVia"> {
-  if (
-    own?.rttMs != null && own.rttAgeMs !== null && own.rttAgeMs <= inp.maxAgeMs &&
-    inp.direct(pair)
-  ) {
-    return { rttMs: own.rttMs, rttVia: "fast-path" };
+  if (own?.rttMs != null && own.rttAgeMs !== null && own.rttAgeMs <= inp.maxAgeMs) {
+    if (inp.direct(pair)) return { rttMs: own.rttMs, rttVia: "fast-path" };
+    // No fast path: a probe timed the direct path; an older fast path's RTT is not taken.
+    if (own.rttSource === "probe") return { rttMs: own.rttMs, rttVia: "probe" };
   }
   if (sa?.rttMs != null && sb?.rttMs != null) {
     return { rttMs: sa.rttMs + sb.rttMs, rttVia: "star" };

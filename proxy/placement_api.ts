@@ -61,46 +61,22 @@ export function changePlacement(ctx: ApiContext, body: unknown): PlacementReply 
   return placementReply(ctx);
 }
 
+/** Adds one metric family: its HELP and TYPE lines and a line per (labels, value) row. */
+type Family = (name: string, type: string, help: string, rows: [string, number][]) => void;
+
+/** `{k="v"}` with the characters the text format cannot carry replaced. */
+const label = (k: string, v: string) => `{${k}="${v.replace(/["\\\n]/g, "_")}"}`;
+
 /** Placement and underlay metric lines in the Prometheus text format (appended to /metrics). */
 export function placementMetrics(ctx: ApiContext): string {
   if (!ctx.placement) return "";
   const now = nowOf(ctx);
   const lines: string[] = [];
-  const family = (name: string, type: string, help: string, rows: [string, number][]) => {
+  const family: Family = (name, type, help, rows) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, v] of rows) lines.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`);
   };
-  const label = (k: string, v: string) => `{${k}="${v.replace(/["\\\n]/g, "_")}"}`;
-  // Only what was measured: the full view (planned paths, pairs never measured) is O(hosts²),
-  // and /metrics must stay cheap at thousands of hosts (it runs on the proxy's one thread).
-  const book = ctx.placement.underlay.book;
-  const u = { pairs: book.estimates(now), refused: book.refused };
-  family(
-    "vnet_underlay_rtt_ms",
-    "gauge",
-    "Smoothed round trip per star link (proxy|host), from keepalives, and per host pair, " +
-      "from its fast path's keepalives as its hosts report them.",
-    u.pairs.filter((p) => p.rttMs !== null).map((p) => [label("pair", p.pair), p.rttMs!]),
-  );
-  family(
-    "vnet_underlay_bandwidth_bytes_per_second",
-    "gauge",
-    "Largest achieved throughput of the last one to two minutes, per star link and host pair.",
-    u.pairs.filter((p) => p.bandwidthBytesPerSec !== null)
-      .map((p) => [label("pair", p.pair), p.bandwidthBytesPerSec!]),
-  );
-  family(
-    "vnet_underlay_refused_total",
-    "counter",
-    "Underlay samples refused, by reason.",
-    Object.entries(u.refused).map(([k, v]) => [label("reason", k), v]),
-  );
-  family(
-    "vnet_underlay_path_rtt_refused_total",
-    "counter",
-    "Entries of hosts' fast-path RTT reports refused, by reason.",
-    Object.entries(ctx.placement.underlay.pathRttRefused).map(([k, v]) => [label("reason", k), v]),
-  );
+  underlayMetrics(ctx.placement.underlay, now, family);
   const { service, migrator } = ctx.placement;
   const outcomes = new Map<string, number>();
   for (const m of migrator.history) {
@@ -126,4 +102,58 @@ export function placementMetrics(ctx: ApiContext): string {
     ["", migrator.enabled && migrator.hook ? 1 : 0],
   ]);
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The underlay's metric families: only what was measured, since the full view (planned paths,
+ * pairs never measured) is O(hosts²), and /metrics must stay cheap at thousands of hosts (it
+ * runs on the proxy's one thread).
+ */
+function underlayMetrics(
+  underlay: NonNullable<ApiContext["placement"]>["underlay"],
+  now: number,
+  family: Family,
+): void {
+  const pairs = underlay.book.estimates(now);
+  family(
+    "vnet_underlay_rtt_ms",
+    "gauge",
+    "Smoothed round trip per star link (proxy|host), from keepalives, and per host pair, " +
+      "from its fast path's keepalives as its hosts report them, or from an active probe.",
+    pairs.filter((p) => p.rttMs !== null).map((p) => [label("pair", p.pair), p.rttMs!]),
+  );
+  family(
+    "vnet_underlay_bandwidth_bytes_per_second",
+    "gauge",
+    "Largest achieved throughput of the last one to two minutes, per star link and host pair.",
+    pairs.filter((p) => p.bandwidthBytesPerSec !== null)
+      .map((p) => [label("pair", p.pair), p.bandwidthBytesPerSec!]),
+  );
+  family(
+    "vnet_underlay_refused_total",
+    "counter",
+    "Underlay samples refused, by reason.",
+    Object.entries(underlay.book.refused).map(([k, v]) => [label("reason", k), v]),
+  );
+  family(
+    "vnet_underlay_path_rtt_refused_total",
+    "counter",
+    "Entries of hosts' fast-path RTT reports refused, by reason.",
+    Object.entries(underlay.pathRttRefused).map(([k, v]) => [label("reason", k), v]),
+  );
+  const probes = underlay.probes.counts();
+  family(
+    "vnet_underlay_probes_total",
+    "counter",
+    "Active RTT probes of host pairs with no RTT of their own, by outcome: sent, answered " +
+      "(RTT taken), failed (the host could not time it), unanswered.",
+    (["sent", "answered", "failed", "unanswered"] as const)
+      .map((k) => [label("outcome", k), probes[k]]),
+  );
+  family(
+    "vnet_underlay_probe_results_refused_total",
+    "counter",
+    "Hosts' probe-result answers refused, by reason (unasked, late, out of range).",
+    Object.entries(probes.refused).map(([k, v]) => [label("reason", k), v]),
+  );
 }

@@ -2,6 +2,7 @@
  * VM placement in the proxy, built from the one validated config and the proxy's core:
  *
  *     star links, VTTIF's matrix, MAC table ──> UnderlayService (every update interval)
+ *     reachability, host keys, star links ──> its RTT probes (probe-peer to a dialing host)
  *     VTTIF's graph, MAC table, slots, pins, underlay ──> PlacementService (plans on demand)
  *     PlacementService + --migrate-hook + migrate on ──> Migrator (one move at a time)
  *                                                         └─> events, `agent advise`
@@ -55,6 +56,15 @@ export function buildPlacement(
     matrix: () => vttif.vttif.smoothedMatrix(),
     vms: () => vmsSince(sw, clock.now()),
     direct: (pair: HostPair) => adapt.pairs.get(pair)?.phase === "up",
+    probeTargets: {
+      // Only an address where the proxy reached the host itself, as for fast paths.
+      listen: (h) => {
+        const r = hosts.reachOf(h);
+        return r?.state === "reachable" ? r.listen : null;
+      },
+      keyOf: (h) => hosts.identityOf(h)?.key ?? null,
+      send: (h, msg) => hosts.links.get(h)?.sendControl(msg) ?? false,
+    },
   }, { intervalMs: config.updateInterval, settleMs });
   const service = new PlacementService({
     graph: () => vttif.vttif.current().graph,

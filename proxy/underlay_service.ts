@@ -12,16 +12,16 @@
  *                                  -> checked (observePathRtts: only the reporter's own pairs
  *                                     whose fast path is up; plausible values; not too often;
  *                                     refusals counted) -> pair "A|B" RTT, fast-path
+ *     a few pairs VM traffic makes matter, with no fast path: probed (underlay_probes.ts),
+ *       one host times a round trip to the other -> checked -> pair "A|B" RTT, probe
  *       -> pathCosts(now): per host pair the better of what the pair itself carried and the
  *          star path (the smaller bandwidth of its two star links); the RTT is the pair's own
- *          while its fast path is up and reported lately, else the sum of its star links'
+ *          (its fast path's while up, else a fresh probe's), else the sum of its star links'
  *       -> view(now): every pair, what the planner takes for it, and where the bottleneck is
  *
- * Why no active probe: the star's keepalives already give every star link an RTT every
- * second, and the fast paths' keepalives the direct path's, so every host pair has an RTT;
- * what a probe could add is bandwidth, and a probe light enough to be harmless measures no
- * bandwidth (a bandwidth probe must fill the path). Host pairs that never carried traffic stay
- * priced as their star path, a lower bound; `unmeasured` lists them.
+ * Probes time RTT only: one light enough to be harmless measures no bandwidth (a bandwidth
+ * probe must fill the path). Host pairs that never carried traffic stay priced as their star
+ * path, a lower bound; `unmeasured` lists them, probed or not.
  *
  * @module
  */
@@ -31,6 +31,14 @@ import type { PathEstimate } from "../adapt/placement.ts";
 import { type HostPair, hostPair, splitPair } from "../adapt/planner.ts";
 import { pairPricer, type PlannedPathView } from "./path_price.ts";
 export type { PlannedPathView } from "./path_price.ts";
+import type { ProbeResult } from "../agent/control/host_messages.ts";
+import {
+  type ProbeCounts,
+  type ProbeOptions,
+  type ProbeRefusal,
+  type ProbeTargets,
+  UnderlayProbes,
+} from "./underlay_probes.ts";
 import {
   MAX_RTT_MS,
   UnderlayBook,
@@ -76,6 +84,8 @@ export interface UnderlaySources {
   vms(): ReadonlyMap<string, { host: string; since: number }>;
   /** Whether the fast path of `pair` is up. */
   direct(pair: HostPair): boolean;
+  /** How to ask hosts for RTT probes; absent: none are sent (answers are refused). */
+  probeTargets?: ProbeTargets;
 }
 
 /** Tuning; every field has a default. */
@@ -87,6 +97,8 @@ export interface UnderlayServiceOptions {
   /** Sampling period. Default 1 s. */
   intervalMs?: number;
   windowMs?: number;
+  /** The active RTT probes' bounds (underlay_probes.ts). */
+  probes?: ProbeOptions;
 }
 
 /** One pair as `GET /api/underlay` shows it. */
@@ -114,6 +126,8 @@ export interface UnderlayView {
   refused: Record<UnderlayRefusal, number>;
   /** Entries of hosts' path-rtt reports refused, by reason. */
   pathRttRefused: Record<PathRttRefusal, number>;
+  /** The active RTT probes: sent, answered, failed, unanswered, answers refused by reason. */
+  probes: ProbeCounts;
 }
 
 /** Hosts up to which the view lists every pair. */
@@ -122,6 +136,8 @@ export const FULL_VIEW_HOSTS = 128;
 /** Feeds the underlay book from the proxy and prices host pairs for placement. */
 export class UnderlayService {
   readonly book: UnderlayBook;
+  /** The active RTT probes of pairs with no RTT of their own. */
+  readonly probes: UnderlayProbes;
   readonly #sources: UnderlaySources;
   readonly #maxAgeMs: number;
   readonly #settleMs: number;
@@ -143,6 +159,7 @@ export class UnderlayService {
     this.#maxAgeMs = options.maxAgeMs ?? 300_000;
     this.#settleMs = options.settleMs ?? 15_000;
     this.#intervalMs = options.intervalMs ?? 1000;
+    this.probes = new UnderlayProbes(sources.probeTargets ?? null, options.probes);
   }
 
   /** Takes one round of samples at `now` (ms since epoch). */
@@ -167,7 +184,8 @@ export class UnderlayService {
     for (const host of this.#pathRttAt.keys()) if (!seen.has(host)) this.#pathRttAt.delete(host);
     this.#proxyRate = total;
     this.#proxyBest = Math.max(this.#proxyBest, total);
-    for (const [pair, rate] of this.#hostPairRates(now)) {
+    const traffic = this.#vmTraffic(now);
+    for (const [pair, rate] of traffic.pairs) {
       if (rate < MIN_SAMPLE_BYTES_PER_SEC) continue;
       const [a, b] = splitPair(pair);
       this.book.observeThroughput(
@@ -178,6 +196,25 @@ export class UnderlayService {
         this.#sources.direct(pair) ? "fast-path" : "star",
       );
     }
+    this.probes.tick(now, () => ({
+      pairRates: traffic.pairs,
+      hostRates: traffic.hosts,
+      connected: (h) => seen.has(h),
+      direct: (pair) => this.#sources.direct(pair),
+      estimate: (a, b) => this.book.estimate(a, b, now),
+    }));
+  }
+
+  /**
+   * Takes host `host`'s answer to a probe (probe-result) at `now`: only one this proxy asked
+   * of it, in time, with a plausible RTT; the rest is refused and counted, never thrown.
+   */
+  observeProbeResult(
+    host: string,
+    result: ProbeResult,
+    now: number,
+  ): "taken" | "failed" | ProbeRefusal {
+    return this.probes.observe(host, result, now, this.book);
   }
 
   /**
@@ -236,19 +273,26 @@ export class UnderlayService {
     return this.#sources.direct(hostPair(host, peer)) ? null : "no fast path";
   }
 
-  /** VM traffic summed per host pair (both directions), leaving out VMs that moved lately. */
-  #hostPairRates(now: number): Map<HostPair, number> {
+  /**
+   * VM traffic summed per host pair (both directions) and per host (its VMs' traffic, either
+   * end), leaving out VMs that moved lately.
+   */
+  #vmTraffic(now: number): { pairs: Map<HostPair, number>; hosts: Map<string, number> } {
     const vms = this.#sources.vms();
-    const out = new Map<HostPair, number>();
+    const pairs = new Map<HostPair, number>();
+    const hosts = new Map<string, number>();
     for (const e of this.#sources.matrix()) {
       const a = vms.get(e.src);
       const b = vms.get(e.dst);
-      if (!a || !b || a.host === b.host) continue;
+      if (!a || !b) continue;
       if (now - a.since < this.#settleMs || now - b.since < this.#settleMs) continue;
+      hosts.set(a.host, (hosts.get(a.host) ?? 0) + e.bytesPerSec);
+      if (a.host === b.host) continue;
+      hosts.set(b.host, (hosts.get(b.host) ?? 0) + e.bytesPerSec);
       const pair = hostPair(a.host, b.host);
-      out.set(pair, (out.get(pair) ?? 0) + e.bytesPerSec);
+      pairs.set(pair, (pairs.get(pair) ?? 0) + e.bytesPerSec);
     }
-    return out;
+    return { pairs, hosts };
   }
 
   /**
@@ -319,13 +363,14 @@ export class UnderlayService {
       proxy: { bytesPerSec: this.#proxyRate, bestBytesPerSec: this.#proxyBest },
       refused: { ...this.book.refused },
       pathRttRefused: { ...this.pathRttRefused },
+      probes: this.probes.counts(),
     };
   }
 
   /** The pairs of connected hosts that were measured or carry VM traffic, priced. */
   #pricedPairs(names: string[], measured: UnderlayEstimate[], now: number): PlannedPathView[] {
     const connected = new Set(names);
-    const wanted = new Set<HostPair>(this.#hostPairRates(now).keys());
+    const wanted = new Set<HostPair>(this.#vmTraffic(now).pairs.keys());
     for (const e of measured) if (!e.pair.startsWith(`${STAR}|`)) wanted.add(e.pair);
     const price = this.#pricer(now);
     return [...wanted].sort().map((pair) => splitPair(pair))

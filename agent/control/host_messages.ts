@@ -63,8 +63,23 @@ export interface PathRtt {
   paths: [string, number][];
 }
 
+/**
+ * Host -> proxy: the answer to probe-peer: the round trip to `peer` (HELLO -> WELCOME on its
+ * fast-path listener, after TLS was up), or why there is none. Exactly one of the two.
+ */
+export type ProbeResult =
+  | { type: "probe-result"; peer: string; rttMs: number }
+  | { type: "probe-result"; peer: string; error: string };
+
 /** What a host sends the proxy. */
-export type HostMessage = Traffic | Listening | PeerState | RulesApplied | MacStatus | PathRtt;
+export type HostMessage =
+  | Traffic
+  | Listening
+  | PeerState
+  | RulesApplied
+  | MacStatus
+  | PathRtt
+  | ProbeResult;
 
 /** Every message type a host sends. */
 export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
@@ -75,6 +90,7 @@ export const HOST_MESSAGE_TYPES: readonly HostMessage["type"][] = [
   "rules-applied",
   "mac-status",
   "path-rtt",
+  "probe-result",
 ];
 
 /** Entries a traffic report may carry (pairs + group sources). */
@@ -159,6 +175,24 @@ function parsePathRtt(o: Fields): PathRtt {
   };
 }
 
+/**
+ * The shape of a probe-result: a peer and either a number or a reason. Whether the proxy asked
+ * for it and whether the number is a plausible RTT is the proxy's to judge and count
+ * (proxy/underlay_probes.ts), as for path-rtt.
+ */
+function parseProbeResult(o: Fields): ProbeResult {
+  const peer = text(o, "peer", 63, HOST_NAME);
+  const hasRtt = o.rttMs !== undefined;
+  if (hasRtt === (o.error !== undefined)) {
+    throw new ProtocolError("Cannot accept probe-result: give exactly one of rttMs and error");
+  }
+  if (!hasRtt) return { type: "probe-result", peer, error: text(o, "error", 200) };
+  if (typeof o.rttMs !== "number") {
+    throw new ProtocolError("Cannot accept probe-result: rttMs is not a number");
+  }
+  return { type: "probe-result", peer, rttMs: o.rttMs };
+}
+
 /** The parser of peer-up or peer-down. */
 function peerState<T extends PeerState["type"]>(type: T) {
   return (o: Fields) => ({
@@ -186,6 +220,7 @@ const HOST_PARSERS: { [T in HostMessage["type"]]: (o: Fields) => HostMessage & {
   }),
   "mac-status": parseMacStatus,
   "path-rtt": parsePathRtt,
+  "probe-result": parseProbeResult,
 };
 
 /**

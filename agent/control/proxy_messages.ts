@@ -126,6 +126,20 @@ export interface PeerClose {
   reason: string;
 }
 
+/**
+ * Proxy -> host: time one round trip to `peer`'s fast-path listener at `address` (one the
+ * proxy reached itself), verifying its certificate by `key`, and answer probe-result. Sent only
+ * for host pairs with no traffic-timed RTT of their own, a few per interval
+ * (proxy/underlay_probes.ts).
+ */
+export interface ProbePeer {
+  type: "probe-peer";
+  peer: string;
+  /** `address`'s host must present a certificate for this key's TLS name. */
+  key: string;
+  address: string;
+}
+
 /** Proxy -> host: a VM that lived here now lives behind `to`; forget it as local. */
 export interface MacMoved {
   type: "mac-moved";
@@ -155,7 +169,8 @@ export type ProxyMessage =
   | PeerMacs
   | Certificate
   | KeysRevoked
-  | PeerClose;
+  | PeerClose
+  | ProbePeer;
 
 /** Every message type the proxy sends. */
 export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
@@ -171,6 +186,7 @@ export const PROXY_MESSAGE_TYPES: readonly ProxyMessage["type"][] = [
   "certificate",
   "keys-revoked",
   "peer-close",
+  "probe-peer",
 ];
 
 function parseRulesSet(o: Fields): RulesSet {
@@ -270,6 +286,12 @@ const PROXY_PARSERS: { [T in ProxyMessage["type"]]: (o: Fields) => ProxyMessage 
     type: "peer-close",
     peer: text(o, "peer", 63, HOST_NAME),
     reason: note(o.reason, 200),
+  }),
+  "probe-peer": (o) => ({
+    type: "probe-peer",
+    peer: text(o, "peer", 63, HOST_NAME),
+    key: text(o, "key", 64, KEY_FINGERPRINT),
+    address: text(o, "address", 100),
   }),
 };
 

@@ -18,7 +18,9 @@
  *                                             <- preamble + WELCOME {}; the acceptor closes
  *
  * The certificate is what proves the host is there; the WELCOME carries nothing, so a stranger
- * who probes learns no more than the TLS handshake already showed.
+ * who probes learns no more than the TLS handshake already showed. A host times a peer's
+ * round trip the same way when the proxy asks (probe-peer, peer_probe.ts): the HELLO -> WELCOME
+ * exchange, after TLS is up, is one round trip of the path between them.
  *
  * @module
  */
@@ -108,16 +110,33 @@ export async function probePeer(
   address: Address,
   options: { key: string; caPem: string; timeoutMs: number; transport?: Transport; clock?: Clock },
 ): Promise<void> {
+  await probeRtt(address, options);
+}
+
+/**
+ * {@linkcode probePeer}, timed: resolves with the milliseconds from sending HELLO {role: probe}
+ * to receiving WELCOME, on the clock's monotonic time. TCP and TLS are up before the clock
+ * starts (the transport's dial finishes the TLS handshake), so this is one round trip of the
+ * path, not the three or so of connecting. A host measures its peers' RTT with it when the
+ * proxy asks (peer_probe.ts).
+ */
+export async function probeRtt(
+  address: Address,
+  options: { key: string; caPem: string; timeoutMs: number; transport?: Transport; clock?: Clock },
+): Promise<number> {
   const transport = options.transport ?? tlsTransport;
+  const clock = options.clock ?? systemClock;
   const conn = await transport.dial(address, {
     serverName: keyTlsName(options.key),
     caPem: options.caPem,
     timeoutMs: options.timeoutMs,
   });
   try {
-    const hs = new Handshake(conn, options.timeoutMs, { clock: options.clock });
+    const hs = new Handshake(conn, options.timeoutMs, { clock });
+    const sent = clock.monotonic();
     await hs.start(MessageType.HELLO, { role: "probe" });
     await hs.expect(MessageType.WELCOME);
+    return clock.monotonic() - sent;
   } finally {
     try {
       conn.close();
@@ -127,8 +146,10 @@ export async function probePeer(
 
 /**
  * Runs the acceptor's side on an accepted TLS connection; returns the peer's name and the
- * handshake, or `probe` when it was the proxy checking reachability (answered and done). A ticket that is not there yet is waited for up to `ticketWaitMs` (the proxy's
- * message to us and its message to the dialer travel on different links).
+ * handshake, or `probe` when it was a probe (the proxy checking reachability, or a peer timing
+ * a round trip; answered and done). A ticket that is not there yet is waited for up to
+ * `ticketWaitMs` (the proxy's message to us and its message to the dialer travel on different
+ * links).
  *
  * @throws {ProtocolError} (after sending GOODBYE) for a bad, replayed or foreign ticket.
  */
@@ -146,7 +167,9 @@ export async function acceptPeer(
   const hs = new Handshake(conn, options.timeoutMs, { clock });
   const hello = Handshake.json(await hs.expect(MessageType.HELLO));
   if (hello.role === "probe") {
-    // The proxy checking that we can be reached here: the TLS handshake was the answer.
+    // The proxy checking that we can be reached here, or a peer the proxy asked to time a
+    // round trip to us: the TLS handshake was the answer. Anyone who can reach the listener
+    // may ask; they learn only that it answers (which TLS showed), get no ticket, no link.
     await hs.start(MessageType.WELCOME, {});
     return { probe: true };
   }

@@ -58,13 +58,34 @@ export function printUnderlay(u: UnderlayReply, out: Print): void {
         : "\nas placement prices host pairs:",
     );
     out(table(
-      ["host pair", "bandwidth", "rtt ms", "from", "bottleneck"],
-      planned.map((p) => [p.pair, rate(p.bandwidthBytesPerSec), ms(p.rttMs), p.via, p.bottleneck]),
+      ["host pair", "bandwidth", "from", "rtt ms", "rtt from", "bottleneck"],
+      planned.map((p) => [
+        p.pair,
+        rate(p.bandwidthBytesPerSec),
+        p.via,
+        ms(p.rttMs),
+        p.rttVia ?? "-",
+        p.bottleneck,
+      ]),
     ));
   }
   if ((u.unmeasured ?? []).length) {
     out(`no traffic of their own lately (priced as their star path): ${u.unmeasured.join(" ")}`);
   }
+  printProbes(u.probes, out);
+}
+
+/** The active RTT probes in one or two lines (absent in a reply from an older proxy). */
+function printProbes(p: UnderlayReply["probes"] | undefined, out: Print): void {
+  if (!p) return;
+  const refused = Object.entries(p.refused ?? {}).filter(([, n]) => n > 0)
+    .map(([why, n]) => `${n} ${why}`);
+  out(
+    `\nRTT probes (pairs without a fast path): ${p.sent} sent, ${p.answered} answered, ` +
+      `${p.failed} failed, ${p.unanswered} unanswered, ${p.outstanding} waiting` +
+      (refused.length ? `; answers refused: ${refused.join(", ")}` : ""),
+  );
+  if (p.lastFailure) out(`last failed probe: ${p.lastFailure}`);
 }
 
 /** `agent advise`: the plan and its reasons, the capacities, the migrations carried out. */

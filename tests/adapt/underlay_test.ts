@@ -186,6 +186,7 @@ class ReferenceBook {
       ageMs: now - last.t,
       bandwidthAgeMs: bw.length ? now - bw[bw.length - 1].t : null,
       source: last.source as UnderlaySource,
+      rttSource: rtt.length ? rtt[rtt.length - 1].source as UnderlaySource : null,
     };
   }
 }

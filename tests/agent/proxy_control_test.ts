@@ -8,6 +8,7 @@ import { dispatchProxyMessage } from "../../agent/proxy_control.ts";
 import { Switch } from "../../agent/switch/switch.ts";
 import type { FastPathManager } from "../../agent/fastpath/manager.ts";
 import type { Link } from "../../agent/link/link.ts";
+import { PeerProbes } from "../../agent/fastpath/peer_probe.ts";
 
 function setup() {
   const sw = new Switch({ role: "host", maxMacs: 100, macAgeMs: 60_000, moveQuietMs: 0 });
@@ -60,4 +61,26 @@ Deno.test("proxy control: fast-path instructions go to the fast-path manager", (
     ttlMs: 5,
   }, uplink);
   assertEquals(handled, ["peer-close", "peer-expect"]);
+});
+
+Deno.test("proxy control: probe-peer goes to the host's probes and is answered on the uplink", async () => {
+  const { sent, uplink, ctx } = setup();
+  const msg = {
+    type: "probe-peer" as const,
+    peer: "h2",
+    key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    address: "10.0.0.3:7810",
+  };
+  // Without probes (a host built without them): answered "no" at once, never silence.
+  dispatchProxyMessage(ctx, msg, uplink);
+  assertEquals(sent, [{ type: "probe-result", peer: "h2", error: "this host runs no probes" }]);
+  const probes = new PeerProbes({
+    probe: () => Promise.resolve(0.25),
+    caPem: () => "CA",
+    denied: () => false,
+    clock: { monotonic: () => 5000 },
+  });
+  dispatchProxyMessage({ ...ctx, probes }, msg, uplink);
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(sent[1], { type: "probe-result", peer: "h2", rttMs: 0.25 });
 });

@@ -19,6 +19,8 @@ const FROM_HOSTS = [
   { type: "rules-applied", owner: "adapt", seq: 3 },
   { type: "mac-status", mac: "02:00:00:00:00:01", present: false },
   { type: "path-rtt", paths: [["h2", 0.4]] },
+  { type: "probe-result", peer: "h2", rttMs: 0.3 },
+  { type: "probe-result", peer: "h2", error: "no answer" },
 ];
 
 const FROM_PROXY = [
@@ -48,6 +50,12 @@ const FROM_PROXY = [
   },
   { type: "keys-revoked", keys: ["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] },
   { type: "peer-close", peer: "h2", reason: "done" },
+  {
+    type: "probe-peer",
+    peer: "h2",
+    key: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    address: "10.0.0.2:7810",
+  },
 ];
 
 Deno.test("control: each parser takes its own direction and refuses the other's by name", () => {
@@ -86,5 +94,38 @@ Deno.test("control: path-rtt is bounded and shaped [peer, number]; its values ar
     ] as const
   ) {
     assertThrows(() => parseHostMessage({ type: "path-rtt", paths }), ProtocolError, why);
+  }
+});
+
+Deno.test("control: probe-result carries exactly one of rttMs and error; its value is the proxy's to judge", () => {
+  // A negative RTT is well-formed: the proxy's probes refuse and count it (out of range).
+  assertEquals(
+    parseHostMessage({ type: "probe-result", peer: "h2", rttMs: -1, extra: 1 }),
+    { type: "probe-result", peer: "h2", rttMs: -1 },
+  );
+  for (
+    const [fields, why] of [
+      [{ peer: "h2" }, "exactly one of rttMs and error"],
+      [{ peer: "h2", rttMs: 1, error: "x" }, "exactly one of rttMs and error"],
+      [{ peer: "h2", rttMs: "1" }, "rttMs is not a number"],
+      [{ peer: "h2", error: "" }, "bad or missing error"],
+      [{ peer: "h2", error: "x".repeat(201) }, "bad or missing error"],
+      [{ peer: "H2!", rttMs: 1 }, "bad or missing peer"],
+    ] as const
+  ) {
+    assertThrows(() => parseHostMessage({ type: "probe-result", ...fields }), ProtocolError, why);
+  }
+});
+
+Deno.test("control: probe-peer needs a peer name, a key fingerprint and an address", () => {
+  const key = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  for (
+    const [fields, why] of [
+      [{ peer: "h2", key: "SHA256:short", address: "10.0.0.2:1" }, "bad or missing key"],
+      [{ peer: "h2", key }, "bad or missing address"],
+      [{ key, address: "10.0.0.2:1" }, "bad or missing peer"],
+    ] as const
+  ) {
+    assertThrows(() => parseProxyMessage({ type: "probe-peer", ...fields }), ProtocolError, why);
   }
 });
