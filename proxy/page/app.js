@@ -4,7 +4,8 @@
  * panel with the topology class and an event timeline fed by the proxy's event stream.
  *
  *     EventSource(/api/events?stream) -> timeline, and a refresh
- *     refresh (each event, and every few s): /api/links, /api/vms, /api/topology, /api/adapt
+ *     refresh (each event, and every few s): /api/links, /api/vms, /api/topology, /api/adapt,
+ *       /api/underlay
  *       -> model (model.js) -> graph diff (graph.js) -> panel and data attributes (here)
  *
  * For tests and scripts: `window.vnetGraph` is the cytoscape instance (node ids `proxy`,
@@ -35,13 +36,45 @@ globalThis.vnetGraph = graph.cy;
 const starRates = new StarRates();
 
 /** Turns the API's answers into the graph and the panel. */
-function render(links, vms, topo, adapt) {
+function render(links, vms, topo, adapt, underlay) {
   const model = overlayModel(links, vms, topo);
   const placed = layout(model);
   graph.update(graphElements(model, placed, { rates: starRates, now: Date.now() }), placed.pos);
   showTopology(topo);
   showOverlay(model, adapt);
+  showUnderlay(underlay);
   showCounts(topo.classification.kind);
+}
+
+/** Rows the underlay table shows at most (the pairs placement has a price for). */
+const UNDERLAY_ROWS = 12;
+
+/**
+ * The panel's underlay section: per host pair the bandwidth and RTT placement takes, and where
+ * the RTT comes from (the pair's fast path, a probe, or its two star links).
+ *
+ * @param {{ planned: { pair: string, bandwidthBytesPerSec: number | null, rttMs: number | null, via: string, rttVia: string }[] }} u
+ */
+function showUnderlay(u) {
+  const priced = u.planned.filter((p) => p.via !== "unknown" || p.rttMs !== null);
+  const rows = priced.slice(0, UNDERLAY_ROWS).map((p) => {
+    const tr = document.createElement("tr");
+    tr.dataset.pair = p.pair;
+    const cells = [
+      p.pair,
+      p.bandwidthBytesPerSec === null ? "–" : rate(p.bandwidthBytesPerSec),
+      p.rttMs === null ? "–" : `${p.rttMs.toFixed(1)} ms`,
+      p.rttVia,
+    ];
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  $("underlay-rows").replaceChildren(...rows);
+  body.dataset.underlayPairs = String(rows.length);
 }
 
 /**
@@ -120,10 +153,10 @@ function refresh() {
     do {
       again = false;
       try {
-        const [links, vms, topo, adapt] = await Promise.all(
-          ["/api/links", "/api/vms", "/api/topology", "/api/adapt"].map(getJson),
+        const [links, vms, topo, adapt, underlay] = await Promise.all(
+          ["/api/links", "/api/vms", "/api/topology", "/api/adapt", "/api/underlay"].map(getJson),
         );
-        render(links, vms, topo, adapt);
+        render(links, vms, topo, adapt, underlay);
         $("graph-error").textContent = "";
       } catch (e) {
         $("graph-error").textContent = `Cannot refresh: ${e.message}`;

@@ -207,6 +207,24 @@ Deno.test({
       assertEquals(graph.app, 6, "all-to-all between four VMs");
       assertEquals(graph.kind, "all-to-all");
       assertEquals(graph.data.hosts, "4");
+      // The underlay as placement prices it: every host pair with the bandwidth it carried.
+      // (Its RTT may be unknown: links busy both ways send no keepalives to time.)
+      await pageUntil(page, `document.body.dataset.underlayPairs === "6"`);
+      const underlay = await page.evaluate<string[][]>(
+        `[...document.querySelectorAll("#underlay-rows tr")]
+          .map((tr) => [...tr.children].map((td) => td.textContent))`,
+      );
+      assertEquals(
+        underlay.map((r) => r[0]).sort(),
+        pairs.map((p) => p.replaceAll("host:", "").replace(" ", "|")),
+      );
+      assert(
+        underlay.every((r) =>
+          /B\/s$/.test(r[1]) && (r[2] === "–") === (r[3] === "unknown") &&
+          /^(fast-path|star|probe|unknown)$/.test(r[3])
+        ),
+        JSON.stringify(underlay),
+      );
       assertEquals(graph.data.topology, "all-to-all");
 
       // Let a second refresh give the star edges their rates, then keep a picture.
