@@ -37,7 +37,7 @@ import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import type { Switch } from "../agent/switch/switch.ts";
 import { ProtocolError } from "../agent/link/wire.ts";
 import { type ApiGuard, LOGIN_CODE_MS } from "../agent/api_guard.ts";
-import { renderMetrics } from "./metrics.ts";
+import { METRICS_PER_HOST_MAX, renderMetrics } from "./metrics.ts";
 import { hostPair } from "../adapt/planner.ts";
 import { toDot } from "./topology_format.ts";
 import { pageHandler } from "./page.ts";
@@ -116,10 +116,13 @@ const RESOURCES: ReadonlyMap<string, Resource> = new Map<string, Resource>([
   ["/api/status", { methods: { GET: ({ url, ctx }) => json(statusView(ctx, pageOf(url))) } }],
   ["/metrics", {
     methods: {
-      GET: ({ ctx }) =>
-        new Response(renderMetrics(ctx) + placementMetrics(ctx), {
+      GET: ({ url, ctx }) => {
+        const perHost = url.searchParams.get("hosts") === "all" ||
+          ctx.hosts().size <= METRICS_PER_HOST_MAX;
+        return new Response(renderMetrics(ctx, perHost) + placementMetrics(ctx, perHost), {
           headers: { "content-type": "text/plain; version=0.0.4" },
-        }),
+        });
+      },
     },
   }],
   ["/api/events", {

@@ -10,6 +10,13 @@ import type { ApiContext } from "./api.ts";
 
 const NEEDS_ESCAPE = /[\\"\n]/;
 
+/**
+ * Hosts up to which /metrics has series per host (ports, link RTTs, star links); beyond, their
+ * sums and RTT quantiles (`GET /metrics?hosts=all` for every series): 10,000 hosts made a
+ * dozen families of 10,000 series, 3.9 MB and 156 ms a scrape. Per host, `/api/status` pages.
+ */
+export const METRICS_PER_HOST_MAX = 1_000;
+
 /** Escapes a label value (most need nothing: host and port names are plain). */
 function label(v: string): string {
   if (!NEEDS_ESCAPE.test(v)) return v;
@@ -74,9 +81,9 @@ class Exposition {
  * if (!text.includes('\nvnet_port_rx_frames_total{port="host:h1"} 1\n')) throw new Error(text);
  * ```
  */
-export function renderMetrics(ctx: MetricsContext): string {
+export function renderMetrics(ctx: MetricsContext, perHost = true): string {
   const x = new Exposition();
-  portFamilies(x, ctx);
+  portFamilies(x, ctx, perHost);
   reasonFamilies(x, ctx);
   stateFamilies(x, ctx);
   adaptFamilies(x, ctx);
@@ -88,14 +95,31 @@ export type MetricsContext =
   & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
   & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals">>;
 
-/** Per port and per host link: frames, bytes, drops, round-trip times. */
-function portFamilies(x: Exposition, ctx: MetricsContext): void {
+/** A port counter's fields. */
+type Counters = {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  txDrops: number;
+};
+
+/**
+ * Per port and per host link: frames, bytes, drops, round-trip times; without `perHost`, the
+ * host ports summed (port="hosts") and the links' RTT as quantiles.
+ */
+function portFamilies(x: Exposition, ctx: MetricsContext, perHost: boolean): void {
   const ports = [...ctx.switch.counters()];
-  const per = (
-    f: (
-      c: { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number },
-    ) => number,
-  ) => ports.map(([port, c]) => [{ port }, f(c)] as [Record<string, string>, number]);
+  const per = (f: (c: Counters) => number) => {
+    const rows: [Record<string, string>, number][] = [];
+    let hosts = 0;
+    for (const [port, c] of ports) {
+      if (perHost || !port.startsWith("host:")) rows.push([{ port }, f(c)]);
+      else hosts += f(c);
+    }
+    if (!perHost) rows.push([{ port: "hosts" }, hosts]);
+    return rows;
+  };
   x.family(
     "vnet_port_rx_frames_total",
     "counter",
@@ -116,21 +140,37 @@ function portFamilies(x: Exposition, ctx: MetricsContext): void {
     "Frames a port refused (full queue).",
     per((c) => c.txDrops),
   );
-  const links = [...ctx.hosts().values()];
+  const links = [...ctx.hosts().values()].map((l) => ({ host: l.peer, ...l.stats() }));
+  const rtts = links.filter((l) => l.rttMs !== null).map((l) => l.rttMs! / 1000);
   x.family(
     "vnet_link_rtt_seconds",
     "gauge",
-    "Keepalive round-trip time of each host link.",
-    links.filter((l) => l.stats().rttMs !== null).map((
-      l,
-    ) => [{ host: l.peer }, l.stats().rttMs! / 1000]),
+    perHost
+      ? "Keepalive round-trip time of each host link."
+      : "Keepalive round-trip times of the host links: quantiles.",
+    perHost
+      ? links.filter((l) => l.rttMs !== null).map((l) => [{ host: l.host }, l.rttMs! / 1000])
+      : quantiles(rtts),
   );
   x.family(
     "vnet_link_queue_drops_total",
     "counter",
     "Frames dropped because a link's send queue was full.",
-    links.map((l) => [{ host: l.peer }, l.stats().frameDrops]),
+    perHost
+      ? links.map((l) => [{ host: l.host }, l.frameDrops])
+      : [[{}, links.reduce((n, l) => n + l.frameDrops, 0)]],
   );
+}
+
+/** The median, 99th percentile and largest of `values`, as `quantile` samples. */
+function quantiles(values: number[]): [Record<string, string>, number][] {
+  if (values.length === 0) return [];
+  const sorted = values.toSorted((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return [[{ quantile: "0.5" }, at(0.5)], [{ quantile: "0.99" }, at(0.99)], [
+    { quantile: "1" },
+    sorted.at(-1)!,
+  ]];
 }
 
 /** Every counter kept by reason: drops, refusals, suppressed and flooded requests. */

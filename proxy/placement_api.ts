@@ -68,7 +68,7 @@ type Family = (name: string, type: string, help: string, rows: [string, number][
 const label = (k: string, v: string) => `{${k}="${v.replace(/["\\\n]/g, "_")}"}`;
 
 /** Placement and underlay metric lines in the Prometheus text format (appended to /metrics). */
-export function placementMetrics(ctx: ApiContext): string {
+export function placementMetrics(ctx: ApiContext, perHost = true): string {
   if (!ctx.placement) return "";
   const now = nowOf(ctx);
   const lines: string[] = [];
@@ -76,7 +76,7 @@ export function placementMetrics(ctx: ApiContext): string {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, v] of rows) lines.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`);
   };
-  underlayMetrics(ctx.placement.underlay, now, family);
+  underlayMetrics(ctx.placement.underlay, now, family, perHost);
   const { service, migrator } = ctx.placement;
   const outcomes = new Map<string, number>();
   for (const m of migrator.history) {
@@ -113,8 +113,10 @@ function underlayMetrics(
   underlay: NonNullable<ApiContext["placement"]>["underlay"],
   now: number,
   family: Family,
+  perHost: boolean,
 ): void {
-  const pairs = underlay.book.estimates(now);
+  // Without per-host series, the host pairs alone (few: those VM traffic or probes measured).
+  const pairs = underlay.book.estimates(now).filter((p) => perHost || !p.pair.startsWith("("));
   family(
     "vnet_underlay_rtt_ms",
     "gauge",
