@@ -8,7 +8,6 @@
  * @module
  */
 
-import { AdmissionFirst } from "./admission_first.ts";
 import type { Clock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
 import { formatAddress } from "../agent/config/types.ts";
@@ -69,27 +68,18 @@ export function openStar(
     addr: formatAddress(listener.addr),
     id: state.token.id,
   });
+  // Fast-path addresses are handed out only where the proxy reached the host itself.
+  core.hosts.checkReachabilityWith({
+    probe: (address, key, timeoutMs) =>
+      probePeer(address, { key, caPem: state.pki.caPem, timeoutMs, transport: parts.transport }),
+    clock,
+  });
   // Hosts wait up to join-timeout for their connection, so a storm queues instead of retrying.
   const maxWaitMs = Math.max(
     config.handshakeTimeout / 2,
     config.joinTimeout - config.handshakeTimeout,
   );
   const acceptor = new Acceptor({ ...config, maxWaitMs });
-  // Fast-path addresses are handed out only where the proxy reached the host itself; the
-  // check waits while hosts queue to join (admission first).
-  const checks = new AdmissionFirst(() => acceptor.waiting > 0, clock);
-  core.hosts.checkReachabilityWith({
-    probe: (address, key, timeoutMs) =>
-      checks.run(() =>
-        probePeer(address, {
-          key,
-          caPem: state.pki.caPem,
-          timeoutMs,
-          transport: parts.transport,
-        })
-      ),
-    clock,
-  });
   const reports = new ReportGate(config.updateInterval);
   const refusalLog = new LogLimit(60_000);
   return {
