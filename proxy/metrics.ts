@@ -18,7 +18,7 @@ const NEEDS_ESCAPE = /[\\"\n]/;
 export const METRICS_PER_HOST_MAX = 1_000;
 
 /** Escapes a label value (most need nothing: host and port names are plain). */
-function label(v: string): string {
+export function label(v: string): string {
   if (!NEEDS_ESCAPE.test(v)) return v;
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { label as escapeLabel } from "./metrics.ts";
 import type { ApiContext } from "./api_context.ts";
 import { nowOf } from "./api_context.ts";
 import type { PlacementReply, UnderlayReply } from "./api_types.ts";
@@ -64,8 +65,8 @@ export function changePlacement(ctx: ApiContext, body: unknown): PlacementReply 
 /** Adds one metric family: its HELP and TYPE lines and a line per (labels, value) row. */
 type Family = (name: string, type: string, help: string, rows: [string, number][]) => void;
 
-/** `{k="v"}` with the characters the text format cannot carry replaced. */
-const label = (k: string, v: string) => `{${k}="${v.replace(/["\\\n]/g, "_")}"}`;
+/** `{k="v"}`, the value escaped as the text format wants. */
+const label = (k: string, v: string) => `{${k}="${escapeLabel(v)}"}`;
 
 /** Placement and underlay metric lines in the Prometheus text format (appended to /metrics). */
 export function placementMetrics(ctx: ApiContext, perHost = true): string {

@@ -13,6 +13,12 @@ import type { Port } from "./port.ts";
 export class FloodList {
   #list: Port[] = [];
   #stale = false;
+  readonly #ports: () => Iterable<Port>;
+
+  /** @param ports the switch's ports in attach order, read only to rebuild */
+  constructor(ports: () => Iterable<Port>) {
+    this.#ports = ports;
+  }
 
   /** A port was attached (after any it replaced left). */
   attached(port: Port): void {
@@ -24,10 +30,10 @@ export class FloodList {
     this.#stale = true;
   }
 
-  /** The targets now, from `ports` (attach order) when a port left since the last call. */
-  ports(ports: Iterable<Port>): readonly Port[] {
+  /** The targets now, rebuilt when a port left since the last call. */
+  ports(): readonly Port[] {
     if (this.#stale) {
-      this.#list = [...ports].filter((p) => p.kind !== "peer");
+      this.#list = [...this.#ports()].filter((p) => p.kind !== "peer");
       this.#stale = false;
     }
     return this.#list;

@@ -109,7 +109,7 @@ export class Switch {
   readonly #maxMacsPerPort: number;
   readonly #ports = new Map<string, Port>();
   readonly #counters = new Map<string, PortCounters>();
-  readonly #floodList = new FloodList();
+  readonly #floodList = new FloodList(() => this.#ports.values());
   #uplink: Port | null = null;
   #device: Port | null = null;
   readonly #usable = (name: string) => this.#ports.has(name);
@@ -364,7 +364,7 @@ export class Switch {
   }
 
   #flood(packet: Uint8Array, from: Port, bytes: number): void {
-    const list = this.#floodList.ports(this.#ports.values());
+    const list = this.#floodList.ports();
     for (let i = 0; i < list.length; i++) {
       if (list[i] !== from) this.#sendTo(list[i], packet, bytes);
     }

@@ -28,9 +28,6 @@ export const Tag = {
   GENERALIZED_TIME: 0x18,
 } as const;
 
-/** Concatenates byte arrays. */
-export const concat = concatBytes;
-
 /**
  * One TLV: `tag`, the definite length of `parts` together, then `parts`.
  *
@@ -42,7 +39,7 @@ export const concat = concatBytes;
  * ```
  */
 export function tlv(tag: number, ...parts: Uint8Array[]): Bytes {
-  const body = concat(...parts);
+  const body = concatBytes(...parts);
   const n = body.length;
   const length = n < 0x80
     ? [n]
@@ -51,7 +48,7 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Bytes {
     : n < 0x10000
     ? [0x82, n >> 8, n & 0xff]
     : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
-  return concat(new Uint8Array([tag, ...length]), body);
+  return concatBytes(new Uint8Array([tag, ...length]), body);
 }
 
 /** A SEQUENCE of `items`. */
