@@ -86,7 +86,7 @@ export async function joinProxy(
       throw refused(address, Handshake.json(hello), rejoining);
     }
     const challenge = field(Handshake.json(hello), "challenge", 128);
-    const proof = await joinProof(
+    const proof = joinProof(
       options.rejoinSecret ?? options.token.secret,
       challenge,
       options.hello.name,

@@ -152,8 +152,8 @@ class Pki implements ProxyPki {
   ): Promise<IssuedCertificate> {
     const dnsName = hostTlsName(hostName);
     await importHostPublicKey(spkiB64); // a P-256 point on the curve, or a TypeError
-    const keyName = keyTlsName(await keyFingerprint(spkiB64));
-    return await issueLeaf(this.#ca, [dnsName, keyName], Uint8Array.fromBase64(spkiB64), {
+    const keyName = keyTlsName(keyFingerprint(spkiB64));
+    return issueLeaf(this.#ca, [dnsName, keyName], Uint8Array.fromBase64(spkiB64), {
       now: options.now ?? Date.now(),
       lifetimeMs: options.lifetimeMs ?? LEAF_VALIDITY_DAYS * DAY_MS,
     });
@@ -169,7 +169,7 @@ class Pki implements ProxyPki {
   ): Promise<{ certPem: string; keyPem: string }> {
     const key = await generateHostKey();
     const spki = Uint8Array.fromBase64(key.spkiB64);
-    const cert = await issueLeaf(this.#ca, names, spki, { now: Date.now(), lifetimeMs });
+    const cert = issueLeaf(this.#ca, names, spki, { now: Date.now(), lifetimeMs });
     return { certPem: cert.pem, keyPem: key.keyPem };
   }
 
@@ -224,7 +224,7 @@ async function loadOrCreateCa(stateDir: string): Promise<Ca> {
         START_OVER,
     );
   }
-  return { cert, key, leaves: await LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
+  return { cert, key, leaves: LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
 }
 
 async function createCa(keyPath: string, certPath: string): Promise<Ca> {
@@ -255,7 +255,7 @@ async function createCa(keyPath: string, certPath: string): Promise<Ca> {
   await writeSecretFile(keyPath, x509.PemConverter.encode(pkcs8, x509.PemConverter.PrivateKeyTag));
   await writeSecretFile(certPath, cert.toString("pem"));
   const key = keys.privateKey;
-  return { cert, key, leaves: await LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
+  return { cert, key, leaves: LeafTemplate.forCa(new Uint8Array(cert.rawData), key) };
 }
 
 async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
@@ -286,7 +286,7 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
     }
   }
   const { keyPem, spkiB64 } = await generateHostKey();
-  const cert = await issueLeaf(ca, [PROXY_TLS_NAME], Uint8Array.fromBase64(spkiB64), {
+  const cert = issueLeaf(ca, [PROXY_TLS_NAME], Uint8Array.fromBase64(spkiB64), {
     now: Date.now(),
     lifetimeMs: LEAF_VALIDITY_DAYS * DAY_MS,
   });
@@ -305,7 +305,7 @@ function issueLeaf(
   names: string[],
   spki: Uint8Array,
   validity: { now: number; lifetimeMs: number },
-): Promise<IssuedCertificate> {
+): IssuedCertificate {
   return ca.leaves.issue({
     names,
     spki,

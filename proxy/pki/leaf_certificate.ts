@@ -14,11 +14,14 @@
  * and the memory transport verify them the same way); the library took ~6 ms per certificate,
  * this takes one ECDSA signature and a SHA-1. The issuer part is fixed at start, so a
  * certificate's only inputs are its names, key, validity and serial: the issued certificate's
- * serial and expiry are known without parsing it back.
+ * serial and expiry are known without parsing it back. The signature and the SHA-1 are
+ * node:crypto's synchronous ones (the same CA key, as a KeyObject): under a join storm an await
+ * on Web Crypto waited behind the whole event-loop turn, tens of milliseconds per host.
  *
  * @module
  */
 
+import { createHash, KeyObject, sign } from "node:crypto";
 import type { CertificateInfo } from "../../agent/join/x509.ts";
 import {
   bitString,
@@ -45,7 +48,6 @@ const P256_SPKI_PREFIX = Uint8Array.fromHex(
 const P256_SPKI_LENGTH = P256_SPKI_PREFIX.length + 65;
 
 const ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
-const SIGN: EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
 
 /** A certificate as issued: its DER, its PEM, and what the proxy records of it. */
 export interface IssuedCertificate {
@@ -70,12 +72,12 @@ export interface LeafRequest {
 export class LeafTemplate {
   readonly #issuer: Uint8Array;
   readonly #authorityKeyId: Uint8Array;
-  readonly #caKey: CryptoKey;
+  readonly #caKey: KeyObject;
 
   private constructor(issuer: Uint8Array, authorityKeyId: Uint8Array, caKey: CryptoKey) {
     this.#issuer = issuer;
     this.#authorityKeyId = authorityKeyId;
-    this.#caKey = caKey;
+    this.#caKey = KeyObject.from(caKey);
   }
 
   /**
@@ -83,14 +85,14 @@ export class LeafTemplate {
    *
    * @throws {RangeError} when `caDer` is not a certificate.
    */
-  static async forCa(caDer: Uint8Array, caKey: CryptoKey): Promise<LeafTemplate> {
+  static forCa(caDer: Uint8Array, caKey: CryptoKey): LeafTemplate {
     const tbs = children(readElement(caDer).body)[0];
     const fields = children(tbs.body);
     const v3 = fields[0].tag === contextConstructed(0) ? 1 : 0;
     const subject = fields[4 + v3];
     const spki = fields[5 + v3];
     const keyId = caKeyIdentifier(fields.slice(6 + v3)) ??
-      await keyIdentifier(children(spki.body)[1].body.subarray(1));
+      keyIdentifier(children(spki.body)[1].body.subarray(1));
     return new LeafTemplate(subject.raw.slice(), keyId, caKey);
   }
 
@@ -99,7 +101,7 @@ export class LeafTemplate {
    *
    * @throws {TypeError} when the key is not an uncompressed P-256 SPKI, or a name is empty.
    */
-  async issue(req: LeafRequest): Promise<IssuedCertificate> {
+  issue(req: LeafRequest): IssuedCertificate {
     if (req.spki.length !== P256_SPKI_LENGTH || !startsWith(req.spki, P256_SPKI_PREFIX)) {
       throw new TypeError("the key is not an uncompressed ECDSA P-256 SubjectPublicKeyInfo");
     }
@@ -116,9 +118,11 @@ export class LeafTemplate {
       seq(time(req.notBefore), time(req.notAfter)),
       seq(tlv(Tag.SET, seq(oid("2.5.4.3"), utf8String(req.names[0])))),
       req.spki,
-      tlv(contextConstructed(3), seq(...await this.#extensions(req.names, point))),
+      tlv(contextConstructed(3), seq(...this.#extensions(req.names, point))),
     );
-    const raw = new Uint8Array(await crypto.subtle.sign(SIGN, this.#caKey, tbs));
+    const raw = new Uint8Array(
+      sign("sha256", tbs, { key: this.#caKey, dsaEncoding: "ieee-p1363" }),
+    );
     const signature = seq(unsignedInteger(raw.subarray(0, 32)), unsignedInteger(raw.subarray(32)));
     const der = seq(tbs, ECDSA_SHA256, bitString(signature));
     return {
@@ -128,7 +132,7 @@ export class LeafTemplate {
     };
   }
 
-  async #extensions(names: string[], point: Uint8Array): Promise<Uint8Array[]> {
+  #extensions(names: string[], point: Uint8Array): Uint8Array[] {
     const ext = (id: string, critical: boolean, value: Uint8Array) =>
       seq(oid(id), ...(critical ? [TRUE] : []), octetString(value));
     return [
@@ -136,15 +140,15 @@ export class LeafTemplate {
       ext("2.5.29.15", true, new Uint8Array([Tag.BIT_STRING, 2, 7, 0x80])),
       ext("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
       ext("2.5.29.17", false, seq(...names.map(generalName))),
-      ext("2.5.29.14", false, octetString(await keyIdentifier(point))),
+      ext("2.5.29.14", false, octetString(keyIdentifier(point))),
       ext("2.5.29.35", false, seq(tlv(contextPrimitive(0), this.#authorityKeyId))),
     ];
   }
 }
 
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
-async function keyIdentifier(publicKeyBits: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-1", publicKeyBits.slice()));
+function keyIdentifier(publicKeyBits: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha1").update(publicKeyBits).digest());
 }
 
 /** The keyIdentifier of the CA's subjectKeyIdentifier extension, or null. */
