@@ -69,8 +69,17 @@ export class AdmissionRefused extends Error {
  * Runs the proxy's side of the handshake on `conn`. Resolves to the host, or to null after
  * answering a discovery; rejects with {@linkcode AdmissionRefused}, a `ProtocolError` or a
  * timeout, after which the caller closes the connection.
+ *
+ * `authenticated` is called once the peer has proven the join token or its rejoin secret: the
+ * front door's handshake slot bounds what strangers cost, and the rest (the certificate, the
+ * host book's write) is owed to a credential holder. Holding the slot through the book's write
+ * made a storm's pace that of the disk.
  */
-export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost | null> {
+export async function admit(
+  conn: Conn,
+  ctx: AdmitContext,
+  authenticated: () => void = () => {},
+): Promise<AdmittedHost | null> {
   const hs = new Handshake(conn, ctx.timeoutMs, { clock: ctx.clock });
   const first = await hs.expect(MessageType.DISCOVER, MessageType.HELLO);
   if (first.type === MessageType.DISCOVER) {
@@ -101,7 +110,7 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
   const auth = Handshake.json(await hs.expect(MessageType.AUTH));
   const proof = field(auth, "proof", 128);
   const spkiB64 = field(auth, "publicKey", 1024);
-  const ok = await verifyJoinProof(
+  const ok = verifyJoinProof(
     rejoinSecret ?? ctx.token.secret,
     challenge,
     name,
@@ -115,9 +124,10 @@ export async function admit(conn: Conn, ctx: AdmitContext): Promise<AdmittedHost
         : "wrong join token secret: use the token in the proxy's join.token",
     );
   }
+  authenticated();
   // Checked after the proof, so that only a token or credential holder learns whether a
   // name is taken.
-  const key = await keyFingerprint(spkiB64);
+  const key = keyFingerprint(spkiB64);
   const keyRefusal = keyProblem(ctx, name, key);
   if (keyRefusal) return await refuse(keyRefusal.reason, keyRefusal.code);
   let issued: IssuedCertificate;

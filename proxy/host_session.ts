@@ -174,8 +174,9 @@ export function dispatchHostMessage(
 }
 
 /**
- * Serves one accepted connection until its host's link ends; calls `handshakeDone` once
- * admission settled. Never rejects for what the peer does: a refusal is counted and logged.
+ * Serves one accepted connection until its host's link ends; calls `handshakeDone` once the
+ * peer authenticated or admission settled, whichever is first. Never rejects for what the
+ * peer does: a refusal is counted and logged.
  */
 export async function serveHost(
   conn: NetConn,
@@ -188,7 +189,7 @@ export async function serveHost(
   const from = formatAddress(remote);
   let host;
   try {
-    host = await admit(conn, ctx.admission);
+    host = await admit(conn, ctx.admission, handshakeDone);
   } catch (e) {
     const why = e instanceof AdmissionRefused ? "refused" : (e as Error).name;
     ctx.acceptor.count(why);
