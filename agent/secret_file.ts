@@ -7,6 +7,11 @@
  * synced, then renamed over the destination. The rename is atomic, so a crash leaves either the
  * old file or the new one, never a torn or briefly world-readable one.
  *
+ * The write uses synchronous calls. Deno's asynchronous file operations each wait for an
+ * event-loop turn, and under a join storm the proxy's host book (600 KB at 3,000 hosts) took
+ * up to 4 s to write that way, against 3 ms synchronously, with every joining host waiting
+ * for it. Secret files are small and rarely written, so blocking for one is the cheaper wait.
+ *
  * @module
  */
 
@@ -31,7 +36,17 @@ const MAX_SECRET_FILE_BYTES = 64 * 1024;
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function writeSecretFile(path: string, text: string): Promise<void> {
+export function writeSecretFile(path: string, text: string): Promise<void> {
+  try {
+    writeSecretFileSync(path, text);
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** {@linkcode writeSecretFile}, returning when the file is in place. */
+export function writeSecretFileSync(path: string, text: string): void {
   const slash = path.lastIndexOf("/");
   const dir = slash < 0 ? "." : path.slice(0, slash + 1);
   const name = path.slice(slash + 1);
@@ -41,19 +56,23 @@ export async function writeSecretFile(path: string, text: string): Promise<void>
   let file: Deno.FsFile | undefined;
   let created = false;
   try {
-    file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+    file = Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
     created = true;
-    await Deno.chmod(temp, 0o600);
+    Deno.chmodSync(temp, 0o600);
     for (let written = 0; written < bytes.length;) {
-      written += await file.write(bytes.subarray(written));
+      written += file.writeSync(bytes.subarray(written));
     }
-    await file.syncData();
+    file.syncDataSync();
     file.close();
     file = undefined;
-    await Deno.rename(temp, path);
+    Deno.renameSync(temp, path);
   } catch (error) {
     file?.close();
-    if (created) await Deno.remove(temp).catch(() => {});
+    if (created) {
+      try {
+        Deno.removeSync(temp);
+      } catch { /* already gone */ }
+    }
     throw new Error(
       `Cannot write secret file ${path}: ${errorMessage(error)}. ` +
         `Check that ${dir} exists and that this user may write to it`,

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { readSecretFileIfExists, SerialSecretFile } from "../agent/secret_file.ts";
+import { readSecretFileIfExists, writeSecretFileSync } from "../agent/secret_file.ts";
 
 /** What the proxy keeps about one admitted host. */
 export interface HostRecord {
@@ -49,13 +49,13 @@ const MAX_REVOKED = 10_000;
 
 /** The book, loaded from and saved to `state-dir/hosts.json`. */
 export class HostBook {
-  /** Each save writes the whole book, one after another: none is lost. */
-  readonly #file: SerialSecretFile;
+  /** Where each save writes the whole book (see {@linkcode HostBook.#save}). */
+  readonly #path: string;
   readonly #hosts: Map<string, HostRecord>;
   readonly #revoked: RevokedKey[];
 
   private constructor(path: string, hosts: Map<string, HostRecord>, revoked: RevokedKey[]) {
-    this.#file = new SerialSecretFile(path);
+    this.#path = path;
     this.#hosts = hosts;
     this.#revoked = revoked;
   }
@@ -224,23 +224,31 @@ export class HostBook {
     return `{\n "version": 2,\n "hosts": ${hosts},\n "revoked": ${revoked}\n}\n`;
   }
 
-  /** The write waiting for the one in flight; it will carry every change made until it starts. */
+  /** The write of this event-loop turn's changes, not yet made. */
   #next: Promise<void> | null = null;
-  #inFlight: Promise<void> = Promise.resolve();
+  /** Writes of the book made so far (one per event-loop turn that changed it). */
+  writes = 0;
 
   /**
-   * Group commit: a change made while a write is in flight joins the next write, whose text is
-   * made when it starts, and each caller's promise settles with a write that holds its change.
-   * A join storm then costs one write per write time, not one (and the whole book) per host.
+   * Group commit: the changes made in one event-loop turn share one write of the book, made
+   * at the next turn (secret files are written synchronously, see secret_file.ts), and each
+   * caller's promise settles with the write that holds its change. A join storm then costs
+   * one write per turn, not one (and the whole book) per host.
    */
   #save(): Promise<void> {
-    if (this.#next) return this.#next;
-    const next = this.#inFlight.catch(() => {}).then(() => {
-      this.#next = null;
-      return this.#file.write(this.#serialize());
+    this.#next ??= new Promise<void>((resolve, reject) => {
+      setTimeout(() => {
+        this.#next = null;
+        this.writes++;
+        try {
+          writeSecretFileSync(this.#path, this.#serialize());
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }, 0);
     });
-    this.#next = this.#inFlight = next;
-    return next;
+    return this.#next;
   }
 }
 

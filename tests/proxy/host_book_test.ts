@@ -15,6 +15,7 @@ Deno.test("host book: 200 racing first joins are all on disk, mode 0600", async 
       names.map((n, i) => book.admit(n, `SHA256:k${i}`, null, 1000 + i)),
     );
     assertEquals(new Set(secrets).size, 200, "every host its own secret");
+    assertEquals(book.writes, 1, "one turn's admissions share one write");
     assertEquals((await Deno.stat(`${dir}/hosts.json`)).mode! & 0o777, 0o600);
     const again = await HostBook.load(dir);
     assertEquals(again.list().map((r) => r.name).sort(), names.sort());
@@ -23,6 +24,31 @@ Deno.test("host book: 200 racing first joins are all on disk, mode 0600", async 
       again.secretOf("h7")?.toBase64({ alphabet: "base64url", omitPadding: true }),
       secrets[7],
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("host book: a failed write fails its turn's admissions; the next turn writes all", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const book = await HostBook.load(dir);
+    await Deno.chmod(dir, 0o500);
+    if (Deno.uid() === 0) {
+      // root writes through a 0500 directory: take the directory away instead.
+      await Deno.remove(dir, { recursive: true });
+    }
+    const failed = await Promise.allSettled(
+      ["a", "b"].map((n) => book.admit(n, `SHA256:${n}`, null, 1)),
+    );
+    assertEquals(failed.map((r) => r.status), ["rejected", "rejected"]);
+    const reason = (failed[0] as PromiseRejectedResult).reason as Error;
+    assert(/Cannot write secret file .*hosts\.json/.test(reason.message), reason.message);
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.chmod(dir, 0o700);
+    await book.admit("c", "SHA256:c", null, 2);
+    const again = await HostBook.load(dir);
+    assertEquals(again.list().map((r) => r.name), ["a", "b", "c"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
