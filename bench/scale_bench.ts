@@ -17,7 +17,7 @@
  * over the same sizes (scale_cores.ts), and the proxy's own last tick from /api/topology.
  *
  *     usage: deno run --allow-all bench/scale_bench.ts [--hosts 100,1000] [--variants tls,memory]
- *            [--workers 4] [--vms-per-host 1] [--idle-seconds 5] [--report-seconds 5]
+ *            [--workers 4] [--storm-nice 10] [--vms-per-host 1] [--idle-seconds 5] [--report-seconds 5]
  *            [--vttif-vms 1024,100000] [--cpu-profile storm,claim,reports] [--heap-census]
  *            [--profile-proxy V8-LOG-FILE]
  *
@@ -62,6 +62,15 @@ function numberFlag(name: string, fallback: number): number {
   return v > 0 ? v : fail(`${name}: expected a positive number, got ${text || "nothing"}`);
 }
 
+/** `--storm-nice`: the storm workers' niceness, 0 to 19 (see testbed/scale_tls.ts). */
+function niceFlag(): number {
+  const text = flagValue("--storm-nice") ?? "10";
+  const v = Number(text);
+  return Number.isInteger(v) && v >= 0 && v <= 19
+    ? v
+    : fail(`--storm-nice: expected a whole number from 0 to 19, got ${text || "nothing"}`);
+}
+
 function options(): Options {
   const numbers = (name: string, d: string) =>
     listFlag(name, d).map((s) => {
@@ -78,6 +87,7 @@ function options(): Options {
     hosts: numbers("--hosts", "100,1000"),
     variants: variants as Options["variants"],
     workers: numberFlag("--workers", 4),
+    stormNice: niceFlag(),
     vmsPerHost: numberFlag("--vms-per-host", 1),
     idleSeconds: numberFlag("--idle-seconds", 5),
     reportSeconds: numberFlag("--report-seconds", 5),

@@ -34,6 +34,8 @@ export interface ScaleOptions {
   reportSeconds: number;
   /** Worker processes of the tls variant. */
   workers: number;
+  /** Niceness of the tls variant's storm workers (0: they compete with the proxy as equals). */
+  stormNice: number;
   /** Phases whose proxy CPU is profiled through its inspector (storm, claim, reports). */
   profile: string[];
   /** Whether to print a census of the idle proxy's heap. */

@@ -7,6 +7,13 @@
  *         ^ TLS                                     <── /proc/PID, the API, the inspector
  *     WorkerProcess x (1 established + workers storm), host i listening on 127.0.0.1:10000+i
  *
+ * The simulated hosts stand for machines of their own, so they do not compete with the proxy
+ * for what a machine of its own would give it: the storm's workers run at nice 10 (the proxy
+ * first, the hosts on what it leaves; the established hosts' worker is not niced, so that
+ * their keepalives still measure the proxy), and the hosts' state directories are on tmpfs
+ * (/dev/shm), so their ten thousand synced writes do not queue in the disk's journal before
+ * the proxy's. The proxy's state is on disk, as installed.
+ *
  * @module
  */
 
@@ -16,6 +23,15 @@ import { sleep, slowCallsLogged } from "./scale_probe.ts";
 import { establishedCount, measure, type ScaleOptions, type ScaleRow } from "./scale_run.ts";
 import type { WorkerArgs } from "./scale_worker.ts";
 import { workerFleets, WorkerProcess } from "./scale_workers.ts";
+
+/** tmpfs for the simulated hosts' state when there is one, else the temp dir. */
+function hostsDir(): string | undefined {
+  try {
+    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where the proxy's inspector listens. */
 const INSPECT_ADDRESS = "127.0.0.1:9239";
@@ -103,6 +119,7 @@ export async function tlsRun(
   const stateRoot = await Deno.makeTempDir({ prefix: "vnet-scale-" });
   const vms = n * o.vmsPerHost;
   const stateDir = `${stateRoot}/proxy`;
+  const hostsRoot = await Deno.makeTempDir({ prefix: "vnet-scale-hosts-", dir: hostsDir() });
   const logPath = `/tmp/vnet-scale-proxy-${n}.log`;
   const proxy = await startProxy(stateDir, vms, logPath, o.v8Profile);
   const workers: WorkerProcess[] = [];
@@ -118,13 +135,13 @@ export async function tlsRun(
       vmsPerHost: o.vmsPerHost,
       totalVms: vms,
       listenBase: 10_000,
-      stateRoot,
+      stateRoot: hostsRoot,
     });
     const firsts = [0];
     workers.push(new WorkerProcess(args(0, e)));
     for (let first = e; first < n; first += per) {
       firsts.push(first);
-      workers.push(new WorkerProcess(args(first, Math.min(per, n - first))));
+      workers.push(new WorkerProcess(args(first, Math.min(per, n - first)), o.stormNice));
     }
     return await measure("tls (proxy process)", n, o, {
       pid: proxy.child.pid,
@@ -140,5 +157,6 @@ export async function tlsRun(
     const lines = (await Deno.readTextFile(logPath)).split("\n").filter((l) => l).length;
     console.error(`[tls ${n}] proxy log: ${logPath} (${lines} lines)`);
     await Deno.remove(stateRoot, { recursive: true });
+    await Deno.remove(hostsRoot, { recursive: true });
   }
 }

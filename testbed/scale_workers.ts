@@ -22,10 +22,22 @@ export class WorkerProcess {
   readonly #lines: AsyncIterator<string>;
   #chain: Promise<unknown> = Promise.resolve();
 
-  constructor(args: WorkerArgs) {
+  /**
+   * Starts a worker for `args`; `nice`: its scheduling niceness (nice(1) execs deno, so the
+   * pid is the worker's own).
+   */
+  constructor(args: WorkerArgs, nice = 0) {
     const script = new URL("./scale_worker.ts", import.meta.url).pathname;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", script, JSON.stringify(args)],
+    this.#child = new Deno.Command("nice", {
+      args: [
+        "-n",
+        String(nice),
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        script,
+        JSON.stringify(args),
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
