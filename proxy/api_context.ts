@@ -35,6 +35,8 @@ export interface ApiContext {
   apiRefusals?: Readonly<Record<string, number>>;
   /** Connections to the join listener refused before admission, by reason. */
   connectionRefusals?: Readonly<Record<string, number>>;
+  /** CA discoveries the join listener answered. */
+  discoveries?: Readonly<{ answered: number }>;
   /** Keeps the operator's rules and adaptation settings across restarts (operator.json). */
   persist?(): Promise<void>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */

@@ -34,6 +34,11 @@ import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { VttifService } from "./vttif_service.ts";
 import type { UnderlayService } from "./underlay_service.ts";
 
+/** CA discoveries the join listener answered. */
+export interface DiscoveryCount {
+  answered: number;
+}
+
 /** What a host session works with: the proxy's subsystems. */
 export interface SessionContext {
   sw: Switch;
@@ -42,6 +47,8 @@ export interface SessionContext {
   adapt: AdaptLoop;
   events: EventHub;
   acceptor: Acceptor;
+  /** CA discoveries answered (a discovery is served, not refused). */
+  discoveries: DiscoveryCount;
   /** Who may take over a VM's MAC (answers to mac-check go here). */
   macs: MacAuthority;
   /** One log line per source and kind of refusal per minute. */
@@ -205,7 +212,7 @@ export async function serveHost(
     handshakeDone();
   }
   if (host === null) {
-    ctx.acceptor.count("discovery");
+    ctx.discoveries.answered++;
     closeQuietly(conn);
     return;
   }

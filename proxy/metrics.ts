@@ -93,7 +93,7 @@ export function renderMetrics(ctx: MetricsContext, perHost = true): string {
 /** What /metrics reads. */
 export type MetricsContext =
   & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
-  & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals">>;
+  & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals" | "discoveries">>;
 
 /** A port counter's fields. */
 type Counters = {
@@ -216,6 +216,14 @@ function reasonFamilies(x: Exposition, ctx: MetricsContext): void {
 /** Sizes of the proxy's tables and of what VTTIF holds. */
 function stateFamilies(x: Exposition, ctx: MetricsContext): void {
   x.family("vnet_hosts", "gauge", "Hosts connected.", [[{}, ctx.hosts().size]]);
+  if (ctx.discoveries) {
+    x.family(
+      "vnet_ca_discoveries_total",
+      "counter",
+      "CA discoveries answered: hosts learning the proxy's CA before they join.",
+      [[{}, ctx.discoveries.answered]],
+    );
+  }
   x.family("vnet_macs", "gauge", "MAC addresses in the proxy's table.", [[
     {},
     ctx.switch.macs.size,

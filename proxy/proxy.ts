@@ -48,6 +48,7 @@ import type { EventHub } from "./events.ts";
 import { keepOperatorDecisions } from "./operator.ts";
 import { revokeHost } from "./revocation.ts";
 import { openStar, type Star } from "./star.ts";
+import type { DiscoveryCount } from "./host_session.ts";
 import { buildPlacement, type PlacementParts } from "./placement_parts.ts";
 import type { VttifService } from "./vttif_service.ts";
 
@@ -69,6 +70,8 @@ export interface ProxyHandle {
   hosts(): ReadonlyMap<string, Link>;
   /** Connections refused or dropped before admission, by reason. */
   readonly refusals: Record<string, number>;
+  /** CA discoveries answered (hosts learning the CA before they join). */
+  readonly discoveries: Readonly<DiscoveryCount>;
   /** Traffic reports and report entries refused or clamped, by reason. */
   readonly reportRefusals: Readonly<Record<string, number>>;
   /** Topology inference. */
@@ -161,6 +164,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     reports: star.reports,
     persist,
     connectionRefusals: star.acceptor.refusals,
+    discoveries: star.discoveries,
     revokeHost: (name) => revokeHost(name, { book: state.book, hosts, events, clock }),
     placement,
   }, { pki: state.pki, signal }).catch(failed);
@@ -176,6 +180,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     caPem: state.pki.caPem,
     hosts: () => hosts.links,
     refusals: star.acceptor.refusals,
+    discoveries: star.discoveries,
     reportRefusals: star.reports.refused,
     vttif,
     adapt,

@@ -18,7 +18,7 @@ import { logger } from "../agent/log.ts";
 import { LogLimit } from "../agent/log_limit.ts";
 import type { ProxyState } from "./bootstrap.ts";
 import type { ProxyCore } from "./core.ts";
-import { serveHost, type SessionContext } from "./host_session.ts";
+import { type DiscoveryCount, serveHost, type SessionContext } from "./host_session.ts";
 import type { PlacementParts } from "./placement_parts.ts";
 import { probePeer } from "../agent/fastpath/handshake.ts";
 import { ReportGate } from "./report_gate.ts";
@@ -31,6 +31,8 @@ export interface Star {
   listener: Listener;
   acceptor: Acceptor;
   reports: ReportGate;
+  /** CA discoveries answered: served, not refused, so kept apart from the acceptor's refusals. */
+  discoveries: DiscoveryCount;
   /** Accepts and serves hosts until `signal` aborts; then closes the listener and the links. */
   run(signal: AbortSignal): Promise<void>;
 }
@@ -82,10 +84,12 @@ export function openStar(
   const acceptor = new Acceptor({ ...config, maxWaitMs });
   const reports = new ReportGate(config.updateInterval);
   const refusalLog = new LogLimit(60_000);
+  const discoveries: DiscoveryCount = { answered: 0 };
   return {
     listener,
     acceptor,
     reports,
+    discoveries,
     run: (signal) => {
       signal.addEventListener("abort", () => {
         try {
@@ -95,7 +99,7 @@ export function openStar(
       }, { once: true });
       const ctx = sessionContext(
         config,
-        { ...parts, acceptor, refusalLog, reports },
+        { ...parts, acceptor, refusalLog, reports, discoveries },
         signal,
       );
       return acceptor.run(listener, {
@@ -128,6 +132,7 @@ function sessionContext(
     acceptor: Acceptor;
     refusalLog: LogLimit;
     reports: ReportGate;
+    discoveries: DiscoveryCount;
     /** Told of each admitted host; given the hosts' fast-path RTTs. */
     placement?: Pick<PlacementParts, "onAdmitted" | "underlay">;
   },
@@ -137,6 +142,7 @@ function sessionContext(
   return {
     ...core,
     acceptor: parts.acceptor,
+    discoveries: parts.discoveries,
     refusalLog: parts.refusalLog,
     reports: parts.reports,
     underlay: parts.placement?.underlay,

@@ -109,17 +109,14 @@ export function slowCallsLogged(
   };
 }
 
-/**
- * Connections refused before admission, from /metrics' text: the total and the count per
- * reason (CA discoveries, which the proxy counts there as connections it closed, left out).
- */
+/** Connections refused before admission, from /metrics' text: the total and the count per reason. */
 export function refusalCount(metrics: string): { total: number; byReason: string } {
   const by: string[] = [];
   let total = 0;
   for (
     const m of metrics.matchAll(/^vnet_connection_refusals_total\{reason="([^"]*)"\} (\S+)$/gm)
   ) {
-    if (m[1] === "discovery" || Number(m[2]) === 0) continue;
+    if (Number(m[2]) === 0) continue;
     total += Number(m[2]);
     by.push(`${m[1]} ${m[2]}`);
   }
