@@ -17,8 +17,9 @@
  * over the same sizes (scale_cores.ts), and the proxy's own last tick from /api/topology.
  *
  *     usage: deno run --allow-all bench/scale_bench.ts [--hosts 100,1000] [--variants tls,memory]
- *            [--workers 4] [--storm-nice 10] [--vms-per-host 1] [--idle-seconds 5] [--report-seconds 5]
- *            [--vttif-vms 1024,100000] [--cpu-profile storm,claim,reports] [--heap-census]
+ *            [--workers 4] [--storm-nice 10] [--vms-per-host 1] [--ring-ms 1000]
+ *            [--idle-seconds 5] [--report-seconds 5]
+ *            [--vttif-vms 1024,100000] [--cpu-profile storm,idle,claim,reports] [--heap-census]
  *            [--profile-proxy V8-LOG-FILE]
  *
  * @module
@@ -89,6 +90,7 @@ function options(): Options {
     workers: numberFlag("--workers", 4),
     stormNice: niceFlag(),
     vmsPerHost: numberFlag("--vms-per-host", 1),
+    ringMs: numberFlag("--ring-ms", 1000),
     idleSeconds: numberFlag("--idle-seconds", 5),
     reportSeconds: numberFlag("--report-seconds", 5),
     vttifVms: numbers("--vttif-vms", "1024,100000"),

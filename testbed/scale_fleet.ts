@@ -9,6 +9,10 @@
  *                        address, in a unicast ARP reply: the proxy learns every MAC and
  *                        address, and nothing floods
  *     fleet.ring(on)     each VM sends one small frame to the next VM every report interval
+ *
+ * Claims and ring frames are spread over their interval in {@linkcode SLICES} slices, each VM
+ * at its own phase as independent VMs are, not thousands in one timer callback: a worker that
+ * woke 2,500 idle links at once stalled for more than the proxy's dead-after.
  *     fleet.broadcast(i) / fleet.arpFor(i, j)     one flood / one ARP request, then count
  *     fleet.received     frames the devices were given (what a flood cost)
  *     fleet.health()     uplinks' largest silence since the last call, reconnects
@@ -28,6 +32,9 @@ import { type HostHandle, runHost } from "../agent/host.ts";
 import type { Transport } from "../agent/link/transport.ts";
 import { BROADCAST_MAC, type Mac, writeMac } from "../agent/switch/ethernet.ts";
 import { testConfig } from "./config.ts";
+
+/** Slices an interval's frames are spread over. */
+const SLICES = 20;
 
 /** The MAC of VM `v` (global number, from 0). */
 export function scaleVmMac(v: number): Mac {
@@ -167,17 +174,21 @@ export class HostFleet {
    * be known to the proxy (they sent frames): a unicast to an unknown MAC floods to every
    * host, and N first frames flooding is N² frames.
    */
-  claim(knownVms: number): void {
-    this.#eachVm((device, v) => {
-      const to = (v + 1) % knownVms;
-      device.inject(arpFrame({
-        op: 2,
-        sha: scaleVmMac(v),
-        spa: scaleVmIp(v),
-        tha: scaleVmMac(to),
-        tpa: scaleVmIp(to),
-      }));
-    });
+  claim(knownVms: number, overMs = 1000): void {
+    for (let slice = 0; slice < SLICES; slice++) {
+      this.#o.clock.after(slice * overMs / SLICES, () => {
+        this.#eachVm((device, v) => {
+          const to = (v + 1) % knownVms;
+          device.inject(arpFrame({
+            op: 2,
+            sha: scaleVmMac(v),
+            spa: scaleVmIp(v),
+            tha: scaleVmMac(to),
+            tpa: scaleVmIp(to),
+          }));
+        }, slice);
+      });
+    }
   }
 
   /** Starts (or stops) a ring: every `everyMs`, each VM sends a 64-byte frame to the next. */
@@ -189,8 +200,10 @@ export class HostFleet {
     this.#eachVm((_, v) => {
       frames.set(v, ethernet(scaleVmMac((v + 1) % totalVms), scaleVmMac(v), 0x88b5, 46));
     });
-    this.#ring = this.#o.clock.every(everyMs, () => {
-      this.#eachVm((device, v) => device.inject(frames.get(v)!));
+    let slice = 0;
+    this.#ring = this.#o.clock.every(everyMs / SLICES, () => {
+      this.#eachVm((device, v) => device.inject(frames.get(v)!), slice);
+      slice = (slice + 1) % SLICES;
     });
   }
 
@@ -238,8 +251,10 @@ export class HostFleet {
     await Promise.all(this.hosts.filter((h) => h).map((h) => h.stop()));
   }
 
-  #eachVm(fn: (device: MemoryDevice, v: number) => void): void {
-    for (let h = 0; h < this.devices.length; h++) {
+  /** Calls `fn` for each VM, or for those of one slice of the hosts (h % SLICES). */
+  #eachVm(fn: (device: MemoryDevice, v: number) => void, slice?: number): void {
+    const step = slice === undefined ? 1 : SLICES;
+    for (let h = slice ?? 0; h < this.devices.length; h += step) {
       for (const v of this.#vms(h)) fn(this.devices[h], v);
     }
   }

@@ -29,6 +29,8 @@ import {
 /** What a run is told, from the bench's flags. */
 export interface ScaleOptions {
   vmsPerHost: number;
+  /** How often each VM sends its ring frame, ms (its host then reports that often). */
+  ringMs: number;
   /** Seconds of CPU sampling at idle, and with every host reporting. */
   idleSeconds: number;
   reportSeconds: number;
@@ -36,7 +38,7 @@ export interface ScaleOptions {
   workers: number;
   /** Niceness of the tls variant's storm workers (0: they compete with the proxy as equals). */
   stormNice: number;
-  /** Phases whose proxy CPU is profiled through its inspector (storm, claim, reports). */
+  /** Phases whose proxy CPU is profiled through its inspector (storm, idle, claim, reports). */
   profile: string[];
   /** Whether to print a census of the idle proxy's heap. */
   heapCensus: boolean;
@@ -159,6 +161,11 @@ async function baseline(proxy: ProxyUnderTest, o: ScaleOptions) {
   return { rssBase, heapBase: mem.heap, externalBase: mem.external, cpuIdleBase, apiBase };
 }
 
+/** CPU seconds of the processes running the simulated hosts so far. */
+function workersCpu(proxy: ProxyUnderTest): number {
+  return proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+}
+
 /**
  * A few hosts first, then the storm; the first ones must not miss keepalives meanwhile. They
  * carry a ring of frames meanwhile, so their links keep the busy keepalive (1 s).
@@ -176,14 +183,13 @@ async function joinStorm(
   await sleep(2000);
   await fleets.health(proxy.keepaliveMs); // starts the watch afresh
   log(`${e} established; storm of ${n - e}`);
-  const workersCpu = () => proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
   const c0 = cpuSeconds(proxy.pid);
-  const w0 = workersCpu();
+  const w0 = workersCpu(proxy);
   const storm = fleets.join("storm");
   await profiled(proxy.inspector, o.profile, "storm", 10_000);
   const joinMs = await storm;
   const joinProxyCpu = (cpuSeconds(proxy.pid) - c0) / (joinMs / 1000);
-  const joinWorkerCpu = (workersCpu() - w0) / (joinMs / 1000);
+  const joinWorkerCpu = (workersCpu(proxy) - w0) / (joinMs / 1000);
   const during = await fleets.health(proxy.keepaliveMs);
   await fleets.ring(false, 0, "established");
   log(`joined in ${(joinMs / 1000).toFixed(1)} s; established: ${JSON.stringify(during)}`);
@@ -204,6 +210,7 @@ async function joinStorm(
 async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log: Log) {
   await sleep(3000);
   const cpuIdle = await cpuShare(proxy.pid, o.idleSeconds);
+  await profiled(proxy.inspector, o.profile, "idle", 5000);
   const rss = rssBytes(proxy.pid);
   const mem = await jsMemory(proxy.call);
   let rssGc = NaN;
@@ -233,13 +240,18 @@ async function reportPhase(o: ScaleOptions, proxy: ProxyUnderTest, fleets: Fleet
   await fleets.claim();
   await sleep(2000);
   await claimProfile;
-  await fleets.ring(true, 1000);
+  await fleets.ring(true, o.ringMs);
   await sleep(2500);
+  const w0 = workersCpu(proxy);
   const cpuReports = await cpuShare(proxy.pid, o.reportSeconds);
+  const hostsCpu = (workersCpu(proxy) - w0) / o.reportSeconds;
   await profiled(proxy.inspector, o.profile, "reports", 5000);
   const tickMs = await tickMsOf(proxy.call);
   await fleets.ring(false, 0);
-  log(`reports: cpu ${(100 * cpuReports).toFixed(1)}%, tick ${tickMs.toFixed(1)} ms`);
+  log(
+    `reports: cpu ${(100 * cpuReports).toFixed(1)}% (the hosts' processes ` +
+      `${(100 * hostsCpu).toFixed(0)}%), tick ${tickMs.toFixed(1)} ms`,
+  );
   await sleep(1500);
   return { cpuReports, tickMs };
 }
