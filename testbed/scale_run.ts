@@ -161,6 +161,9 @@ async function baseline(proxy: ProxyUnderTest, o: ScaleOptions) {
   return { rssBase, heapBase: mem.heap, externalBase: mem.external, cpuIdleBase, apiBase };
 }
 
+/** How long after the storm hosts are idle: keepalive-idle (10 s, the default) and 2 s. */
+const IDLE_AFTER_MS = 12_000;
+
 /** CPU seconds of the processes running the simulated hosts so far. */
 function workersCpu(proxy: ProxyUnderTest): number {
   return proxy.workerPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
@@ -205,10 +208,12 @@ async function joinStorm(
 
 /**
  * Every host joined and silent: CPU, RSS as it is, and RSS once the storm's garbage is
- * collected (V8 collects lazily; what is left is what the idle hosts hold).
+ * collected (V8 collects lazily; what is left is what the idle hosts hold). A link goes idle
+ * after `keepalive-idle` (10 s) without traffic, and pings every second until then: the
+ * measurement starts once the storm's last hosts are idle.
  */
 async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log: Log) {
-  await sleep(3000);
+  await sleep(IDLE_AFTER_MS);
   const cpuIdle = await cpuShare(proxy.pid, o.idleSeconds);
   await profiled(proxy.inspector, o.profile, "idle", 5000);
   const rss = rssBytes(proxy.pid);
