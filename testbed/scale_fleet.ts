@@ -36,6 +36,14 @@ import { testConfig } from "./config.ts";
 /** Slices an interval's frames are spread over. */
 const SLICES = 20;
 
+/**
+ * How long the claims of `vms` VMs are spread over: a second, or 10,000 VMs a second (a
+ * worker that sent 25,000 claims within one second stalled past the proxy's dead-after).
+ */
+export function claimSpreadMs(vms: number): number {
+  return Math.max(1000, Math.ceil(vms / 10));
+}
+
 /** The MAC of VM `v` (global number, from 0). */
 export function scaleVmMac(v: number): Mac {
   return 0x0200_0000_0000 + v + 1;

@@ -79,7 +79,7 @@ function inProcess(groups: [HostFleet, HostFleet], knownVms: number, vms: number
   const hostOf = (h: number) => (h < e ? [established, h] as const : [storm, h - e] as const);
   return {
     join: async (g) => (await (g === "established" ? established : storm).join()).ms,
-    claim: () => Promise.resolve(groups.forEach((f) => f.claim(knownVms))),
+    claim: (overMs) => Promise.resolve(groups.forEach((f) => f.claim(knownVms, overMs))),
     ring: (on, everyMs, group) =>
       Promise.resolve(
         group === "established"

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { claimSpreadMs } from "./scale_fleet.ts";
 import { collectGarbage, heapCensus } from "./inspector.ts";
 import {
   type ApiCall,
@@ -58,7 +59,8 @@ export interface ProxyUnderTest {
 /** The hosts of one run, wherever they live. */
 export interface Fleets {
   join(group: "established" | "storm"): Promise<number>;
-  claim(): Promise<void>;
+  /** Every VM claims its address, the claims spread over `overMs`. */
+  claim(overMs: number): Promise<void>;
   /** A ring of frames among every VM, or among the established hosts' VMs alone. */
   ring(on: boolean, everyMs: number, group?: "established"): Promise<void>;
   broadcast(host: number): Promise<void>;
@@ -130,7 +132,7 @@ export async function measure(
   const base = await baseline(proxy, o);
   const storm = await joinStorm(n, o, proxy, fleets, log);
   const idle = await idlePhase(n, o, proxy, log);
-  const reports = await reportPhase(o, proxy, fleets, log);
+  const reports = await reportPhase(n * o.vmsPerHost, o, proxy, fleets, log);
   const floods = await floodPhase(n * o.vmsPerHost, n, fleets, log);
   const reconnects = await fleets.reconnects();
   const api = await apiLatency(proxy.call);
@@ -214,8 +216,11 @@ async function joinStorm(
  */
 async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log: Log) {
   await sleep(IDLE_AFTER_MS);
-  const cpuIdle = await cpuShare(proxy.pid, o.idleSeconds);
-  await profiled(proxy.inspector, o.profile, "idle", 5000);
+  // The profile, when asked for, covers the measured window itself.
+  const [cpuIdle] = await Promise.all([
+    cpuShare(proxy.pid, o.idleSeconds),
+    profiled(proxy.inspector, o.profile, "idle", o.idleSeconds * 1000),
+  ]);
   const rss = rssBytes(proxy.pid);
   const mem = await jsMemory(proxy.call);
   let rssGc = NaN;
@@ -240,10 +245,17 @@ async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log:
  * Every VM claims its address to one of the established VMs, which the proxy knows (a first
  * frame to an unknown MAC would flood), then a ring: every host reports every interval.
  */
-async function reportPhase(o: ScaleOptions, proxy: ProxyUnderTest, fleets: Fleets, log: Log) {
-  const claimProfile = profiled(proxy.inspector, o.profile, "claim", 3000);
-  await fleets.claim();
-  await sleep(2000);
+async function reportPhase(
+  vms: number,
+  o: ScaleOptions,
+  proxy: ProxyUnderTest,
+  fleets: Fleets,
+  log: Log,
+) {
+  const spreadMs = claimSpreadMs(vms);
+  const claimProfile = profiled(proxy.inspector, o.profile, "claim", spreadMs + 2000);
+  await fleets.claim(spreadMs);
+  await sleep(spreadMs + 2000);
   await claimProfile;
   await fleets.ring(true, o.ringMs);
   await sleep(2500);

@@ -6,7 +6,7 @@
  *     bench ──{"cmd":"join"}──> worker ──runHost x N (TLS)──> proxy process
  *           <──{"ms":...}────┘
  *
- * Commands: join, claim {knownVms}, ring {on, everyMs, ringVms?}, broadcast {host}, arp {host, target},
+ * Commands: join, claim {knownVms, overMs}, ring {on, everyMs, ringVms?}, broadcast {host}, arp {host, target},
  * received (frames the devices got since the last call), health {keepaliveMs},
  * memory (this worker's RSS), stop (then the process exits).
  *
@@ -38,7 +38,7 @@ export interface WorkerArgs {
 /** One command from the bench. */
 type Command =
   | { cmd: "join" | "received" | "memory" | "stop" }
-  | { cmd: "claim"; knownVms: number }
+  | { cmd: "claim"; knownVms: number; overMs: number }
   | { cmd: "ring"; on: boolean; everyMs: number; ringVms?: number }
   | { cmd: "broadcast"; host: number }
   | { cmd: "arp"; host: number; target: number }
@@ -81,7 +81,7 @@ if (import.meta.main) {
             out(await fleet.join());
             break;
           case "claim":
-            fleet.claim(c.knownVms);
+            fleet.claim(c.knownVms, c.overMs);
             out({ ok: true });
             break;
           case "ring":

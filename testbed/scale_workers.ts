@@ -119,7 +119,7 @@ export function workerFleets(
       else await Promise.all(workers.slice(1).map((w) => w.call({ cmd: "join" })));
       return performance.now() - t0;
     },
-    claim: async () => void await everyone({ cmd: "claim", knownVms }),
+    claim: async (overMs) => void await everyone({ cmd: "claim", knownVms, overMs }),
     ring: async (on, everyMs, group) =>
       void await (group === "established"
         ? workers[0].call({ cmd: "ring", on, everyMs, ringVms: knownVms })
