@@ -136,7 +136,10 @@ const PER_HOST: Column[] = [
       })`,
   ],
   ["the same after a full GC, KiB", (r) => f0((r.rssGc - r.rssBase) / r.hosts / KIB)],
-  ["proxy CPU idle (no hosts)", (r) => `${pct(r.cpuIdle)} (${pct(r.cpuIdleBase)})`],
+  [
+    "proxy CPU idle, after the storm's garbage is collected (right after the storm; no hosts)",
+    (r) => `${pct(r.cpuIdle)} (${pct(r.cpuIdleSettling)}; ${pct(r.cpuIdleBase)})`,
+  ],
   ["proxy CPU, every host reporting", (r) => pct(r.cpuReports)],
   ["frames per broadcast", (r) => String(r.broadcast)],
   ["ARP for a known address: frames (unknown address)", (r) => `${r.arpKnown} (${r.arpUnknown})`],

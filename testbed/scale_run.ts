@@ -99,7 +99,10 @@ export interface ScaleRow {
   externalBase: number;
   external: number;
   cpuIdleBase: number;
+  /** Once the storm's garbage is collected (the steady state). */
   cpuIdle: number;
+  /** Right after the storm (its last links idle), while V8 still collects its garbage. */
+  cpuIdleSettling: number;
   cpuReports: number;
   broadcast: number;
   arpKnown: number;
@@ -209,18 +212,15 @@ async function joinStorm(
 }
 
 /**
- * Every host joined and silent: CPU, RSS as it is, and RSS once the storm's garbage is
- * collected (V8 collects lazily; what is left is what the idle hosts hold). A link goes idle
- * after `keepalive-idle` (10 s) without traffic, and pings every second until then: the
- * measurement starts once the storm's last hosts are idle.
+ * Every host joined and silent: CPU and RSS as they are, then once the storm's garbage is
+ * collected (V8 collects lazily, on helper threads that /proc counts and a profile of the
+ * main thread does not; what is left is what the idle hosts hold). A link goes idle after
+ * `keepalive-idle` (10 s) without traffic, and pings every second until then: the first
+ * window starts once the storm's last hosts are idle.
  */
 async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log: Log) {
   await sleep(IDLE_AFTER_MS);
-  // The profile, when asked for, covers the measured window itself.
-  const [cpuIdle] = await Promise.all([
-    cpuShare(proxy.pid, o.idleSeconds),
-    profiled(proxy.inspector, o.profile, "idle", o.idleSeconds * 1000),
-  ]);
+  const cpuIdleSettling = await cpuShare(proxy.pid, o.idleSeconds);
   const rss = rssBytes(proxy.pid);
   const mem = await jsMemory(proxy.call);
   let rssGc = NaN;
@@ -229,6 +229,11 @@ async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log:
     await sleep(2000);
     rssGc = rssBytes(proxy.pid);
   }
+  // The profile, when asked for, covers the measured window itself.
+  const [cpuIdle] = await Promise.all([
+    cpuShare(proxy.pid, o.idleSeconds),
+    profiled(proxy.inspector, o.profile, "idle", o.idleSeconds * 1000),
+  ]);
   if (o.heapCensus && proxy.inspector) {
     console.error(`  heap census of the idle proxy (${n} hosts): bytes per host by constructor`);
     for (const r of await heapCensus(proxy.inspector)) {
@@ -237,8 +242,12 @@ async function idlePhase(n: number, o: ScaleOptions, proxy: ProxyUnderTest, log:
     }
   }
   const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
-  log(`idle: cpu ${(100 * cpuIdle).toFixed(1)}%, rss ${mib(rss)} MiB, after a GC ${mib(rssGc)}`);
-  return { cpuIdle, rss, rssGc, heap: mem.heap, external: mem.external };
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  log(
+    `idle: cpu ${pct(cpuIdleSettling)}, rss ${mib(rss)} MiB; after a GC: cpu ${pct(cpuIdle)}, ` +
+      `rss ${mib(rssGc)} MiB`,
+  );
+  return { cpuIdle, cpuIdleSettling, rss, rssGc, heap: mem.heap, external: mem.external };
 }
 
 /**
