@@ -120,6 +120,18 @@ export function noDelayOnAccepted(
 }
 
 const SHUT_RDWR = 2;
+/** ioctl(2) request: bytes in a socket's receive queue not yet read (FIONREAD, SIOCINQ). */
+const FIONREAD = 0x541b;
+
+/**
+ * Bytes the kernel holds in descriptor `fd`'s receive queue that this process has not read
+ * yet, or -1 when it cannot say (no descriptor, or the call failed). One ioctl(2).
+ */
+export function unreadBytes(fd: number): number {
+  if (fd < 0) return -1;
+  const n = new Int32Array(1);
+  return libc().ioctl(fd, BigInt(FIONREAD), new Uint8Array(n.buffer)) === 0 ? n[0] : -1;
+}
 
 /**
  * Ends the TCP connection on descriptor `fd` in both directions at once (shutdown(2)), for a

@@ -21,7 +21,8 @@
  * interval. Each PING says when the next one will come (and the sender's last round trip),
  * and a pinging end pings at once when it goes idle or wakes, so the answering end judges
  * silence by the pinger's own word, not by its own view of the traffic, which a stall of
- * either process would skew by seconds.
+ * either process would skew by seconds. Nor is a peer silent whose bytes wait unread in the
+ * kernel (`Conn.unreadBytes`): then this end is behind, not the peer gone.
  *
  * @module
  */
@@ -85,6 +86,8 @@ export class Link implements Port {
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
+  /** Checks that found the peer silent but its bytes not yet read here (not closed). */
+  #unreadWhenSilent = 0;
   /**
    * This end's monotonic clock when sent, its last round trip (-1: none) and within how many
    * ms its next PING will come; the peer echoes it.
@@ -121,6 +124,14 @@ export class Link implements Port {
   /** Why it closed ("" while open). */
   get closeReason(): string {
     return this.#closeReason;
+  }
+
+  /**
+   * Times this link looked silent for longer than dead-after while the kernel held bytes
+   * from the peer that this end had not read: this end was behind, and the link was kept.
+   */
+  get unreadWhenSilent(): number {
+    return this.#unreadWhenSilent;
   }
 
   /** A snapshot of the counters. */
@@ -335,13 +346,20 @@ export class Link implements Port {
       : now - this.#lastRx;
     const limit = quietMs === null ? o.deadAfterMs : quietMs + o.deadAfterMs;
     if (silent > limit && !stalled) {
-      this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {
-        link: this.name,
-        peer: this.peer,
-        ms: Math.round(now - this.#lastRx),
-      });
-      this.close("keepalive timeout: peer silent", false);
-      return;
+      if ((this.#conn.unreadBytes?.() ?? -1) > 0) {
+        // The peer did speak: its bytes wait in the kernel because this end is behind. A
+        // saturated proxy read 8,327 of 10,000 links late while its ticker fired on time,
+        // and closed them as silent.
+        this.#unreadWhenSilent++;
+      } else {
+        this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {
+          link: this.name,
+          peer: this.peer,
+          ms: Math.round(now - this.#lastRx),
+        });
+        this.close("keepalive timeout: peer silent", false);
+        return;
+      }
     }
     if (!this.#pings) return;
     const every = this.#idle ? idleMs : o.keepaliveMs;

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { noDelayOnAccepted, shutdownSocket } from "../../ffi/socket.ts";
+import { noDelayOnAccepted, shutdownSocket, unreadBytes } from "../../ffi/socket.ts";
 import { type Address, formatAddress } from "../config/types.ts";
 import { logger } from "../log.ts";
 import { nodeTlsConn } from "./node_tls_conn.ts";
@@ -26,6 +26,11 @@ export interface Conn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  /**
+   * Bytes the peer sent that the kernel holds and this process has not read yet; -1 or
+   * absent: unknown. A link asks before it calls a peer silent (see link.ts).
+   */
+  unreadBytes?(): number;
 }
 
 /** A stream from a transport: also says where the other end is. */
@@ -285,6 +290,8 @@ function closedHard(conn: Deno.TlsConn, fd: number): NetConn {
       return n;
     },
     write: (p) => conn.write(p),
+    // The descriptor is this connection's until it is closed.
+    unreadBytes: () => closed ? -1 : unreadBytes(fd),
     close() {
       if (closed) return conn.close();
       closed = true;

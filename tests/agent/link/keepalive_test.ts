@@ -44,7 +44,14 @@ class Direction {
 
 /** One end of the pipe. */
 class End implements Conn {
+  /** What the kernel would say it holds unread for this end (a test sets it). */
+  unread = -1;
+
   constructor(readonly inbox: Direction, readonly outbox: Direction) {}
+
+  unreadBytes(): number {
+    return this.unread;
+  }
 
   async read(p: Uint8Array): Promise<number | null> {
     while (this.inbox.chunks.length === 0) {
@@ -94,8 +101,9 @@ function starLink(clock: Clock, options: Partial<LinkOptions> = {}) {
   const opts = { ...OPTIONS, keepaliveIdleMs: 10_000, clock, ...options };
   const closed: string[] = [];
   const onClose = (why: string, l: Link) => closed.push(`${l.name}: ${why}`);
+  const proxyConn = new End(toProxy, toHost);
   const proxyEnd = new Link(
-    { name: "host:h1", kind: "host", peer: "h1", conn: new End(toProxy, toHost), reader: reader() },
+    { name: "host:h1", kind: "host", peer: "h1", conn: proxyConn, reader: reader() },
     { onFrame: () => {}, onClose },
     opts,
   );
@@ -114,6 +122,7 @@ function starLink(clock: Clock, options: Partial<LinkOptions> = {}) {
   const runs = [proxyEnd.run(stop.signal), hostEnd.run(stop.signal)];
   return {
     proxyEnd,
+    proxyConn,
     hostEnd,
     toHost,
     toProxy,
@@ -165,6 +174,33 @@ Deno.test("keepalive: traffic wakes an idle link, and a dead peer is found withi
     assertEquals(l.proxyEnd.closed, false, "within dead-after of the wake");
     await clock.advance(600);
     assertEquals(l.proxyEnd.closed, true, "dead-after passed with nothing heard");
+    assertEquals(l.proxyEnd.closeReason, "keepalive timeout: peer silent");
+  } finally {
+    await l.stop();
+  }
+});
+
+Deno.test("keepalive: a peer whose bytes wait unread here is not silent; once read, it is", async () => {
+  const clock = new ManualClock();
+  const l = starLink(clock, { keepaliveIdleMs: undefined });
+  try {
+    await clock.advance(2_000);
+    // The host's bytes stop arriving here, as when this end reads late, but the kernel says
+    // it holds some: the proxy's end is behind, and keeps the link.
+    // (Frames keep going to the host, so that its end hears the proxy and stays.)
+    l.toProxy.blackhole = true;
+    l.proxyConn.unread = 120;
+    for (let s = 0; s < 6; s++) {
+      l.proxyEnd.send(packet(0x020000000002, 0x020000000001));
+      await clock.advance(1_000);
+    }
+    assertEquals(l.proxyEnd.closed, false, "unread bytes are not silence");
+    assert(l.proxyEnd.unreadWhenSilent >= 2, `counted: ${l.proxyEnd.unreadWhenSilent}`);
+    // Nothing waits any more, and still nothing arrives: now the peer is silent.
+    l.proxyConn.unread = 0;
+    l.proxyEnd.send(packet(0x020000000002, 0x020000000001));
+    await clock.advance(1_100);
+    assertEquals(l.proxyEnd.closed, true);
     assertEquals(l.proxyEnd.closeReason, "keepalive timeout: peer silent");
   } finally {
     await l.stop();
