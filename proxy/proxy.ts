@@ -161,10 +161,8 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     book: state.book,
-    reports: star.reports,
+    ...frontDoorCounts(star),
     persist,
-    connectionRefusals: star.acceptor.refusals,
-    discoveries: star.discoveries,
     revokeHost: (name) => revokeHost(name, { book: state.book, hosts, events, clock }),
     placement,
   }, { pki: state.pki, signal }).catch(failed);
@@ -199,6 +197,15 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
       await done;
     },
     done,
+  };
+}
+
+/** What the API shows of the join listener: reports refused, connections refused, CA discoveries. */
+function frontDoorCounts(star: Star) {
+  return {
+    reports: star.reports,
+    connectionRefusals: star.acceptor.refusals,
+    discoveries: star.discoveries,
   };
 }
 
