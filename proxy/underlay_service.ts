@@ -142,7 +142,10 @@ export class UnderlayService {
   readonly #maxAgeMs: number;
   readonly #settleMs: number;
   readonly #intervalMs: number;
-  readonly #last = new Map<string, { tx: number; rx: number; at: number }>();
+  readonly #last = new Map<
+    string,
+    { tx: number; rx: number; at: number; rtt: number | null }
+  >();
   /** Per host, when its last path-rtt report was taken (connected hosts only). */
   readonly #pathRttAt = new Map<string, number>();
   /** Entries of path-rtt reports refused, by reason. */
@@ -169,12 +172,25 @@ export class UnderlayService {
     let total = 0;
     for (const [host, link] of this.#sources.starLinks()) {
       seen.add(host);
-      if (link.rttMs !== null) this.book.observeRtt(STAR, host, link.rttMs, now, "keepalive");
       const prev = this.#last.get(host);
-      this.#last.set(host, { tx: link.txBytes, rx: link.rxBytes, at: now });
+      // A keepalive RTT is one measurement, taken when it changes: an idle link measures
+      // once per idle ping (10 s), and 10,000 of them re-observed each second were a sixth
+      // of the idle proxy's work.
+      if (link.rttMs !== null && link.rttMs !== prev?.rtt) {
+        this.book.observeRtt(STAR, host, link.rttMs, now, "keepalive");
+      }
+      if (!prev) {
+        this.#last.set(host, { tx: link.txBytes, rx: link.rxBytes, at: now, rtt: link.rttMs });
+        continue;
+      }
+      const { tx, rx, at } = prev;
+      prev.tx = link.txBytes;
+      prev.rx = link.rxBytes;
+      prev.at = now;
+      prev.rtt = link.rttMs;
       // A replaced link starts its counters afresh: no sample across it.
-      if (!prev || now <= prev.at || link.txBytes < prev.tx || link.rxBytes < prev.rx) continue;
-      const rate = (link.txBytes - prev.tx + link.rxBytes - prev.rx) * 1000 / (now - prev.at);
+      if (now <= at || link.txBytes < tx || link.rxBytes < rx) continue;
+      const rate = (link.txBytes - tx + link.rxBytes - rx) * 1000 / (now - at);
       total += rate;
       if (rate >= MIN_SAMPLE_BYTES_PER_SEC) {
         this.book.observeThroughput(STAR, host, rate, now, "star");
