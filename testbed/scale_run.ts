@@ -138,6 +138,9 @@ export async function measure(
   const reports = await reportPhase(n * o.vmsPerHost, o, proxy, fleets, log);
   const floods = await floodPhase(n * o.vmsPerHost, n, fleets, log);
   const reconnects = await fleets.reconnects();
+  // The floods woke every link: the API is measured once they are idle again, as the idle
+  // CPU is (ten thousand links going idle within a second each ping at once).
+  await sleep(IDLE_AFTER_MS);
   const api = await apiLatency(proxy.call);
   log(`API measured; ${reconnects} reconnects; stopping`);
   return {
