@@ -142,10 +142,7 @@ export class UnderlayService {
   readonly #maxAgeMs: number;
   readonly #settleMs: number;
   readonly #intervalMs: number;
-  readonly #last = new Map<
-    string,
-    { tx: number; rx: number; at: number; rtt: number | null }
-  >();
+  readonly #last = new Map<string, { tx: number; rx: number; at: number; rtt: number | null }>();
   /** Per host, when its last path-rtt report was taken (connected hosts only). */
   readonly #pathRttAt = new Map<string, number>();
   /** Entries of path-rtt reports refused, by reason. */
@@ -173,24 +170,15 @@ export class UnderlayService {
     for (const [host, link] of this.#sources.starLinks()) {
       seen.add(host);
       const prev = this.#last.get(host);
-      // A keepalive RTT is one measurement, taken when it changes: an idle link measures
-      // once per idle ping (10 s), and 10,000 of them re-observed each second were a sixth
-      // of the idle proxy's work.
+      // A keepalive RTT is one measurement, taken when it changes (an idle link measures once
+      // per idle ping): re-observing 10,000 each second was a sixth of an idle proxy's work.
       if (link.rttMs !== null && link.rttMs !== prev?.rtt) {
         this.book.observeRtt(STAR, host, link.rttMs, now, "keepalive");
       }
-      if (!prev) {
-        this.#last.set(host, { tx: link.txBytes, rx: link.rxBytes, at: now, rtt: link.rttMs });
-        continue;
-      }
-      const { tx, rx, at } = prev;
-      prev.tx = link.txBytes;
-      prev.rx = link.rxBytes;
-      prev.at = now;
-      prev.rtt = link.rttMs;
+      this.#last.set(host, { tx: link.txBytes, rx: link.rxBytes, at: now, rtt: link.rttMs });
       // A replaced link starts its counters afresh: no sample across it.
-      if (now <= at || link.txBytes < tx || link.rxBytes < rx) continue;
-      const rate = (link.txBytes - tx + link.rxBytes - rx) * 1000 / (now - at);
+      if (!prev || now <= prev.at || link.txBytes < prev.tx || link.rxBytes < prev.rx) continue;
+      const rate = (link.txBytes - prev.tx + link.rxBytes - prev.rx) * 1000 / (now - prev.at);
       total += rate;
       if (rate >= MIN_SAMPLE_BYTES_PER_SEC) {
         this.book.observeThroughput(STAR, host, rate, now, "star");
