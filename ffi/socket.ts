@@ -33,18 +33,82 @@ function portOf(addr: Uint8Array): number {
   return (addr[2] << 8) | addr[3];
 }
 
+/** The IPv4-mapped IPv6 prefix ::ffff:0:0/96. */
+const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/**
+ * An address as Deno writes it (`10.0.0.1`, `fd00::1`, `::ffff:10.0.0.1`, a `%zone` ignored)
+ * as 16 bytes, IPv4 as IPv4-mapped IPv6; null when it is not an IP literal.
+ *
+ * @example
+ * ```ts
+ * import { addressBytes } from "./socket.ts";
+ * const v4 = addressBytes("10.0.0.1")!, mapped = addressBytes("::ffff:10.0.0.1")!;
+ * if (v4.toHex() !== mapped.toHex() || v4.toHex() !== "00000000000000000000ffff0a000001") {
+ *   throw new Error("IPv4 is IPv4-mapped");
+ * }
+ * if (addressBytes("fd00::1")!.toHex() !== "fd000000000000000000000000000001") throw new Error();
+ * if (addressBytes("host.example") !== null) throw new Error("not a literal");
+ * ```
+ */
+export function addressBytes(hostname: string): Uint8Array | null {
+  const text = hostname.replace(/%.*$/, "").replace(/^\[|\]$/g, "");
+  const v4 = (t: string) => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
+    const b = m?.slice(1).map(Number);
+    return b && b.every((x) => x <= 255) ? b : null;
+  };
+  const plain = v4(text);
+  if (plain) return new Uint8Array([...V4_MAPPED, ...plain]);
+  const halves = text.split("::");
+  if (halves.length > 2 || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
+  const words = (part: string): number[] | null => {
+    const out: number[] = [];
+    for (const g of part ? part.split(":") : []) {
+      const tail = g.includes(".") ? v4(g) : null;
+      if (tail) out.push((tail[0] << 8) | tail[1], (tail[2] << 8) | tail[3]);
+      else if (/^[0-9a-fA-F]{1,4}$/.test(g)) out.push(parseInt(g, 16));
+      else return null;
+    }
+    return out;
+  };
+  const head = words(halves[0]), tail = halves.length === 2 ? words(halves[1]) : [];
+  if (!head || !tail) return null;
+  const gap = 8 - head.length - tail.length;
+  if (halves.length === 2 ? gap < 1 : gap !== 0) return null;
+  const all = [...head, ...Array(gap).fill(0), ...tail];
+  return new Uint8Array(all.flatMap((w) => [w >> 8, w & 0xff]));
+}
+
+/**
+ * Whether sockaddr `addr` is `address` (16 bytes from {@linkcode addressBytes}) at `port`:
+ * a sockaddr_in's address at offset 4, a sockaddr_in6's at offset 8.
+ */
+export function sockaddrIs(addr: Uint8Array, address: Uint8Array | null, port: number): boolean {
+  if (portOf(addr) !== port) return false;
+  if (address === null) return true; // not a literal: the port alone, as before
+  const family = addr[0] | (addr[1] << 8);
+  if (family === AF_INET) {
+    return V4_MAPPED.every((b, i) => address[i] === b) &&
+      addr.subarray(4, 8).every((b, i) => address[12 + i] === b);
+  }
+  return addr.subarray(8, 24).every((b, i) => address[i] === b);
+}
+
 /** Where {@linkcode findTcpSocket} found its last socket: where it starts the next search. */
 let lastFound = 3;
 
 /**
- * Finds the descriptor of the TCP socket whose local and remote ports are `local.port` and
- * `remote.port`, or -1. Ports identify a connection among one process's sockets well enough
- * (both ends' ports together), and avoid parsing addresses.
+ * Finds the descriptor of the TCP socket between `local` and `remote` (addresses and ports),
+ * or -1. Ports alone are not enough: two hosts behind different addresses may dial from the
+ * same port, and the descriptor is used to shut a connection down.
  */
 export function findTcpSocket(local: Endpoint, remote: Endpoint): number {
   const addr = new Uint8Array(128);
   const len = new Uint32Array(1);
   const lenBytes = new Uint8Array(len.buffer);
+  const localAddress = addressBytes(local.hostname);
+  const remoteAddress = addressBytes(remote.hostname);
   // Asking the kernel directly needs no permission beyond FFI (Deno guards /proc/self/fd
   // behind --allow-all); a non-socket or unused number just fails the call. Descriptors are
   // handed out lowest-first: a new connection's is just above the last one found (they are
@@ -53,9 +117,11 @@ export function findTcpSocket(local: Endpoint, remote: Endpoint): number {
   // few calls instead of thousands, and every number is still tried when it is elsewhere.
   const matches = (fd: number): boolean => {
     len[0] = addr.length;
-    if (libc().getsockname(fd, addr, lenBytes) !== 0 || portOf(addr) !== local.port) return false;
+    if (libc().getsockname(fd, addr, lenBytes) !== 0) return false;
+    if (!sockaddrIs(addr, localAddress, local.port)) return false;
     len[0] = addr.length;
-    return libc().getpeername(fd, addr, lenBytes) === 0 && portOf(addr) === remote.port;
+    return libc().getpeername(fd, addr, lenBytes) === 0 &&
+      sockaddrIs(addr, remoteAddress, remote.port);
   };
   for (let d = 0;; d++) {
     const up = lastFound + d;
