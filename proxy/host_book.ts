@@ -224,32 +224,63 @@ export class HostBook {
     return `{\n "version": 2,\n "hosts": ${hosts},\n "revoked": ${revoked}\n}\n`;
   }
 
-  /** The write of this event-loop turn's changes, not yet made. */
+  /** The write of the changes made since the last one, not yet made. */
   #next: Promise<void> | null = null;
-  /** Writes of the book made so far (one per event-loop turn that changed it). */
+  /** Writes of the book made so far (one per event-loop turn that changed it, or fewer). */
   writes = 0;
+  /** How long the last write took, and when it ended (performance.now()). */
+  #lastWrite = { tookMs: 0, endedAt: -Infinity };
 
   /**
-   * Group commit: the changes made in one event-loop turn share one write of the book, made
-   * at the next turn (secret files are written synchronously, see secret_file.ts), and each
-   * caller's promise settles with the write that holds its change. A join storm then costs
-   * one write per turn, not one (and the whole book) per host.
+   * Group commit: the changes made until the next write share it (secret files are written
+   * synchronously, see secret_file.ts), and each caller's promise settles with the write that
+   * holds its change. The write comes at the next turn, or later when writes are costly (see
+   * {@linkcode bookWriteDelayMs}): a 10,000-host book is 3 MB to serialize, write and sync,
+   * and a storm changes it every turn.
    */
   #save(): Promise<void> {
     this.#next ??= new Promise<void>((resolve, reject) => {
+      const last = this.#lastWrite;
       setTimeout(() => {
         this.#next = null;
         this.writes++;
+        const t0 = performance.now();
         try {
           writeSecretFileSync(this.#path, this.#serialize());
           resolve();
         } catch (e) {
           reject(e);
+        } finally {
+          const now = performance.now();
+          this.#lastWrite = { tookMs: now - t0, endedAt: now };
         }
-      }, 0);
+      }, bookWriteDelayMs(last.tookMs, performance.now() - last.endedAt));
     });
     return this.#next;
   }
+}
+
+/** Largest share of the thread the book's writes may take while it changes continuously. */
+export const BOOK_WRITE_SHARE = 0.2;
+
+/**
+ * How long a new change waits before the book is written, when the last write took
+ * `tookMs` and ended `sinceMs` ago: at once for a cheap write, else long enough that writes
+ * take at most {@linkcode BOOK_WRITE_SHARE} of the thread (a 20 ms write of a 10,000-host
+ * book: one every 100 ms). The change's admission waits that much longer for its WELCOME;
+ * its handshake slot is already free.
+ *
+ * @example
+ * ```ts
+ * import { bookWriteDelayMs } from "./host_book.ts";
+ * if (bookWriteDelayMs(0.5, 1) !== 1) throw new Error("cheap: the next turn (2 ms gap)");
+ * if (bookWriteDelayMs(20, 30) !== 50) throw new Error("costly: 80 ms apart, 30 gone");
+ * if (bookWriteDelayMs(20, 500) !== 0) throw new Error("long since: at once");
+ * ```
+ */
+export function bookWriteDelayMs(tookMs: number, sinceMs: number): number {
+  const gap = tookMs * (1 / BOOK_WRITE_SHARE - 1);
+  return Math.max(0, Math.ceil(gap - sinceMs));
 }
 
 function legacyRecord(name: string, secret: string): HostRecord {
