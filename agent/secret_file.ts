@@ -171,37 +171,6 @@ export async function readSecretFileIfExists(path: string): Promise<string | nul
   }
 }
 
-/**
- * Writes of one secret file, one at a time in the order asked: each write replaces the whole
- * file atomically, so when saves of a changing state race, none is lost and the last one asked
- * is the one kept (renames of concurrent writes could land in any order).
- *
- * @example
- * ```ts
- * import { readSecretFile, SerialSecretFile } from "./secret_file.ts";
- * const dir = await Deno.makeTempDir();
- * const f = new SerialSecretFile(`${dir}/state`);
- * await Promise.all([f.write("one\n"), f.write("two\n")]);
- * if (await readSecretFile(`${dir}/state`) !== "two\n") throw new Error("order");
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export class SerialSecretFile {
-  readonly path: string;
-  #last: Promise<void> = Promise.resolve();
-
-  constructor(path: string) {
-    this.path = path;
-  }
-
-  /** Writes `text` after every earlier write; rejects with that write's own error. */
-  write(text: string): Promise<void> {
-    const next = this.#last.then(() => writeSecretFile(this.path, text));
-    this.#last = next.catch(() => {});
-    return next;
-  }
-}
-
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { DiscoveryCount } from "./host_session.ts";
 import { type Clock, systemClock } from "../agent/clock.ts";
 import type { WireRule } from "../agent/control/messages.ts";
 import type { Link } from "../agent/link/link.ts";
@@ -36,7 +37,7 @@ export interface ApiContext {
   /** Connections to the join listener refused before admission, by reason. */
   connectionRefusals?: Readonly<Record<string, number>>;
   /** CA discoveries the join listener answered. */
-  discoveries?: Readonly<{ answered: number }>;
+  discoveries?: Readonly<DiscoveryCount>;
   /** Keeps the operator's rules and adaptation settings across restarts (operator.json). */
   persist?(): Promise<void>;
   /** Revokes host `name`: its record goes, its key is denied, its link closes. */

@@ -224,10 +224,14 @@ export class HostBook {
     return `{\n "version": 2,\n "hosts": ${hosts},\n "revoked": ${revoked}\n}\n`;
   }
 
+  /** Writes of the book made so far (one per event-loop turn that changed it, or fewer). */
+  get writes(): number {
+    return this.#writes;
+  }
+
   /** The write of the changes made since the last one, not yet made. */
   #next: Promise<void> | null = null;
-  /** Writes of the book made so far (one per event-loop turn that changed it, or fewer). */
-  writes = 0;
+  #writes = 0;
   /** How long the last write took, and when it ended (performance.now()). */
   #lastWrite = { tookMs: 0, endedAt: -Infinity };
 
@@ -243,7 +247,7 @@ export class HostBook {
       const last = this.#lastWrite;
       setTimeout(() => {
         this.#next = null;
-        this.writes++;
+        this.#writes++;
         const t0 = performance.now();
         try {
           writeSecretFileSync(this.#path, this.#serialize());

@@ -21,7 +21,7 @@
 
 import { parseWireRule, type WireRule } from "../agent/control/messages.ts";
 import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
-import { readSecretFileIfExists, SerialSecretFile } from "../agent/secret_file.ts";
+import { readSecretFileIfExists, writeSecretFile } from "../agent/secret_file.ts";
 import type { AdaptSettings } from "../adapt/planner.ts";
 import { PLACEMENT_LIMITS, type PlacementConfig, validSlots } from "./placement_service.ts";
 
@@ -53,12 +53,10 @@ export class OperatorStore {
   readonly path: string;
   /** What was saved before this start, or null. */
   readonly saved: (OperatorState & { savedAt: number }) | null;
-  readonly #file: SerialSecretFile;
 
   private constructor(path: string, saved: (OperatorState & { savedAt: number }) | null) {
     this.path = path;
     this.saved = saved;
-    this.#file = new SerialSecretFile(path);
   }
 
   /**
@@ -80,10 +78,10 @@ export class OperatorStore {
     }
   }
 
-  /** Keeps `state` (replacing what was kept); saves run one after another. */
+  /** Keeps `state` (replacing what was kept); saves are synchronous, so they land in order. */
   save(state: OperatorState, now: number): Promise<void> {
     const file = { version: OPERATOR_STATE_VERSION, savedAt: now, ...state };
-    return this.#file.write(JSON.stringify(file, null, 1) + "\n");
+    return writeSecretFile(this.path, JSON.stringify(file, null, 1) + "\n");
   }
 }
 

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { addressBytes } from "../../ffi/socket.ts";
+
 /** A host and port, e.g. from `--join 10.0.0.1:7800` or `listen: "[::]:7800"`. */
 export interface Address {
   hostname: string;
@@ -236,4 +238,25 @@ export const hostPairs: Kind<[string, string][]> = {
 export function isLoopback(hostname: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) || hostname === "::1" ||
     hostname === "[::1]" || hostname === "localhost";
+}
+
+/**
+ * The bytes of an IPv4 or IPv6 literal as a certificate carries them (4 or 16), or null for
+ * any other name (a DNS name, a zone or brackets). One parser with the socket lookup's
+ * (ffi/socket.ts `addressBytes`).
+ *
+ * @example
+ * ```ts
+ * import { ipLiteralBytes } from "./types.ts";
+ * if (ipLiteralBytes("10.1.2.3")?.toHex() !== "0a010203") throw new Error("IPv4: 4 bytes");
+ * if (ipLiteralBytes("::1")?.length !== 16 || ipLiteralBytes("proxy.vnet") !== null) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function ipLiteralBytes(name: string): Uint8Array | null {
+  if (/[%[\]]/.test(name)) return null;
+  const bytes = addressBytes(name);
+  if (bytes === null) return null;
+  return /^[\d.]+$/.test(name) ? bytes.slice(12) : bytes;
 }

@@ -22,6 +22,7 @@
  */
 
 import { createHash, KeyObject, sign } from "node:crypto";
+import { ipLiteralBytes } from "../../agent/config/types.ts";
 import type { CertificateInfo } from "../../agent/join/x509.ts";
 import {
   bitString,
@@ -166,29 +167,11 @@ function caKeyIdentifier(rest: { tag: number; body: Uint8Array }[]): Uint8Array 
 
 /** A SAN entry: dNSName [2], or iPAddress [7] for an IPv4 or IPv6 literal. */
 function generalName(name: string): Uint8Array {
-  const ip = ipBytes(name);
+  const ip = ipLiteralBytes(name);
   if (ip === null && name.includes(":")) throw new TypeError(`${name} is not an IP address`);
   return ip
     ? tlv(contextPrimitive(7), ip)
     : tlv(contextPrimitive(2), new TextEncoder().encode(name));
-}
-
-/** The address bytes of an IPv4 or IPv6 literal, or null for any other name. */
-export function ipBytes(name: string): Uint8Array | null {
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) {
-    const parts = name.split(".").map(Number);
-    return parts.every((p) => p <= 255) ? new Uint8Array(parts) : null;
-  }
-  if (!name.includes(":") || !/^[0-9a-fA-F:.]+$/.test(name)) return null;
-  const [head, tail, extra] = name.split("::");
-  if (extra !== undefined) return null;
-  const groups = (s: string | undefined) => s ? s.split(":") : [];
-  const h = groups(head), t = groups(tail);
-  const missing = 8 - h.length - t.length;
-  if (tail === undefined ? missing !== 0 : missing < 1) return null;
-  const all = [...h, ...Array(tail === undefined ? 0 : missing).fill("0"), ...t];
-  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return null;
-  return new Uint8Array(all.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {

@@ -9,7 +9,8 @@ import {
   tlv,
   unsignedInteger,
 } from "../../../proxy/pki/der.ts";
-import { ipBytes, LeafTemplate } from "../../../proxy/pki/leaf_certificate.ts";
+import { LeafTemplate } from "../../../proxy/pki/leaf_certificate.ts";
+import { ipLiteralBytes as ipBytes } from "../../../agent/config/types.ts";
 
 Deno.test("der: lengths in short and long form, read back as written", () => {
   for (const n of [0, 1, 127, 128, 255, 256, 65_535, 65_536, 100_000]) {
