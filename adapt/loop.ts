@@ -301,7 +301,7 @@ export class AdaptLoop {
   /** Rules only for pairs whose link is up on both ends; draining pairs lose theirs first. */
   #sendRules(p: Plan, hosts: ReadonlyMap<string, unknown>): void {
     const live = [...this.pairs.values()].filter((s) => s.phase === "up").map((s) => s.pair);
-    this.#rules.sync(rulesPerHost(p.rules, new Set(live), hosts.keys()));
+    this.#rules.sync(rulesPerHost(p.rules, new Set(live)), hosts.keys());
   }
 
   /** Closes draining links once both ends applied rule sets without them. */

@@ -3,7 +3,7 @@
  * host its whole rule set (`rules-set`, with a sequence number) and the host answers
  * `rules-applied`. A reconnected host gets its set anew, so nothing is replayed.
  *
- *     sync(wanted per host) -> rules-set {owner: adapt, seq, rules} to each host whose set changed
+ *     sync(wanted, hosts)   -> rules-set {owner: adapt, seq, rules} to each host whose set changed
  *     applied(host, seq)    <- rules-applied
  *     converged(hosts)      every host applied its latest set
  *
@@ -16,6 +16,9 @@ import { type ForwardingRuleSpec, type HostPair, hostPair } from "./planner.ts";
 
 /** The owner name of the adaptation's rules on hosts. */
 export const ADAPT_OWNER = "adapt";
+
+/** The key of an empty set: most hosts hold one, and it is compared, not serialised. */
+const EMPTY_KEY = "[]";
 
 /** Rule sets sent to hosts and the sequence each host acknowledged. */
 export class RuleSync {
@@ -39,13 +42,21 @@ export class RuleSync {
     this.#applied.set(host, seq);
   }
 
-  /** Sends each host whose wanted rules differ from what it was last sent its new set. */
-  sync(wanted: ReadonlyMap<string, WireRule[]>): void {
-    for (const [h, rules] of wanted) {
-      const key = JSON.stringify(rules);
-      if (this.#sent.get(h)?.key === key) continue;
+  /**
+   * Sends each host of `hosts` whose wanted rules (`wanted`, where a host absent holds none)
+   * differ from what it was last sent its new set. Runs every reconcile: a host without rules
+   * costs one lookup, not a serialisation (10,000 of those were a sixth of an idle proxy's
+   * work).
+   */
+  sync(wanted: ReadonlyMap<string, WireRule[]>, hosts: Iterable<string>): void {
+    for (const h of hosts) {
+      const rules = wanted.get(h);
+      const sent = this.#sent.get(h)?.key;
+      if (rules === undefined && sent === EMPTY_KEY) continue;
+      const key = rules === undefined ? EMPTY_KEY : JSON.stringify(rules);
+      if (sent === key) continue;
       const seq = ++this.#seq;
-      if (this.#send(h, { type: "rules-set", owner: ADAPT_OWNER, seq, rules })) {
+      if (this.#send(h, { type: "rules-set", owner: ADAPT_OWNER, seq, rules: rules ?? [] })) {
         this.#sent.set(h, { seq, key });
       }
     }
@@ -73,19 +84,19 @@ export class RuleSync {
 
 /**
  * Each host's adaptation rules: the plan's rules whose fast path is in `live` (up on both
- * ends), as they travel; every host of `hosts` gets a set, empty if need be.
+ * ends), as they travel; a host without any is absent.
  */
 export function rulesPerHost(
   rules: readonly ForwardingRuleSpec[],
   live: ReadonlySet<HostPair>,
-  hosts: Iterable<string>,
 ): Map<string, WireRule[]> {
   const out = new Map<string, WireRule[]>();
-  for (const h of hosts) out.set(h, []);
   for (const r of rules) {
     const peer = peerOfPort(r.target);
     if (peer === null || !live.has(hostPair(r.host, peer))) continue;
-    out.get(r.host)?.push({
+    let set = out.get(r.host);
+    if (!set) out.set(r.host, set = []);
+    set.push({
       src: r.src,
       dst: r.dst,
       target: r.target,
