@@ -83,6 +83,12 @@ export class Link implements Port {
   #idle = false;
   /** The interval the peer's last PING announced, when longer than `keepaliveMs` (idle). */
   #peerIdleMs: number | null = null;
+  /**
+   * Until then, a keepalive check that sees no new traffic can change nothing: no ping is due,
+   * the link cannot go idle nor be found silent. A proxy's idle link is checked in full about
+   * once per idle interval instead of four times a second.
+   */
+  #quietUntil = 0;
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
@@ -145,6 +151,21 @@ export class Link implements Port {
     };
   }
 
+  /** Frame bytes sent so far (what stats() calls frameBytes, without a snapshot). */
+  get txBytes(): number {
+    return this.#queue.stats.frameBytes;
+  }
+
+  /** Frame bytes received so far. */
+  get rxBytes(): number {
+    return this.#rx.bytes;
+  }
+
+  /** The last keepalive round trip in ms, or null before the first. */
+  get rttMs(): number | null {
+    return this.#rttMs;
+  }
+
   /** True while the link carries nothing but keepalives (see the module doc). */
   get idle(): boolean {
     return this.#pings ? this.#idle : this.#peerIdleMs !== null;
@@ -185,7 +206,9 @@ export class Link implements Port {
     const leave = onAbort(signal, () => this.close("shutting down"));
     // Checked often enough to ping within a quarter interval of being due.
     const period = Math.max(50, Math.min(250, this.#opts.keepaliveMs / 2));
-    const stopChecks = Ticker.of(this.#clock, period).add((stalled) => this.#keepalive(stalled));
+    const stopChecks = Ticker.of(this.#clock, period).add((now, stalled) =>
+      this.#keepalive(now, stalled)
+    );
     try {
       // Messages that arrived together with the end of the handshake.
       this.#dispatchBuffered();
@@ -315,16 +338,21 @@ export class Link implements Port {
     this.#peerIdleMs = next > o.keepaliveMs
       ? Math.min(next, o.keepaliveIdleMs ?? o.keepaliveMs)
       : null;
+    // The peer's word changes when silence counts: the next check is a full one.
+    this.#quietUntil = 0;
   }
 
-  /** One keepalive check; on a `stalled` tick silence is not judged (see ticker.ts). */
-  #keepalive(stalled: boolean): void {
+  /**
+   * One keepalive check at monotonic `now`; on a `stalled` tick silence is not judged (see
+   * ticker.ts).
+   */
+  #keepalive(now: number, stalled: boolean): void {
     if (this.#closed) return;
-    const now = this.#clock.monotonic();
-    const o = this.#opts;
-    const idleMs = o.keepaliveIdleMs ?? o.keepaliveMs;
     // Counters, not a clock read per frame: traffic since the last check makes the link busy.
     const traffic = this.#rx.frames + this.#queue.stats.frames + this.#controls;
+    if (traffic === this.#traffic && now < this.#quietUntil) return;
+    const o = this.#opts;
+    const idleMs = o.keepaliveIdleMs ?? o.keepaliveMs;
     let changed = false;
     if (traffic !== this.#traffic) {
       this.#traffic = traffic;
@@ -345,6 +373,8 @@ export class Link implements Port {
       ? now - Math.max(this.#lastRx, this.#wokeAt)
       : now - this.#lastRx;
     const limit = quietMs === null ? o.deadAfterMs : quietMs + o.deadAfterMs;
+    // Receiving only moves these deadlines later; a PING that changes them resets it.
+    this.#quietUntil = now - silent + limit;
     if (silent > limit && !stalled) {
       if ((this.#conn.unreadBytes?.() ?? -1) > 0) {
         // The peer did speak: its bytes wait in the kernel because this end is behind. A
@@ -368,6 +398,9 @@ export class Link implements Port {
       const body = this.#ping.write(now, this.#rttMs, every);
       if (this.#queue.pushMessage(MessageType.PING, body)) this.#scheduleFlush();
     }
+    const pingAt = Math.min(this.#lastTx, this.#lastRx) + every;
+    const idleAt = this.#idle || idleMs <= o.keepaliveMs ? Infinity : this.#lastActive + idleMs;
+    this.#quietUntil = Math.min(this.#quietUntil, pingAt, idleAt);
   }
 
   #scheduleFlush(): void {

@@ -2,9 +2,10 @@
  * One timer for every link's keepalive on a clock: a proxy with ten thousand links wakes once
  * per period and checks them all, instead of arming ten thousand timers.
  *
- *     clock.every(period) ──> for each registered check: check(stalled)
+ *     clock.every(period) ──> for each registered check: check(now, stalled)
  *
- * `stalled` says the tick came late: the event loop was held up (a long computation, a
+ * `now` is the clock's monotonic time, read once per tick for every check (ten thousand clock
+ * reads a tick were a visible part of an idle proxy's work). `stalled` says the tick came late: the event loop was held up (a long computation, a
  * starved process), so what arrived meanwhile may not have been read yet. A check must not
  * judge silence on such a tick (a link would look dead for the stall's length), only on the
  * next one, once the reads have run.
@@ -28,7 +29,7 @@ const tickers = new WeakMap<Clock, Map<number, Ticker>>();
 export class Ticker {
   readonly #clock: Clock;
   readonly #periodMs: number;
-  readonly #checks = new Set<(stalled: boolean) => void>();
+  readonly #checks = new Set<(now: number, stalled: boolean) => void>();
   #timer: Timer | null = null;
   #lastTick = 0;
   /** Ticks that came late, so far (how often the event loop was held up). */
@@ -70,7 +71,7 @@ export class Ticker {
   }
 
   /** Calls `check` every period from now on; returns the function that stops it. */
-  add(check: (stalled: boolean) => void): () => void {
+  add(check: (now: number, stalled: boolean) => void): () => void {
     this.#checks.add(check);
     if (!this.#timer) {
       this.#lastTick = this.#clock.monotonic();
@@ -80,7 +81,7 @@ export class Ticker {
         this.#lastTick = now;
         if (stalled) this.stalls++;
         // A check may remove itself (its link closed): a Set's iteration allows that.
-        for (const c of this.#checks) c(stalled);
+        for (const c of this.#checks) c(now, stalled);
       });
     }
     return () => {

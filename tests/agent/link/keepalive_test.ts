@@ -252,7 +252,7 @@ Deno.test("ticker: a tick that comes late says the loop stalled; one timer for m
     sleep: () => Promise.resolve(),
   };
   const seen: boolean[] = [];
-  const stopA = Ticker.of(clock, 250).add((stalled) => seen.push(stalled));
+  const stopA = Ticker.of(clock, 250).add((_now, stalled) => seen.push(stalled));
   const stopB = Ticker.of(clock, 250).add(() => {});
   assertEquals(armed, 1, "one timer for both");
   now = 250;
