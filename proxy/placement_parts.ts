@@ -13,7 +13,7 @@
 import type { Clock } from "../agent/clock.ts";
 import type { Config } from "../agent/config/schema.ts";
 import { logger } from "../agent/log.ts";
-import { formatMac, parseMac } from "../agent/switch/ethernet.ts";
+import { parseMac } from "../agent/switch/ethernet.ts";
 import { hostOfPort } from "../agent/switch/port_name.ts";
 import type { HostPair } from "../adapt/planner.ts";
 import type { ProxyCore } from "./core.ts";
@@ -47,14 +47,9 @@ export function buildPlacement(
   // What the matrix says of a VM that moved within this is partly its old host's traffic.
   const settleMs = 3 * config.smoothing + config.updateInterval;
   const underlay = new UnderlayService({
-    starLinks: function* () {
-      for (const [h, l] of hosts.links) {
-        const s = l.stats();
-        yield [h, { rttMs: s.rttMs, txBytes: s.frameBytes, rxBytes: s.rxBytes }];
-      }
-    },
+    starLinks: () => hosts.links,
     matrix: () => vttif.vttif.smoothedMatrix(),
-    vms: () => vmsSince(sw, clock.now()),
+    vm: (mac) => vmSince(sw, mac, clock.now()),
     direct: (pair: HostPair) => adapt.pairs.get(pair)?.phase === "up",
     probeTargets: {
       // Only an address where the proxy reached the host itself, as for fast paths.
@@ -111,17 +106,21 @@ export function buildPlacement(
   };
 }
 
-/** VM MAC -> host and since when it is there, for MACs behind hosts that have not aged out. */
-function vmsSince(
+/** The host behind VM `mac` and since when it is there, unless it aged out or is no VM's. */
+function vmSince(
   sw: ProxyCore["sw"],
+  mac: string,
   now: number,
-): Map<string, { host: string; since: number }> {
-  const out = new Map<string, { host: string; since: number }>();
-  for (const [mac, e] of sw.macs.entries()) {
-    const host = sw.macs.lookup(mac, now) === undefined ? null : hostOfPort(e.port);
-    if (host !== null) out.set(formatMac(mac), { host, since: e.since });
+): { host: string; since: number } | null {
+  let m: number;
+  try {
+    m = parseMac(mac);
+  } catch {
+    return null; // not a MAC: no VM of this overlay
   }
-  return out;
+  const e = sw.macs.get(m);
+  const host = e && sw.macs.lookup(m, now) !== undefined ? hostOfPort(e.port) : null;
+  return host === null ? null : { host, since: e!.since };
 }
 
 /**

@@ -76,16 +76,36 @@ const PATH_RTT_REFUSALS: readonly PathRttRefusal[] = [
 
 /** What the underlay service reads of the proxy. */
 export interface UnderlaySources {
-  /** Connected hosts' star links: the keepalive RTT and the bytes sent and received so far. */
-  starLinks(): Iterable<[string, { rttMs: number | null; txBytes: number; rxBytes: number }]>;
+  /**
+   * Connected hosts' star links: the keepalive RTT and the bytes sent and received so far
+   * (read once a second for every host: live views, not snapshots).
+   */
+  starLinks(): Iterable<[string, StarLinkCounters]>;
   /** VTTIF's smoothed VM matrix (directed entries, bytes/s). */
   matrix(): Iterable<{ src: string; dst: string; bytesPerSec: number }>;
-  /** VM MAC -> its host and since when it is there (ms). */
-  vms(): ReadonlyMap<string, { host: string; since: number }>;
+  /** VM MAC -> its host and since when it is there (ms), or null (looked up per matrix entry). */
+  vm(mac: string): { host: string; since: number } | null;
   /** Whether the fast path of `pair` is up. */
   direct(pair: HostPair): boolean;
   /** How to ask hosts for RTT probes; absent: none are sent (answers are refused). */
   probeTargets?: ProbeTargets;
+}
+
+/** What a star link's counters say. */
+export interface StarLinkCounters {
+  readonly rttMs: number | null;
+  readonly txBytes: number;
+  readonly rxBytes: number;
+}
+
+/** The last sample of one star link. */
+interface LinkSample {
+  tx: number;
+  rx: number;
+  at: number;
+  rtt: number | null;
+  /** The round that last saw the link (an older one: its host is gone). */
+  round: number;
 }
 
 /** Tuning; every field has a default. */
@@ -142,7 +162,8 @@ export class UnderlayService {
   readonly #maxAgeMs: number;
   readonly #settleMs: number;
   readonly #intervalMs: number;
-  readonly #last = new Map<string, { tx: number; rx: number; at: number; rtt: number | null }>();
+  readonly #last = new Map<string, LinkSample>();
+  #round = 0;
   /** Per host, when its last path-rtt report was taken (connected hosts only). */
   readonly #pathRttAt = new Map<string, number>();
   /** Entries of path-rtt reports refused, by reason. */
@@ -165,27 +186,35 @@ export class UnderlayService {
   /** Takes one round of samples at `now` (ms since epoch). */
   sample(now: number): void {
     this.#updatedAt = now;
-    const seen = new Set<string>();
+    // Every host, every second: the loop allocates nothing once a host has been seen.
+    const round = ++this.#round;
     let total = 0;
     for (const [host, link] of this.#sources.starLinks()) {
-      seen.add(host);
-      const prev = this.#last.get(host);
+      const { rttMs, txBytes: tx, rxBytes: rx } = link;
+      let prev = this.#last.get(host);
       // A keepalive RTT is one measurement, taken when it changes (an idle link measures once
       // per idle ping): re-observing 10,000 each second was a sixth of an idle proxy's work.
-      if (link.rttMs !== null && link.rttMs !== prev?.rtt) {
-        this.book.observeRtt(STAR, host, link.rttMs, now, "keepalive");
+      if (rttMs !== null && rttMs !== prev?.rtt) {
+        this.book.observeRtt(STAR, host, rttMs, now, "keepalive");
       }
-      this.#last.set(host, { tx: link.txBytes, rx: link.rxBytes, at: now, rtt: link.rttMs });
+      if (!prev) {
+        this.#last.set(host, prev = { tx, rx, at: now, rtt: rttMs, round });
+        continue;
+      }
       // A replaced link starts its counters afresh: no sample across it.
-      if (!prev || now <= prev.at || link.txBytes < prev.tx || link.rxBytes < prev.rx) continue;
-      const rate = (link.txBytes - prev.tx + link.rxBytes - prev.rx) * 1000 / (now - prev.at);
+      const rate = now <= prev.at || tx < prev.tx || rx < prev.rx
+        ? null
+        : (tx - prev.tx + rx - prev.rx) * 1000 / (now - prev.at);
+      prev.tx = tx, prev.rx = rx, prev.at = now, prev.rtt = rttMs, prev.round = round;
+      if (rate === null) continue;
       total += rate;
       if (rate >= MIN_SAMPLE_BYTES_PER_SEC) {
         this.book.observeThroughput(STAR, host, rate, now, "star");
       }
     }
-    for (const host of this.#last.keys()) if (!seen.has(host)) this.#last.delete(host);
-    for (const host of this.#pathRttAt.keys()) if (!seen.has(host)) this.#pathRttAt.delete(host);
+    const seen = (h: string) => this.#last.get(h)?.round === round;
+    for (const [host, s] of this.#last) if (s.round !== round) this.#last.delete(host);
+    for (const host of this.#pathRttAt.keys()) if (!seen(host)) this.#pathRttAt.delete(host);
     this.#proxyRate = total;
     this.#proxyBest = Math.max(this.#proxyBest, total);
     const traffic = this.#vmTraffic(now);
@@ -203,7 +232,7 @@ export class UnderlayService {
     this.probes.tick(now, () => ({
       pairRates: traffic.pairs,
       hostRates: traffic.hosts,
-      connected: (h) => seen.has(h),
+      connected: seen,
       direct: (pair) => this.#sources.direct(pair),
       estimate: (a, b) => this.book.estimate(a, b, now),
     }));
@@ -233,7 +262,7 @@ export class UnderlayService {
    * ```ts
    * import { UnderlayService } from "./underlay_service.ts";
    * const u = new UnderlayService({
-   *   starLinks: () => [], matrix: () => [], vms: () => new Map(),
+   *   starLinks: () => [], matrix: () => [], vm: () => null,
    *   direct: (pair) => pair === "h1|h2",
    * });
    * const taken = u.observePathRtts("h1", [["h2", 0.4], ["h3", 0.2], ["h2", -1]], 1000);
@@ -282,12 +311,11 @@ export class UnderlayService {
    * end), leaving out VMs that moved lately.
    */
   #vmTraffic(now: number): { pairs: Map<HostPair, number>; hosts: Map<string, number> } {
-    const vms = this.#sources.vms();
     const pairs = new Map<HostPair, number>();
     const hosts = new Map<string, number>();
     for (const e of this.#sources.matrix()) {
-      const a = vms.get(e.src);
-      const b = vms.get(e.dst);
+      const a = this.#sources.vm(e.src);
+      const b = this.#sources.vm(e.dst);
       if (!a || !b) continue;
       if (now - a.since < this.#settleMs || now - b.since < this.#settleMs) continue;
       hosts.set(a.host, (hosts.get(a.host) ?? 0) + e.bytesPerSec);

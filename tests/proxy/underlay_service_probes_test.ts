@@ -32,7 +32,7 @@ function overlay(n: number, talk: [number, number][]) {
   const sources: UnderlaySources = {
     starLinks: () => links,
     matrix: () => matrix,
-    vms: () => vms,
+    vm: (mac: string) => vms.get(mac) ?? null,
     direct: (pair) => direct.has(pair),
     probeTargets: {
       listen: (h) => (listenCalls++, `10.1.${h.slice(1)}:7810`),

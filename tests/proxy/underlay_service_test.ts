@@ -32,7 +32,7 @@ function fake() {
   const sources: UnderlaySources = {
     starLinks: () => links,
     matrix: () => matrix,
-    vms: () => vms,
+    vm: (mac: string) => vms.get(mac) ?? null,
     direct: (pair) => direct.has(pair),
   };
   return { links, vms, direct, sources, setMatrix: (m: typeof matrix) => matrix = m };
