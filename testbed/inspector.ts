@@ -51,12 +51,24 @@ export async function collectGarbage(address: string): Promise<void> {
   await inspect(address, ["HeapProfiler.enable", "HeapProfiler.collectGarbage"]);
 }
 
-/** Where a process spent its CPU over `ms`: self time by function, largest first. */
+/** One function's share of a profile. */
+export interface ProfileRow {
+  name: string;
+  /** Samples in the function itself. */
+  selfMs: number;
+  /** Samples in it or anything it called (a recursive call counted once). */
+  totalMs: number;
+}
+
+/**
+ * Where a process spent its CPU over `ms`: self time by function, largest first, with each
+ * one's total (what a periodic task such as the re-plan costs with everything it calls).
+ */
 export async function cpuProfile(
   address: string,
   ms: number,
   top = 30,
-): Promise<{ name: string; selfMs: number }[]> {
+): Promise<ProfileRow[]> {
   // deno-lint-ignore no-explicit-any
   let profile: any = null;
   // One session: the profiler stops with the session that started it.
@@ -70,15 +82,35 @@ export async function cpuProfile(
   const self = new Map<number, number>();
   const dt: number[] = profile.timeDeltas;
   profile.samples.forEach((id: number, i: number) => self.set(id, (self.get(id) ?? 0) + dt[i]));
-  const rows = new Map<string, number>();
-  for (const node of profile.nodes) {
+  // deno-lint-ignore no-explicit-any
+  const byId = new Map<number, any>(profile.nodes.map((n: any) => [n.id, n]));
+  const nameOf = (
+    node: { callFrame: { url: string; functionName: string; lineNumber: number } },
+  ) => {
     const f = node.callFrame;
     const where = f.url ? `${f.url.replace(/^.*\/(main|deno)\//, "")}:${f.lineNumber + 1}` : "";
-    const name = `${f.functionName || "(anonymous)"} ${where}`.trim();
-    rows.set(name, (rows.get(name) ?? 0) + (self.get(node.id) ?? 0) / 1000);
-  }
-  return [...rows].map(([name, selfMs]) => ({ name, selfMs }))
-    .sort((a, b) => b.selfMs - a.selfMs).slice(0, top);
+    return `${f.functionName || "(anonymous)"} ${where}`.trim();
+  };
+  const rows = new Map<string, ProfileRow>();
+  const row = (name: string) => {
+    let r = rows.get(name);
+    if (!r) rows.set(name, r = { name, selfMs: 0, totalMs: 0 });
+    return r;
+  };
+  // A node's total is its subtree's samples; a function's, the sum over its nodes that have
+  // no caller of the same name (recursion counted once).
+  const totals = (node: { id: number; children?: number[] }, above: Set<string>): number => {
+    const name = nameOf(byId.get(node.id));
+    const own = (self.get(node.id) ?? 0) / 1000;
+    row(name).selfMs += own;
+    const inner = new Set(above).add(name);
+    let sum = own;
+    for (const c of node.children ?? []) sum += totals(byId.get(c), inner);
+    if (!above.has(name)) row(name).totalMs += sum;
+    return sum;
+  };
+  totals(profile.nodes[0], new Set());
+  return [...rows.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, top);
 }
 
 /**

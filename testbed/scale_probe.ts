@@ -139,7 +139,13 @@ export async function profiled(
   ms: number,
 ): Promise<void> {
   if (!inspector || !phases.includes(phase)) return;
-  const rows = await cpuProfile(inspector, ms);
-  console.error(`  where the proxy's CPU goes (${phase}, self time over ${ms / 1000} s):`);
-  for (const r of rows) console.error(`    ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.name}`);
+  const rows = await cpuProfile(inspector, ms, Infinity);
+  const at = (x: number) => x.toFixed(0).padStart(6);
+  console.error(`  where the proxy's CPU goes (${phase}, over ${ms / 1000} s; self, total ms):`);
+  for (const r of rows.slice(0, 40)) {
+    console.error(`    ${at(r.selfMs)} ${at(r.totalMs)}  ${r.name}`);
+  }
+  console.error("  the same, by total ms (what each task costs with what it calls):");
+  const byTotal = rows.slice().sort((a, b) => b.totalMs - a.totalMs);
+  for (const r of byTotal.slice(0, 25)) console.error(`    ${at(r.totalMs)}  ${r.name}`);
 }
