@@ -250,6 +250,6 @@ async function serveProxyApi(
   const at = config.api ?? DEFAULT_API;
   const tls = isLoopback(at.hostname)
     ? null
-    : await parts.pki.issueServerIdentity(apiCertificateNames(at.hostname), 365 * 86_400_000);
+    : parts.pki.issueServerIdentity(apiCertificateNames(at.hostname), 365 * 86_400_000);
   return await serveControlApi(config, ctx, parts.signal, tls);
 }

@@ -219,7 +219,7 @@ const ATTACKS: Attack[] = [
         token: sim.proxy.token,
         caPem,
         hello: { name: "h0", offload: false },
-        spkiB64: (await generateHostKey()).spkiB64,
+        spkiB64: (generateHostKey()).spkiB64,
         timeoutMs: 2000,
         ...reach,
       }).catch(() => {});

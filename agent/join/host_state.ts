@@ -63,7 +63,7 @@ export class HostState {
           "Give --state-dir a directory this user may write",
       );
     }
-    const state = new HostState(path, await generateHostKey(), null);
+    const state = new HostState(path, generateHostKey(), null);
     await state.#save();
     return state;
   }

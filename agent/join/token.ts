@@ -15,6 +15,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { readSecretFile, writeSecretFile } from "../secret_file.ts";
 
 /** A parsed join token. */
@@ -216,17 +217,19 @@ export function sameSecret(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * The CA hash of a certificate: base64url (no padding) SHA-256 of its DER.
+ * The CA hash of a certificate: base64url (no padding) SHA-256 of its DER. Synchronous
+ * (node:crypto): every joining host computes it, and an awaited Web Crypto digest waits for
+ * an event-loop turn, which under load is tens of milliseconds.
  *
  * @example
  * ```ts
  * import { caHashOf, isCaHash } from "./token.ts";
- * if (!isCaHash(await caHashOf(new Uint8Array([1, 2, 3])))) throw new Error("hash");
+ * if (!isCaHash(caHashOf(new Uint8Array([1, 2, 3])))) throw new Error("hash");
  * ```
  */
-export async function caHashOf(certificateDer: BufferSource): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", certificateDer);
-  return new Uint8Array(digest).toBase64({ alphabet: "base64url", omitPadding: true });
+export function caHashOf(certificateDer: Uint8Array): string {
+  const digest = new Uint8Array(createHash("sha256").update(certificateDer).digest());
+  return digest.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /**

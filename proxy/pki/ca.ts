@@ -73,7 +73,7 @@ export interface ProxyPki {
   issueServerIdentity(
     names: string[],
     lifetimeMs: number,
-  ): Promise<{ certPem: string; keyPem: string }>;
+  ): { certPem: string; keyPem: string };
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -114,7 +114,7 @@ export async function loadOrCreatePki(stateDir: string): Promise<ProxyPki> {
   await ensureStateDir(stateDir);
   const ca = await loadOrCreateCa(stateDir);
   const proxy = await loadOrIssueProxyLeaf(stateDir, ca);
-  return new Pki(ca, await caHashOf(ca.cert.rawData), proxy);
+  return new Pki(ca, caHashOf(new Uint8Array(ca.cert.rawData)), proxy);
 }
 
 /** The CA's certificate and signing key, and the template its leaves are issued from. */
@@ -163,11 +163,11 @@ class Pki implements ProxyPki {
    * A certificate and fresh key for a server of the proxy's own (the control API served off
    * loopback), valid for `names` (DNS names or IP literals) for `lifetimeMs`.
    */
-  async issueServerIdentity(
+  issueServerIdentity(
     names: string[],
     lifetimeMs: number,
-  ): Promise<{ certPem: string; keyPem: string }> {
-    const key = await generateHostKey();
+  ): { certPem: string; keyPem: string } {
+    const key = generateHostKey();
     const spki = Uint8Array.fromBase64(key.spkiB64);
     const cert = issueLeaf(this.#ca, names, spki, { now: Date.now(), lifetimeMs });
     return { certPem: cert.pem, keyPem: key.keyPem };
@@ -285,7 +285,7 @@ async function loadOrIssueProxyLeaf(stateDir: string, ca: Ca): Promise<Leaf> {
       return { certPem: cert.toString("pem"), keyPem };
     }
   }
-  const { keyPem, spkiB64 } = await generateHostKey();
+  const { keyPem, spkiB64 } = generateHostKey();
   const cert = issueLeaf(ca, [PROXY_TLS_NAME], Uint8Array.fromBase64(spkiB64), {
     now: Date.now(),
     lifetimeMs: LEAF_VALIDITY_DAYS * DAY_MS,

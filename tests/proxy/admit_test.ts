@@ -49,7 +49,7 @@ async function challengeOf(conn: MemoryConn): Promise<string> {
 /** Runs an admission whose certificate waits until `issue` is released. */
 async function admission(secretOf: (token: Uint8Array) => Uint8Array) {
   const token = createJoinToken("A".repeat(43));
-  const { spkiB64 } = await generateHostKey();
+  const { spkiB64 } = generateHostKey();
   const conn = new MemoryConn();
   const events: string[] = [];
   const issue = Promise.withResolvers<void>();

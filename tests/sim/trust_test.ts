@@ -28,7 +28,7 @@ Deno.test("sim trust: the token cannot take over a name; the host in place is no
       timeoutMs: 2000,
       ...reach,
     });
-    const key = await generateHostKey();
+    const key = generateHostKey();
     const err = await joinProxy(sim.proxy.address, {
       token: sim.proxy.token,
       caPem: ca,

@@ -70,7 +70,7 @@ Deno.test("the CA is a P-256 CA of 10 years; the proxy certificate is a leaf for
 Deno.test("a host certificate chains to the CA and names <host>.host.vnet and its key", async () => {
   await withTempDir(async (dir) => {
     const pki = await loadOrCreatePki(dir);
-    const key = await generateHostKey();
+    const key = generateHostKey();
     const issued = await pki.issueHostCertificate("rack1-node7", key.spkiB64);
     const x509 = await loadX509();
     const cert = new x509.X509Certificate(issued.pem);
@@ -103,7 +103,7 @@ Deno.test("a host certificate chains to the CA and names <host>.host.vnet and it
 Deno.test("issueHostCertificate refuses bad names and keys other than P-256 ECDSA", async () => {
   await withTempDir(async (dir) => {
     const pki = await loadOrCreatePki(dir);
-    const { spkiB64 } = await generateHostKey();
+    const { spkiB64 } = generateHostKey();
     for (const name of ["", "Node7", "node_7", "-node", "node-", "a.b", "x".repeat(64)]) {
       await assert.rejects(pki.issueHostCertificate(name, spkiB64), TypeError, name);
     }
@@ -266,7 +266,7 @@ Deno.test("TLS: a client trusting the CA accepts proxy.vnet; one trusting anothe
 Deno.test("TLS: a host serves its certificate to a peer that trusts the CA", async () => {
   await withTempDir(async (dir) => {
     const pki: ProxyPki = await loadOrCreatePki(dir);
-    const key = await generateHostKey();
+    const key = generateHostKey();
     const certPem = (await pki.issueHostCertificate("node7", key.spkiB64)).pem;
     await withTlsServer(certPem, key.keyPem, async (port) => {
       assert.equal(await tlsEcho(port, "node7.host.vnet", pki.caPem), "pong");
@@ -278,7 +278,7 @@ Deno.test("TLS: a host serves its certificate to a peer that trusts the CA", asy
 Deno.test("TLS: a server identity answers for its IP addresses and DNS names", async () => {
   await withTempDir(async (dir) => {
     const pki: ProxyPki = await loadOrCreatePki(dir);
-    const id = await pki.issueServerIdentity(["127.0.0.1", "::1", "proxy.vnet"], 3_600_000);
+    const id = pki.issueServerIdentity(["127.0.0.1", "::1", "proxy.vnet"], 3_600_000);
     const x509 = await loadX509();
     const san = new x509.X509Certificate(id.certPem).getExtension(
       x509.SubjectAlternativeNameExtension,
