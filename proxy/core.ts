@@ -68,7 +68,7 @@ export function buildProxyCore(config: Config, clock: Clock): ProxyCore {
       vmHosts: () => vmHosts(sw.macs, clock.now()),
       topology: () => vttif.vttif.current().graph,
       reach: (h) => hosts.reachOf(h),
-      recheck: (h) => void hosts.reach?.check(h),
+      recheck: (h) => void hosts.reach?.check(h, true),
     },
     adaptSettingsOf(config),
     // Long enough for VTTIF to see the traffic again: a few reports, smoothing, hysteresis.

@@ -15,6 +15,11 @@
  * does not lead to the host is never used. Unreachable hosts are checked again after
  * {@linkcode RECHECK_MS} (as their reports arrive), and any host when a peer failed to dial it.
  *
+ * At most {@linkcode MAX_CHECKS} hosts are checked at once, the rest wait their turn (a peer's
+ * failed dial goes first): every check is a TLS handshake the proxy makes and the host answers,
+ * and a join storm's ten thousand checks, all started at once, competed with the joins for
+ * both ends' CPU. They now follow the joins.
+ *
  * @module
  */
 
@@ -26,6 +31,8 @@ import { logger } from "../agent/log.ts";
 export const PROBE_TIMEOUT_MS = 2_000;
 /** An unreachable host is checked again after this long. */
 export const RECHECK_MS = 60_000;
+/** Hosts checked at once (each with its candidates in parallel). */
+export const MAX_CHECKS = 16;
 
 /** An address a host could be dialed at, and where it came from. */
 export interface ListenCandidate {
@@ -79,6 +86,11 @@ export class Reachability {
   readonly #keys = new Map<string, string>();
   /** Bumped per host by every new check: a result of an older one is dropped. */
   readonly #generation = new Map<string, number>();
+  /** Checks running now. */
+  #running = 0;
+  /** Hosts waiting for a turn, in order, and the check each will run. */
+  #turns: string[] = [];
+  readonly #waiting = new Map<string, { start(): void; done: Promise<void> }>();
   readonly #log = logger("proxy");
 
   constructor(deps: ReachabilityDeps) {
@@ -129,11 +141,56 @@ export class Reachability {
     if (!r) return;
     r.said = said;
     this.#keys.set(host, key);
+    if (r.state === "not listening") {
+      r.state = "checking";
+      r.reason = `${host} said it accepts fast paths at ${said.address}; checking whether it can ` +
+        "be reached there";
+    }
     await this.check(host);
   }
 
-  /** Checks `host` again (a peer could not dial it, or it was unreachable for a while). */
-  async check(host: string): Promise<void> {
+  /** Hosts waiting for their turn to be checked. */
+  get queued(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Checks `host` (again: a peer could not dial it, or it was unreachable for a while) once
+   * it has a turn; resolves when that check is done. `first`: ahead of those waiting (a peer
+   * waits for the answer). A host already waiting keeps its one place.
+   */
+  check(host: string, first = false): Promise<void> {
+    const queued = this.#waiting.get(host);
+    if (queued) {
+      if (first) this.#turns = [host, ...this.#turns.filter((h) => h !== host)];
+      return queued.done;
+    }
+    if (this.#running < MAX_CHECKS) return this.#run(host);
+    let start = () => {};
+    const done = new Promise<void>((resolve) => start = () => resolve(this.#run(host)));
+    this.#waiting.set(host, { start, done });
+    if (first) this.#turns.unshift(host);
+    else this.#turns.push(host);
+    return done;
+  }
+
+  /** Runs one check in a turn of its own; the next waiting host's turn follows. */
+  async #run(host: string): Promise<void> {
+    this.#running++;
+    try {
+      await this.#checkNow(host);
+    } finally {
+      this.#running--;
+      const next = this.#turns.shift();
+      if (next !== undefined) {
+        const w = this.#waiting.get(next)!;
+        this.#waiting.delete(next);
+        w.start();
+      }
+    }
+  }
+
+  async #checkNow(host: string): Promise<void> {
     const r = this.#hosts.get(host);
     const key = this.#keys.get(host);
     if (!r || !r.said || key === undefined) return;

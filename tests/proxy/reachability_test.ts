@@ -3,7 +3,12 @@
  * reached the host with its own key, and an unreachable host says why.
  */
 import { assert, assertEquals } from "../support/assert.ts";
-import { listenCandidates, Reachability, RECHECK_MS } from "../../proxy/reachability.ts";
+import {
+  listenCandidates,
+  MAX_CHECKS,
+  Reachability,
+  RECHECK_MS,
+} from "../../proxy/reachability.ts";
 import { ManualClock } from "../../agent/manual_clock.ts";
 import { type Address, formatAddress } from "../../agent/config/types.ts";
 import { DialTimeout } from "../../agent/link/transport.ts";
@@ -76,4 +81,45 @@ Deno.test("reachability: a verified port forward is preferred; a host reached no
   assertEquals(p.tried.length, before + 1);
   reach.forget("h2");
   assertEquals(reach.get("h2"), undefined);
+});
+
+Deno.test("reachability: at most MAX_CHECKS hosts are checked at once; a peer's recheck goes first", async () => {
+  const inFlight: { host: string; answer: () => void }[] = [];
+  let most = 0;
+  const order: string[] = [];
+  const reach = new Reachability({
+    clock: new ManualClock(),
+    probe: (a) =>
+      new Promise<void>((resolve) => {
+        const host = `h${a.port - 7000}`;
+        order.push(host);
+        inFlight.push({ host, answer: resolve });
+        most = Math.max(most, inFlight.length);
+      }),
+  });
+  const n = MAX_CHECKS + 5;
+  const checks: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    reach.joined(`h${i}`, { hostname: "10.0.0.5", port: 40000 + i });
+    checks.push(reach.listening(`h${i}`, { address: `:${7000 + i}`, advertise: null }, "SHA256:k"));
+  }
+  await Promise.resolve();
+  assertEquals(inFlight.length, MAX_CHECKS, "the rest wait their turn");
+  assertEquals(reach.queued, 5);
+  assertEquals(reach.get(`h${n - 1}`)?.state, "checking", "waiting for its turn");
+  // A peer could not dial the last host: it goes before the other waiting ones, and asking
+  // twice keeps one place.
+  const again = reach.check(`h${n - 1}`, true);
+  assert(reach.check(`h${n - 1}`) === again);
+  assertEquals(reach.queued, 5);
+  while (inFlight.length) {
+    inFlight.shift()!.answer();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await Promise.all([...checks, again]);
+  assertEquals(most, MAX_CHECKS);
+  assertEquals(order.length, n, "each host checked once");
+  assertEquals(order[MAX_CHECKS], `h${n - 1}`, "the recheck first");
+  for (let i = 0; i < n; i++) assertEquals(reach.get(`h${i}`)?.state, "reachable");
+  assertEquals(reach.queued, 0);
 });
