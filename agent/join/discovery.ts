@@ -20,7 +20,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import { type Address, formatAddress } from "../config/types.ts";
 import { Handshake, HandshakeTimeout } from "../link/handshake.ts";
-import { type Conn, tlsTransport, type Transport } from "../link/transport.ts";
+import { type Conn, DialTimeout, tlsTransport, type Transport } from "../link/transport.ts";
 import {
   HEADER_LEN,
   MessageType,
@@ -110,10 +110,11 @@ export async function discoverCa(
   let conn: Conn | null = null;
   const onAbort = () => conn?.close();
   signal?.addEventListener("abort", onAbort, { once: true });
-  const deadline = clock.monotonic() + timeoutMs;
   try {
-    // The dial counts against the same deadline as the exchange.
-    const dialed = transport.dial(address, { serverName: PROXY_TLS_NAME, caPem: null });
+    // The dial has its bound, and the exchange then the whole timeout: in a join storm the
+    // proxy's answer waits behind others, and a host that gave up after a long connect would
+    // have cost the proxy a TLS handshake for nothing (SYN retries before cost it nothing).
+    const dialed = transport.dial(address, { serverName: PROXY_TLS_NAME, caPem: null, timeoutMs });
     let timer: { cancel(): void } | undefined;
     conn = await Promise.race([
       dialed,
@@ -125,7 +126,7 @@ export async function discoverCa(
       }),
     ]).finally(() => timer?.cancel());
     if (signal?.aborted) throw signal.reason;
-    const hs = new Handshake(conn, Math.max(1, deadline - clock.monotonic()), {
+    const hs = new Handshake(conn, timeoutMs, {
       clock,
       maxBodyBytes: MAX_CA_CERT_BYTES,
     });
@@ -134,7 +135,7 @@ export async function discoverCa(
     if (answer.type === MessageType.GOODBYE) {
       throw fail(`the proxy refused: ${goodbyeReason(answer.body)}`, "Act on the proxy's reason");
     }
-    return await verify(answer.body.slice(), caHash, where);
+    return verify(answer.body.slice(), caHash, where);
   } catch (e) {
     if (signal?.aborted) throw signal.reason;
     if (
@@ -142,7 +143,7 @@ export async function discoverCa(
     ) {
       throw e;
     }
-    if (e instanceof HandshakeTimeout) {
+    if (e instanceof HandshakeTimeout || e instanceof DialTimeout) {
       throw fail(
         `no answer within ${timeoutMs} ms`,
         "Check the address and port, that the proxy is running, and that no firewall drops " +
@@ -202,7 +203,7 @@ export async function answerDiscover(
 }
 
 /** The PEM in `body` if it is one certificate whose hash is `caHash`. */
-async function verify(body: Uint8Array, caHash: string, where: string): Promise<string> {
+function verify(body: Uint8Array, caHash: string, where: string): string {
   let pem: string;
   try {
     pem = new TextDecoder("utf-8", { fatal: true }).decode(body);
@@ -222,7 +223,7 @@ async function verify(body: Uint8Array, caHash: string, where: string): Promise<
         `Check that the address and port are those of a vnet proxy of this version`,
     );
   }
-  const actual = await caHashOf(der);
+  const actual = caHashOf(der);
   const encoder = new TextEncoder();
   if (!sameSecret(encoder.encode(actual), encoder.encode(caHash))) {
     throw new CaMismatch(

@@ -61,9 +61,12 @@ export interface DialOptions {
   /** The CA that must have issued it; null only for CA discovery (see the module doc). */
   caPem: string | null;
   /**
-   * Bound on connecting and the TLS handshake together (default
-   * {@linkcode DEFAULT_DIAL_TIMEOUT_MS}): a SYN that a firewall or NAT drops would otherwise
-   * wait for the kernel's retries, about 127 s.
+   * Bound on connecting, and then on the TLS handshake (default
+   * {@linkcode DEFAULT_DIAL_TIMEOUT_MS} each): a SYN that a firewall or NAT drops would
+   * otherwise wait for the kernel's retries, about 127 s. The handshake gets its own bound:
+   * a peer that takes long to accept (a proxy in a join storm) has already spent a TLS
+   * handshake on a connection given up once it answers, while the SYN retries before cost it
+   * nothing.
    */
   timeoutMs?: number;
 }
@@ -206,7 +209,6 @@ export const tlsTransport: Transport = {
         (c) => c.close(),
       );
     }
-    const started = performance.now();
     let tcp: Deno.TcpConn;
     try {
       // Deno.connect honours a signal; Deno.connectTls does not (so TLS is started after).
@@ -228,8 +230,7 @@ export const tlsTransport: Transport = {
         caCerts: [options.caPem],
       });
       try {
-        const left = Math.max(1, timeoutMs - (performance.now() - started));
-        await withTimeout(tls.handshake(), left, timedOut);
+        await withTimeout(tls.handshake(), timeoutMs, timedOut);
       } catch (e) {
         tls.close();
         throw e;
