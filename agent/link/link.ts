@@ -12,17 +12,11 @@
  * `deadAfterMs`) or a failed write closes this link alone, with one log line, and
  * `handlers.onClose` tells the owner.
  *
- * Keepalive, checked for every link of a clock by one shared {@linkcode Ticker}: a link that
- * carries frames or control messages pings after `keepaliveMs` without hearing the peer and
- * is dead after `deadAfterMs`; once it has carried nothing but keepalives for
- * `keepaliveIdleMs`, it is idle and pings only every `keepaliveIdleMs` (dead after that plus
- * `deadAfterMs`), until traffic wakes it. On a star link only the host pings; the proxy's end
- * answers, so ten thousand idle hosts cost the proxy one read and one write each per idle
- * interval. Each PING says when the next one will come (and the sender's last round trip),
- * and a pinging end pings at once when it goes idle or wakes, so the answering end judges
- * silence by the pinger's own word, not by its own view of the traffic, which a stall of
- * either process would skew by seconds. Nor is a peer silent whose bytes wait unread in the
- * kernel (`Conn.unreadBytes`): then this end is behind, not the peer gone.
+ * Keepalive, checked for every link of a clock by one shared {@linkcode Ticker} and judged by
+ * a pure core (keepalive.ts): links ping when quiet, idle links rarely, and on a star link only
+ * the host pings, so ten thousand idle hosts cost the proxy one read and one write each per
+ * idle interval. A peer whose bytes wait unread in the kernel (`Conn.unreadBytes`) is not
+ * silent: then this end is behind, not the peer gone.
  *
  * @module
  */
@@ -33,6 +27,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { SendQueue } from "./send_queue.ts";
+import { Keepalive } from "./keepalive.ts";
 import { Ticker } from "./ticker.ts";
 import { encodeMessage, MessageType, ProtocolError, type StreamReader } from "./wire.ts";
 import { PingWriter, readPing } from "./ping.ts";
@@ -69,26 +64,10 @@ export class Link implements Port {
   #maxRxGap = 0;
   /** Largest keepalive round trip since then. */
   #maxRtt = 0;
-  /** Whether this end pings: not the proxy's end of a star link (its host pings). */
-  readonly #pings: boolean;
-  /** Frames and control messages sent and received so far, as of the last keepalive check. */
-  #traffic = 0;
   /** Control messages sent and received (frames are counted by the queue and `#rx`). */
   #controls = 0;
-  /** When traffic was last seen by a keepalive check. */
-  #lastActive: number;
-  /** When the link last woke from idle: silence before it does not count against it. */
-  #wokeAt = -Infinity;
-  /** This end's idle mode (a pinging end decides it from its traffic). */
-  #idle = false;
-  /** The interval the peer's last PING announced, when longer than `keepaliveMs` (idle). */
-  #peerIdleMs: number | null = null;
-  /**
-   * Until then, a keepalive check that sees no new traffic can change nothing: no ping is due,
-   * the link cannot go idle nor be found silent. A proxy's idle link is checked in full about
-   * once per idle interval instead of four times a second.
-   */
-  #quietUntil = 0;
+  /** When to ping and when the peer is silent (the proxy's end of a star link never pings). */
+  readonly #keepalive: Keepalive;
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
@@ -117,8 +96,8 @@ export class Link implements Port {
     this.#opts = options;
     this.#clock = options.clock ?? systemClock;
     this.#upSince = this.#clock.now();
-    this.#lastRx = this.#lastTx = this.#lastActive = this.#clock.monotonic();
-    this.#pings = init.kind !== "host";
+    this.#lastRx = this.#lastTx = this.#clock.monotonic();
+    this.#keepalive = new Keepalive(init.kind !== "host", options, this.#lastRx);
     this.#queue = new SendQueue({ capacityBytes: options.queueBytes });
   }
 
@@ -168,7 +147,7 @@ export class Link implements Port {
 
   /** True while the link carries nothing but keepalives (see the module doc). */
   get idle(): boolean {
-    return this.#pings ? this.#idle : this.#peerIdleMs !== null;
+    return this.#keepalive.idle;
   }
 
   /**
@@ -207,7 +186,7 @@ export class Link implements Port {
     // Checked often enough to ping within a quarter interval of being due.
     const period = Math.max(50, Math.min(250, this.#opts.keepaliveMs / 2));
     const stopChecks = Ticker.of(this.#clock, period).add((now, stalled) =>
-      this.#keepalive(now, stalled)
+      this.#checkKeepalive(now, stalled)
     );
     try {
       // Messages that arrived together with the end of the handshake.
@@ -326,56 +305,25 @@ export class Link implements Port {
 
   /**
    * What a PING says beyond its clock (a peer of an older build sends only the clock): the
-   * pinger's last round trip, and within how long its next PING comes. An interval longer
-   * than `keepaliveMs` means the pinger is idle; it is believed up to `keepaliveIdleMs`.
+   * pinger's last round trip, and within how long its next PING comes (keepalive.ts).
    */
   #heardPing(body: Uint8Array): void {
     const ping = readPing(body);
     if (ping === null) return;
     if (ping.rttMs !== null) this.#rttMs = ping.rttMs;
-    const next = ping.nextMs;
-    const o = this.#opts;
-    this.#peerIdleMs = next > o.keepaliveMs
-      ? Math.min(next, o.keepaliveIdleMs ?? o.keepaliveMs)
-      : null;
-    // The peer's word changes when silence counts: the next check is a full one.
-    this.#quietUntil = 0;
+    this.#keepalive.heardPing(ping.nextMs);
   }
 
   /**
    * One keepalive check at monotonic `now`; on a `stalled` tick silence is not judged (see
-   * ticker.ts).
+   * ticker.ts). Counters, not a clock read per frame: traffic since the last check makes the
+   * link busy.
    */
-  #keepalive(now: number, stalled: boolean): void {
+  #checkKeepalive(now: number, stalled: boolean): void {
     if (this.#closed) return;
-    // Counters, not a clock read per frame: traffic since the last check makes the link busy.
     const traffic = this.#rx.frames + this.#queue.stats.frames + this.#controls;
-    if (traffic === this.#traffic && now < this.#quietUntil) return;
-    const o = this.#opts;
-    const idleMs = o.keepaliveIdleMs ?? o.keepaliveMs;
-    let changed = false;
-    if (traffic !== this.#traffic) {
-      this.#traffic = traffic;
-      this.#lastActive = now;
-      // Awake again: the peer (woken by this traffic, or its sender) pings within keepalive.
-      if (this.#idle || this.#peerIdleMs !== null) this.#wokeAt = now;
-      changed = this.#idle;
-      this.#idle = false;
-      this.#peerIdleMs = null;
-    } else if (
-      this.#pings && !this.#idle && idleMs > o.keepaliveMs && now - this.#lastActive >= idleMs
-    ) {
-      this.#idle = changed = true;
-    }
-    // Silence is judged by when the pinging end said it would ping next.
-    const quietMs = this.#pings ? (this.#idle ? idleMs : null) : this.#peerIdleMs;
-    const silent = quietMs === null
-      ? now - Math.max(this.#lastRx, this.#wokeAt)
-      : now - this.#lastRx;
-    const limit = quietMs === null ? o.deadAfterMs : quietMs + o.deadAfterMs;
-    // Receiving only moves these deadlines later; a PING that changes them resets it.
-    this.#quietUntil = now - silent + limit;
-    if (silent > limit && !stalled) {
+    const v = this.#keepalive.check(now, traffic, this.#lastRx, this.#lastTx);
+    if (v.silentMs !== null && !stalled) {
       if ((this.#conn.unreadBytes?.() ?? -1) > 0) {
         // The peer did speak: its bytes wait in the kernel because this end is behind. A
         // saturated proxy read 8,327 of 10,000 links late while its ticker fired on time,
@@ -391,16 +339,9 @@ export class Link implements Port {
         return;
       }
     }
-    if (!this.#pings) return;
-    const every = this.#idle ? idleMs : o.keepaliveMs;
-    // A change of mode is told at once: the peer's expectation follows this end's word.
-    if (changed || now - this.#lastTx >= every || now - this.#lastRx >= every) {
-      const body = this.#ping.write(now, this.#rttMs, every);
-      if (this.#queue.pushMessage(MessageType.PING, body)) this.#scheduleFlush();
-    }
-    const pingAt = Math.min(this.#lastTx, this.#lastRx) + every;
-    const idleAt = this.#idle || idleMs <= o.keepaliveMs ? Infinity : this.#lastActive + idleMs;
-    this.#quietUntil = Math.min(this.#quietUntil, pingAt, idleAt);
+    if (v.pingEvery === null) return;
+    const body = this.#ping.write(now, this.#rttMs, v.pingEvery);
+    if (this.#queue.pushMessage(MessageType.PING, body)) this.#scheduleFlush();
   }
 
   #scheduleFlush(): void {
