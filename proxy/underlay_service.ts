@@ -31,20 +31,27 @@ import type { PathEstimate } from "../adapt/placement.ts";
 import { type HostPair, hostPair, splitPair } from "../adapt/planner.ts";
 import { pairPricer, type PlannedPathView } from "./path_price.ts";
 export type { PlannedPathView } from "./path_price.ts";
+import {
+  FULL_VIEW_HOSTS,
+  PATH_RTT_REFUSALS,
+  type PathRttRefusal,
+  type UnderlayPairView,
+  type UnderlayView,
+} from "./underlay_view.ts";
+export {
+  FULL_VIEW_HOSTS,
+  type PathRttRefusal,
+  type UnderlayPairView,
+  type UnderlayView,
+} from "./underlay_view.ts";
 import type { ProbeResult } from "../agent/control/host_messages.ts";
 import {
-  type ProbeCounts,
   type ProbeOptions,
   type ProbeRefusal,
   type ProbeTargets,
   UnderlayProbes,
 } from "./underlay_probes.ts";
-import {
-  MAX_RTT_MS,
-  UnderlayBook,
-  type UnderlayEstimate,
-  type UnderlayRefusal,
-} from "../adapt/underlay.ts";
+import { MAX_RTT_MS, UnderlayBook, type UnderlayEstimate } from "../adapt/underlay.ts";
 
 /** The proxy's end of every star link, as the underlay book names it (no host can be named so). */
 export const STAR = "(proxy)";
@@ -57,22 +64,6 @@ export const MIN_SAMPLE_BYTES_PER_SEC = 1000;
  * 2 s (agent/traffic/path_rtt.ts), and one that floods would outweigh the book's smoothing.
  */
 export const MIN_PATH_RTT_GAP_MS = 500;
-
-/** Why an entry of a host's path-rtt report was not taken. */
-export type PathRttRefusal =
-  | "no fast path"
-  | "own name"
-  | "duplicate peer"
-  | "rtt out of range"
-  | "too often";
-
-const PATH_RTT_REFUSALS: readonly PathRttRefusal[] = [
-  "no fast path",
-  "own name",
-  "duplicate peer",
-  "rtt out of range",
-  "too often",
-];
 
 /** What the underlay service reads of the proxy. */
 export interface UnderlaySources {
@@ -120,38 +111,6 @@ export interface UnderlayServiceOptions {
   /** The active RTT probes' bounds (underlay_probes.ts). */
   probes?: ProbeOptions;
 }
-
-/** One pair as `GET /api/underlay` shows it. */
-export interface UnderlayPairView extends UnderlayEstimate {
-  /** A star link (proxy <-> host) or a host pair. */
-  kind: "star link" | "host pair";
-}
-
-/** `GET /api/underlay`. */
-export interface UnderlayView {
-  updatedAt: number;
-  pairs: UnderlayPairView[];
-  /**
-   * How each host pair is priced. Up to {@linkcode FULL_VIEW_HOSTS} connected hosts every
-   * pair; beyond, only the pairs measured or carrying VM traffic (`partial`): every pair of
-   * 10,000 hosts is 50 million, minutes of the proxy's one thread.
-   */
-  planned: PlannedPathView[];
-  /** Connected host pairs that carried nothing lately: priced as their star path (not when partial). */
-  unmeasured: HostPair[];
-  /** Planned and unmeasured list only some pairs (more than FULL_VIEW_HOSTS hosts). */
-  partial: boolean;
-  /** Bytes/s through the proxy's star links together: last interval, and the most seen. */
-  proxy: { bytesPerSec: number; bestBytesPerSec: number };
-  refused: Record<UnderlayRefusal, number>;
-  /** Entries of hosts' path-rtt reports refused, by reason. */
-  pathRttRefused: Record<PathRttRefusal, number>;
-  /** The active RTT probes: sent, answered, failed, unanswered, answers refused by reason. */
-  probes: ProbeCounts;
-}
-
-/** Hosts up to which the view lists every pair. */
-export const FULL_VIEW_HOSTS = 128;
 
 /** Feeds the underlay book from the proxy and prices host pairs for placement. */
 export class UnderlayService {
