@@ -129,11 +129,15 @@ function vmSince(
  * silent long enough to have left VTTIF's matrix takes no slot until it talks again.
  */
 function activeVms(
-  all: Map<string, string>,
+  all: ReadonlyMap<string, string>,
   vttif: ProxyCore["vttif"],
 ): Map<string, string> {
   const seen = new Set<string>(vttif.vttif.current().graph.vms);
   for (const e of vttif.vttif.smoothedMatrix()) seen.add(e.src).add(e.dst);
-  for (const mac of all.keys()) if (!seen.has(mac)) all.delete(mac);
-  return all;
+  const out = new Map<string, string>();
+  for (const mac of seen) {
+    const host = all.get(mac);
+    if (host !== undefined) out.set(mac, host);
+  }
+  return out;
 }

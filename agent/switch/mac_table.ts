@@ -53,6 +53,7 @@ export class MacTable {
   readonly #perPort = new Map<string, Set<Mac>>();
   readonly #maxEntries: number;
   readonly #ageMs: number;
+  #version = 0;
   readonly stats: MacTableStats = { learned: 0, moved: 0, aged: 0, refusedFull: 0 };
   /**
    * Told of every entry a sweep removes, once it is gone (with the port it was on): an address
@@ -67,6 +68,21 @@ export class MacTable {
     this.#ageMs = options.ageMs;
   }
 
+  /**
+   * Bumped whenever what {@linkcode lookup} can answer changes other than by ageing: an
+   * address added, moved, forgotten or swept, or an aged one seen again. A view derived from
+   * the table (the proxy's VM -> host map, proxy/vm_hosts.ts) is rebuilt only then, or when
+   * one of its entries would age out.
+   */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** How long an address is held without being seen. */
+  get ageMs(): number {
+    return this.#ageMs;
+  }
+
   /** Number of addresses held (aged ones included until the next sweep). */
   get size(): number {
     return this.#entries.size;
@@ -76,8 +92,10 @@ export class MacTable {
   learn(mac: Mac, port: string, now: number): LearnResult {
     const e = this.#entries.get(mac);
     if (e) {
+      if (now - e.lastSeen > this.#ageMs) this.#version++; // aged, and back
       e.lastSeen = now;
       if (e.port === port) return "refreshed";
+      this.#version++;
       this.#index(e.port, mac, false);
       this.#index(port, mac, true);
       e.port = port;
@@ -92,6 +110,7 @@ export class MacTable {
         return "full";
       }
     }
+    this.#version++;
     this.#entries.set(mac, { port, since: now, lastSeen: now, firstSeen: now });
     this.#index(port, mac, true);
     this.stats.learned++;
@@ -113,7 +132,9 @@ export class MacTable {
   /** Forgets `mac`; returns whether it was known. */
   forget(mac: Mac): boolean {
     const e = this.#entries.get(mac);
-    if (e) this.#index(e.port, mac, false);
+    if (!e) return false;
+    this.#index(e.port, mac, false);
+    this.#version++;
     return this.#entries.delete(mac);
   }
 
@@ -137,6 +158,7 @@ export class MacTable {
   forgetPort(port: string): Mac[] {
     const gone = [...this.#perPort.get(port) ?? []];
     for (const mac of gone) this.#entries.delete(mac);
+    if (gone.length) this.#version++;
     this.#perPort.delete(port);
     return gone;
   }
@@ -152,6 +174,7 @@ export class MacTable {
       }
     }
     this.stats.aged += aged.length;
+    if (aged.length) this.#version++;
     // After the sweep: a listener that looks at or learns into the table sees it settled.
     for (const [mac, e] of aged) this.onAged?.(mac, e, now);
     return aged.length;
