@@ -272,9 +272,16 @@ export class UnderlayService {
   #vmTraffic(now: number): { pairs: Map<HostPair, number>; hosts: Map<string, number> } {
     const pairs = new Map<HostPair, number>();
     const hosts = new Map<string, number>();
+    // Each VM looked up once per sample, however many entries name it.
+    const seen = new Map<string, { host: string; since: number } | null>();
+    const vm = (mac: string) => {
+      let v = seen.get(mac);
+      if (v === undefined) seen.set(mac, v = this.#sources.vm(mac));
+      return v;
+    };
     for (const e of this.#sources.matrix()) {
-      const a = this.#sources.vm(e.src);
-      const b = this.#sources.vm(e.dst);
+      const a = vm(e.src);
+      const b = vm(e.dst);
       if (!a || !b) continue;
       if (now - a.since < this.#settleMs || now - b.since < this.#settleMs) continue;
       hosts.set(a.host, (hosts.get(a.host) ?? 0) + e.bytesPerSec);
