@@ -19,7 +19,7 @@
  *     usage: deno run --allow-all bench/scale_bench.ts [--hosts 100,1000] [--variants tls,memory]
  *            [--workers 4] [--storm-nice 10] [--vms-per-host 1] [--ring-ms 1000]
  *            [--idle-seconds 5] [--report-seconds 5]
- *            [--vttif-vms 1024,100000] [--cpu-profile storm,idle,claim,reports] [--heap-census]
+ *            [--vttif-vms 1024,100000] [--cpu-profile storm,idle,claim,reports,api] [--heap-census]
  *            [--profile-proxy V8-LOG-FILE]
  *
  * @module

@@ -39,7 +39,7 @@ export interface ScaleOptions {
   workers: number;
   /** Niceness of the tls variant's storm workers (0: they compete with the proxy as equals). */
   stormNice: number;
-  /** Phases whose proxy CPU is profiled through its inspector (storm, idle, claim, reports). */
+  /** Phases whose proxy CPU is profiled through its inspector (storm, idle, claim, reports, api). */
   profile: string[];
   /** Whether to print a census of the idle proxy's heap. */
   heapCensus: boolean;
@@ -141,7 +141,11 @@ export async function measure(
   // The floods woke every link: the API is measured once they are idle again, as the idle
   // CPU is (ten thousand links going idle within a second each ping at once).
   await sleep(IDLE_AFTER_MS);
-  const api = await apiLatency(proxy.call);
+  // The profile, when asked for, covers the replies and what the proxy does meanwhile.
+  const [api] = await Promise.all([
+    apiLatency(proxy.call),
+    profiled(proxy.inspector, o.profile, "api", 8000),
+  ]);
   log(`API measured; ${reconnects} reconnects; stopping`);
   return {
     variant,
