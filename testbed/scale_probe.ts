@@ -12,7 +12,18 @@
 import { cpuProfile } from "./inspector.ts";
 
 /** The API paths measured, `/metrics` last (it may be slow at scale). */
-export const API_PATHS = ["/api/status", "/api/topology", "/api/vms", "/metrics"];
+/**
+ * The replies measured: the whole lists as `agent status` and `agent vms` read them, and the
+ * summary and a page, as the live page and a paging client read them.
+ */
+export const API_PATHS = [
+  "/api/status",
+  "/api/status?limit=0",
+  "/api/topology",
+  "/api/vms",
+  "/api/vms?offset=0&limit=1000",
+  "/metrics",
+];
 
 /** Longest the bench waits for one API reply. */
 export const API_TIMEOUT_MS = 120_000;
