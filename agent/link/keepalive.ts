@@ -33,6 +33,8 @@ export interface KeepaliveTimes {
 export interface KeepaliveVerdict {
   /** How long the peer has been silent, when that is past its limit; else null. */
   silentMs: number | null;
+  /** The limit it is past (meaningful when `silentMs` is set). */
+  limitMs: number;
   /** Ping now, announcing this interval until the next PING; null: no ping due. */
   pingEvery: number | null;
 }
@@ -53,7 +55,7 @@ export class Keepalive {
   /** The interval the peer's last PING announced, when longer than `keepaliveMs` (idle). */
   #peerIdleMs: number | null = null;
   #quietUntil = 0;
-  readonly #verdict: KeepaliveVerdict = { silentMs: null, pingEvery: null };
+  readonly #verdict: KeepaliveVerdict = { silentMs: null, limitMs: 0, pingEvery: null };
 
   /**
    * @example An idle pinging end pings once per idle interval
@@ -126,7 +128,7 @@ export class Keepalive {
     const limit = quietMs === null ? t.deadAfterMs : quietMs + t.deadAfterMs;
     // Receiving only moves these deadlines later; a PING that changes them resets it.
     this.#quietUntil = now - silent + limit;
-    if (silent > limit) v.silentMs = silent;
+    if (silent > limit) v.silentMs = silent, v.limitMs = limit;
     if (!this.#pings) return v;
     const every = this.#idle ? idleMs : t.keepaliveMs;
     // A change of mode is told at once: the peer's expectation follows this end's word.

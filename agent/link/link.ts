@@ -28,7 +28,7 @@ import { logger } from "../log.ts";
 import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { SendQueue } from "./send_queue.ts";
 import { Keepalive } from "./keepalive.ts";
-import { Ticker } from "./ticker.ts";
+import { DEAF_MIN_LINKS, Ticker } from "./ticker.ts";
 import { encodeMessage, MessageType, ProtocolError, type StreamReader } from "./wire.ts";
 import { PingWriter, readPing } from "./ping.ts";
 
@@ -68,6 +68,8 @@ export class Link implements Port {
   #controls = 0;
   /** When to ping and when the peer is silent (the proxy's end of a star link never pings). */
   readonly #keepalive: Keepalive;
+  /** The shared ticker that checks this link (set by run). */
+  #ticker: Ticker | null = null;
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
@@ -185,9 +187,9 @@ export class Link implements Port {
     const leave = onAbort(signal, () => this.close("shutting down"));
     // Checked often enough to ping within a quarter interval of being due.
     const period = Math.max(50, Math.min(250, this.#opts.keepaliveMs / 2));
-    const stopChecks = Ticker.of(this.#clock, period).add((now, stalled) =>
-      this.#checkKeepalive(now, stalled)
-    );
+    const ticker = Ticker.of(this.#clock, period);
+    this.#ticker = ticker;
+    const stopChecks = ticker.add((now, stalled) => this.#checkKeepalive(now, stalled));
     try {
       // Messages that arrived together with the end of the handshake.
       this.#dispatchBuffered();
@@ -206,7 +208,7 @@ export class Link implements Port {
         }
         const now = this.#clock.monotonic();
         if (now - this.#lastRx > this.#maxRxGap) this.#maxRxGap = now - this.#lastRx;
-        this.#lastRx = now;
+        this.#lastRx = ticker.heardAt = now;
         this.#reader.commit(n);
         this.#dispatchBuffered();
       }
@@ -319,6 +321,16 @@ export class Link implements Port {
    * ticker.ts). Counters, not a clock read per frame: traffic since the last check makes the
    * link busy.
    */
+  /**
+   * True when this end, not the peer, looks silent: the ticker checks many links and none of
+   * them was heard for half this link's limit, and the silence is still under twice the limit.
+   */
+  #deaf(now: number, silentMs: number, limitMs: number): boolean {
+    const t = this.#ticker;
+    return t !== null && t.size >= DEAF_MIN_LINKS && now - t.heardAt >= limitMs / 2 &&
+      silentMs <= 2 * limitMs;
+  }
+
   #checkKeepalive(now: number, stalled: boolean): void {
     if (this.#closed) return;
     const traffic = this.#rx.frames + this.#queue.stats.frames + this.#controls;
@@ -328,6 +340,11 @@ export class Link implements Port {
         // The peer did speak: its bytes wait in the kernel because this end is behind. A
         // saturated proxy read 8,327 of 10,000 links late while its ticker fired on time,
         // and closed them as silent.
+        this.#unreadWhenSilent++;
+      } else if (this.#deaf(now, v.silentMs, v.limitMs)) {
+        // Nobody at all was heard for a while: this end stopped reading (a proxy closed
+        // 8,520 hosts at one tick, established ones too, none showing unread bytes).
+        // Judged again later, up to twice the limit.
         this.#unreadWhenSilent++;
       } else {
         this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {

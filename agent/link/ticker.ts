@@ -22,6 +22,12 @@ import type { Clock, Timer } from "../clock.ts";
 /** A tick this much later than due marks a stall. */
 export const STALL_MS = 1_000;
 
+/**
+ * Checks at least this many links before "nobody was heard" means this end is behind (see
+ * {@linkcode Ticker.heardAt}); fewer links may all fall silent for real.
+ */
+export const DEAF_MIN_LINKS = 8;
+
 /** Tickers by clock and period; a clock's entry goes with the clock. */
 const tickers = new WeakMap<Clock, Map<number, Ticker>>();
 
@@ -34,6 +40,13 @@ export class Ticker {
   #lastTick = 0;
   /** Ticks that came late, so far (how often the event loop was held up). */
   stalls = 0;
+  /**
+   * When any link of this ticker last received (monotonic; links set it as they read). When
+   * many links are checked and none was heard for seconds, it is this end that stopped
+   * reading (a saturated proxy whose TLS layer had already drained the kernel's buffers, so
+   * that no unread bytes showed), not every peer at once.
+   */
+  heardAt = -Infinity;
 
   private constructor(clock: Clock, periodMs: number) {
     this.#clock = clock;

@@ -19,6 +19,8 @@ class Reference {
   woke = -Infinity;
   idle = false;
   peerIdle: number | null = null;
+  /** The silence limit of the last check. */
+  limit = 0;
 
   constructor(readonly pings: boolean, readonly t: KeepaliveTimes, now: number) {
     this.active = now;
@@ -41,7 +43,7 @@ class Reference {
     let quiet: number | null = this.peerIdle;
     if (this.pings) quiet = this.idle ? idleMs : null;
     const since = quiet === null ? Math.max(rx, this.woke) : rx;
-    const limit = (quiet ?? 0) + this.t.deadAfterMs;
+    const limit = this.limit = (quiet ?? 0) + this.t.deadAfterMs;
     const silentMs = now - since > limit ? now - since : null;
     if (!this.pings) return { silentMs, pingEvery: null };
     const every = this.idle ? idleMs : this.t.keepaliveMs;
@@ -76,7 +78,9 @@ Deno.test("keepalive core: the quick return never changes a verdict (10,000 rand
       if (now < core.quietUntil) quick++;
       const got = core.check(now, traffic, rx, tx);
       const want = ref.check(now, traffic, rx, tx);
-      assertEquals({ ...got }, want, `step ${step} at ${now} ms (pings: ${pings})`);
+      const seen = { silentMs: got.silentMs, pingEvery: got.pingEvery };
+      assertEquals(seen, want, `step ${step} at ${now} ms (pings: ${pings})`);
+      if (got.silentMs !== null) assertEquals(got.limitMs, ref.limit, `limit at step ${step}`);
       if (got.pingEvery !== null) tx = now;
       if (got.silentMs !== null && rnd() < 0.5) rx = now; // the peer speaks again
     }

@@ -7,8 +7,10 @@ import { assert, assertEquals } from "../../support/assert.ts";
 import { ManualClock } from "../../../agent/manual_clock.ts";
 import { Link, type LinkOptions } from "../../../agent/link/link.ts";
 import type { Conn } from "../../../agent/link/transport.ts";
-import { Ticker } from "../../../agent/link/ticker.ts";
+import { DEAF_MIN_LINKS, Ticker } from "../../../agent/link/ticker.ts";
+import { PingWriter } from "../../../agent/link/ping.ts";
 import {
+  encodeMessage,
   HEADER_LEN,
   MessageType,
   PREAMBLE_LEN,
@@ -266,4 +268,64 @@ Deno.test("ticker: a tick that comes late says the loop stalled; one timer for m
   stopA();
   stopB();
   assertEquals(armed, 0, "cancelled with the last check");
+});
+
+/** `n` proxy ends of star links whose hosts send nothing; `talker`: one more whose host pings. */
+function proxyEnds(clock: Clock, n: number) {
+  const closed: string[] = [];
+  const ends = Array.from({ length: n + 1 }, (_, i) => {
+    const inbox = new Direction();
+    const conn = new End(inbox, new Direction());
+    const link = new Link(
+      { name: `host:h${i}`, kind: "host", peer: `h${i}`, conn, reader: reader() },
+      { onFrame: () => {}, onClose: (why, l) => closed.push(`${l.name}: ${why}`) },
+      { ...OPTIONS, keepaliveIdleMs: 10_000, clock },
+    );
+    return { link, inbox };
+  });
+  const stop = new AbortController();
+  const runs = ends.map((e) => e.link.run(stop.signal));
+  const ping = new PingWriter();
+  return {
+    silent: ends.slice(0, n).map((e) => e.link),
+    closed,
+    /** The last host pings (busy: its next within a second). */
+    talk: () => ends[n].inbox.push(encodeMessage(MessageType.PING, ping.write(0, null, 1000))),
+    stop: async () => {
+      stop.abort();
+      await Promise.all(runs);
+    },
+  };
+}
+
+Deno.test("keepalive: when this end heard nobody at all, it is behind: silence waits up to twice the limit", async () => {
+  const clock = new ManualClock();
+  const p = proxyEnds(clock, DEAF_MIN_LINKS);
+  try {
+    // Nobody is heard (this end stopped reading): past dead-after (3 s), nobody is closed.
+    await clock.advance(4_000);
+    assertEquals(p.closed, []);
+    assert(p.silent.every((l) => l.unreadWhenSilent > 0), "counted as behind, not silent");
+    // Twice the limit: silence is believed even so (a network that went away for everyone).
+    await clock.advance(2_500);
+    assertEquals(p.silent.filter((l) => l.closed).length, DEAF_MIN_LINKS);
+    assertEquals(p.silent[0].closeReason, "keepalive timeout: peer silent");
+  } finally {
+    await p.stop();
+  }
+});
+
+Deno.test("keepalive: a silent peer among peers that are heard is closed at its limit", async () => {
+  const clock = new ManualClock();
+  const p = proxyEnds(clock, DEAF_MIN_LINKS);
+  try {
+    for (let t = 0; t < 3_500; t += 250) {
+      p.talk();
+      await clock.advance(250);
+    }
+    assertEquals(p.silent.filter((l) => l.closed).length, DEAF_MIN_LINKS);
+    assert(!p.closed.some((c) => c.startsWith(`host:h${DEAF_MIN_LINKS}:`)), "the talker stays");
+  } finally {
+    await p.stop();
+  }
 });
