@@ -8,7 +8,8 @@
  * @module
  */
 
-import { formatMac } from "../agent/switch/ethernet.ts";
+import { formatMac, type Mac } from "../agent/switch/ethernet.ts";
+import type { MacEntry, MacTable } from "../agent/switch/mac_table.ts";
 import type { ForwardingRule } from "../agent/switch/forwarding_table.ts";
 import { DEVICE_PORT, hostOfPort } from "../agent/switch/port_name.ts";
 import type { WireRule } from "../agent/control/messages.ts";
@@ -103,14 +104,25 @@ export function statusView(ctx: ApiContext, page: Page = ALL): StatusReply {
   };
 }
 
+/** The MAC table's entries in MAC order, as of its version (the entries themselves are live). */
+const sortedMacs = new WeakMap<
+  MacTable,
+  { version: number; entries: [Mac, Readonly<MacEntry>][] }
+>();
+
 /**
  * `GET /api/vms`: where each MAC the proxy knows is, sorted by MAC; `page` of them (all by
- * default). Sorted as numbers and formatted only for the page: a page of a hundred
- * thousand VMs costs a sort of numbers.
+ * default). Sorted as numbers, once per change of the table, and formatted only for the
+ * page: a page of a hundred thousand VMs costs the page.
  */
 export function vmsView(ctx: ApiContext, page: Page = ALL): VmsReply {
-  const entries = [...ctx.switch.macs.entries()].sort((a, b) => a[0] - b[0]);
-  return entries.slice(page.offset, page.offset + page.limit).map(([mac, e]) => ({
+  const macs = ctx.switch.macs;
+  let sorted = sortedMacs.get(macs);
+  if (sorted?.version !== macs.version) {
+    const entries = [...macs.entries()].sort((a, b) => a[0] - b[0]);
+    sortedMacs.set(macs, sorted = { version: macs.version, entries });
+  }
+  return sorted.entries.slice(page.offset, page.offset + page.limit).map(([mac, e]) => ({
     mac: formatMac(mac),
     host: hostOfPort(e.port) ?? (e.port === DEVICE_PORT ? LAN_HOST : e.port),
     firstSeen: e.firstSeen,

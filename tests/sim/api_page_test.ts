@@ -23,7 +23,6 @@ Deno.test("api pages: VMs in MAC order a page at a time, hosts summarised, bad p
     const page = await get<VmsReply>("/api/vms?offset=1&limit=2");
     assertEquals(page.map((v) => v.mac), [2, 3].map((n) => formatMac(vmMac(n))));
     assertEquals(await get<VmsReply>("/api/vms?offset=9"), []);
-
     const whole = await get<StatusReply>("/api/status");
     assertEquals([whole.hosts.length, whole.hostCount], [3, 3]);
     const summary = await get<StatusReply>("/api/status?limit=0");
@@ -31,6 +30,14 @@ Deno.test("api pages: VMs in MAC order a page at a time, hosts summarised, bad p
     const second = await get<StatusReply>("/api/status?offset=1&limit=1");
     assertEquals(second.hosts.map((h) => h.name), [whole.hosts[1].name]);
     assertEquals(Object.keys(second.ports), [whole.hosts[1].port], "its port alone");
+
+    // A VM that appears shows in the next list, in its place (the order is kept per change
+    // of the table, not recomputed per request).
+    sim.devices[2].inject(frame(BROADCAST_MAC, vmMac(0)));
+    await sim.until(() => sim.proxy.switch.macs.size === 6, "a sixth VM learned");
+    const after = await get<VmsReply>("/api/vms?limit=2");
+    assertEquals(after.map((v) => v.mac), [0, 1].map((n) => formatMac(vmMac(n))));
+    assertEquals((await get<VmsReply>("/api/vms")).length, 6);
 
     const bad = await sim.apiFetch("/api/vms?limit=-1");
     assertEquals(bad.status, 400);
