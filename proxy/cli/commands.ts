@@ -49,6 +49,7 @@ import type {
   RuleAddedReply,
   RuleRemovedReply,
   TopologyReply,
+  VmsReply,
 } from "../api_types.ts";
 
 /** The command printed its answer itself. */
@@ -90,6 +91,25 @@ class UsageError extends Error {}
 /** A command that GETs `path` and prints the reply with `print`. */
 function showing<T>(path: string, print: (reply: T, out: Print) => void): Command["run"] {
   return async (c) => c.show(await c.api.call<T>("GET", path), print);
+}
+
+/** Entries per page of a long list: each reply stays small however long the list. */
+export const LIST_PAGE = 5_000;
+
+/**
+ * A whole list read a page at a time (`?offset=N&limit=LIST_PAGE`, until a short page): with
+ * 100,000 VMs the whole list at once is 14.8 MB and 230-340 ms of the proxy's thread, a page
+ * a few milliseconds. Pages are read one after another, so a list that changes meanwhile may
+ * show an entry twice or miss one that moved in the order.
+ */
+async function allPages<T>(c: CommandContext, path: string): Promise<Answer<T[]>> {
+  const all: T[] = [];
+  for (let offset = 0;; offset += LIST_PAGE) {
+    const a = await c.api.call<T[]>("GET", `${path}?offset=${offset}&limit=${LIST_PAGE}`);
+    if (!a.ok) return a;
+    all.push(...a.reply);
+    if (a.reply.length < LIST_PAGE) return { ...a, reply: all };
+  }
 }
 
 /** The command's words after its own, refused (with `usage`) unless `min` to `max` of them. */
@@ -138,7 +158,7 @@ export const COMMANDS: readonly Command[] = [
     name: "vms",
     subs: ANY,
     usage: "agent vms [--json]                     (each VM's host, and since when it is there)",
-    run: showing("/api/vms", printVms),
+    run: async (c) => c.show(await allPages<VmsReply[number]>(c, "/api/vms"), printVms),
   },
   {
     name: "events",

@@ -4,7 +4,8 @@
  * (recorded from the CLI before it became a table of commands, so a change of output shows).
  */
 import { assertEquals } from "../../support/assert.ts";
-import { runCommand } from "../../../proxy/cli/commands.ts";
+import { LIST_PAGE, runCommand } from "../../../proxy/cli/commands.ts";
+import { VMS } from "./api_replies.ts";
 import { type Asked, fakeApi } from "./fake_api.ts";
 
 interface GoldenCase {
@@ -38,6 +39,36 @@ Deno.test("cli: every command prints, exits and asks as recorded", async () => {
       const asked = JSON.parse(JSON.stringify(api.asked.slice(start)));
       assertEquals(asked, c.asked, `${what}: requests`);
     }
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("cli: agent vms reads a long list a page at a time, and shows all of it", async () => {
+  const n = LIST_PAGE * 2 + 3;
+  const vms = Array.from({ length: n }, (_, i) => ({
+    ...VMS[0],
+    mac: `02:00:00:${(i >> 16).toString(16).padStart(2, "0")}:${
+      ((i >> 8) & 255).toString(16).padStart(2, "0")
+    }:${(i & 255).toString(16).padStart(2, "0")}`,
+  }));
+  const api = await fakeApi(vms);
+  try {
+    const out: string[] = [];
+    const code = await runCommand(
+      api.invocation(["vms"], { json: true }),
+      (s) => out.push(s),
+      () => {},
+    );
+    assertEquals(code, 0);
+    assertEquals(
+      JSON.parse(out.join("\n")).map((v: { mac: string }) => v.mac),
+      vms.map((v) => v.mac),
+    );
+    assertEquals(
+      api.asked.map((a) => a.path),
+      [0, 1, 2].map((p) => `/api/vms?offset=${p * LIST_PAGE}&limit=${LIST_PAGE}`),
+    );
   } finally {
     await api.close();
   }

@@ -26,7 +26,6 @@ const ROUTES: Record<string, (body: unknown) => Response> = {
   "GET /api/adapt": () => Response.json(R.ADAPT),
   "PUT /api/adapt": () => Response.json(R.ADAPT),
   "GET /api/events": () => Response.json(R.EVENTS),
-  "GET /api/vms": () => Response.json(R.VMS),
   "GET /api/paths": () => Response.json(R.PATHS),
   "GET /api/links": () => Response.json(R.LINKS),
   "POST /api/login": () => Response.json(R.LOGIN),
@@ -42,8 +41,11 @@ const ROUTES: Record<string, (body: unknown) => Response> = {
     Response.json({ error: "Cannot remove rule: no such rule on the proxy" }, { status: 404 }),
 };
 
-/** A fake API on loopback with a token in its state dir; `close()` when done. */
-export async function fakeApi(): Promise<{
+/**
+ * A fake API on loopback with a token in its state dir; `close()` when done. `vms`: the VM
+ * list it pages (`/api/vms?offset&limit`), R.VMS unless given.
+ */
+export async function fakeApi(vms: readonly unknown[] = R.VMS): Promise<{
   asked: Asked[];
   invocation(command: string[], flags?: { json?: boolean; dot?: boolean }): Invocation;
   close(): Promise<void>;
@@ -62,6 +64,11 @@ export async function fakeApi(): Promise<{
       body,
       authorization: req.headers.get("authorization"),
     });
+    if (req.method === "GET" && url.pathname === "/api/vms") {
+      const offset = Number(url.searchParams.get("offset") ?? 0);
+      const limit = Number(url.searchParams.get("limit") ?? Infinity);
+      return Response.json(vms.slice(offset, offset + limit));
+    }
     const route = ROUTES[`${req.method} ${path}`];
     return route ? route(body) : new Response("not json", { status: 500 });
   });
