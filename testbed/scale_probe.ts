@@ -13,15 +13,16 @@ import { cpuProfile } from "./inspector.ts";
 
 /** The API paths measured, `/metrics` last (it may be slow at scale). */
 /**
- * The replies measured: the whole lists as `agent status` and `agent vms` read them, and the
- * summary and a page, as the live page and a paging client read them.
+ * The replies measured: the whole lists, a page of each as `agent status` and `agent vms`
+ * read them (proxy/cli/commands.ts LIST_PAGE), and the summary the live page reads.
  */
 export const API_PATHS = [
   "/api/status",
+  "/api/status?offset=0&limit=5000",
   "/api/status?limit=0",
   "/api/topology",
   "/api/vms",
-  "/api/vms?offset=0&limit=1000",
+  "/api/vms?offset=0&limit=5000",
   "/metrics",
 ];
 

@@ -48,6 +48,7 @@ import type {
   RevokeReply,
   RuleAddedReply,
   RuleRemovedReply,
+  StatusReply,
   TopologyReply,
   VmsReply,
 } from "../api_types.ts";
@@ -97,18 +98,25 @@ function showing<T>(path: string, print: (reply: T, out: Print) => void): Comman
 export const LIST_PAGE = 5_000;
 
 /**
- * A whole list read a page at a time (`?offset=N&limit=LIST_PAGE`, until a short page): with
- * 100,000 VMs the whole list at once is 14.8 MB and 230-340 ms of the proxy's thread, a page
+ * A long reply read a page at a time (`?offset=N&limit=LIST_PAGE`, until a short page), each
+ * page merged into the first: with 100,000 VMs the whole VM list at once is 14.8 MB and
+ * 230-340 ms of the proxy's one thread, and 10,000 hosts' status 4 MB and 44-123 ms; a page is
  * a few milliseconds. Pages are read one after another, so a list that changes meanwhile may
  * show an entry twice or miss one that moved in the order.
  */
-async function allPages<T>(c: CommandContext, path: string): Promise<Answer<T[]>> {
-  const all: T[] = [];
+async function readPages<T>(
+  c: CommandContext,
+  path: string,
+  entries: (reply: T) => number,
+  merge: (into: T, page: T) => void,
+): Promise<Answer<T>> {
+  let whole: T | null = null;
   for (let offset = 0;; offset += LIST_PAGE) {
-    const a = await c.api.call<T[]>("GET", `${path}?offset=${offset}&limit=${LIST_PAGE}`);
+    const a = await c.api.call<T>("GET", `${path}?offset=${offset}&limit=${LIST_PAGE}`);
     if (!a.ok) return a;
-    all.push(...a.reply);
-    if (a.reply.length < LIST_PAGE) return { ...a, reply: all };
+    if (whole === null) whole = a.reply;
+    else merge(whole, a.reply);
+    if (entries(a.reply) < LIST_PAGE) return { ...a, reply: whole };
   }
 }
 
@@ -132,7 +140,14 @@ export const COMMANDS: readonly Command[] = [
     name: "status",
     subs: ANY,
     usage: "agent status [--json]",
-    run: showing("/api/status", printStatus),
+    run: async (c) =>
+      c.show(
+        await readPages<StatusReply>(c, "/api/status", (r) => r.hosts.length, (all, p) => {
+          all.hosts.push(...p.hosts);
+          Object.assign(all.ports, p.ports);
+        }),
+        printStatus,
+      ),
   },
   {
     name: "topology",
@@ -158,7 +173,11 @@ export const COMMANDS: readonly Command[] = [
     name: "vms",
     subs: ANY,
     usage: "agent vms [--json]                     (each VM's host, and since when it is there)",
-    run: async (c) => c.show(await allPages<VmsReply[number]>(c, "/api/vms"), printVms),
+    run: async (c) =>
+      c.show(
+        await readPages<VmsReply>(c, "/api/vms", (r) => r.length, (all, p) => all.push(...p)),
+        printVms,
+      ),
   },
   {
     name: "events",

@@ -5,7 +5,7 @@
  */
 import { assertEquals } from "../../support/assert.ts";
 import { LIST_PAGE, runCommand } from "../../../proxy/cli/commands.ts";
-import { VMS } from "./api_replies.ts";
+import { STATUS, VMS } from "./api_replies.ts";
 import { type Asked, fakeApi } from "./fake_api.ts";
 
 interface GoldenCase {
@@ -44,6 +44,17 @@ Deno.test("cli: every command prints, exits and asks as recorded", async () => {
   }
 });
 
+/** Runs `agent COMMAND --json` against `api`; its exit code and the JSON it printed. */
+async function json(api: Awaited<ReturnType<typeof fakeApi>>, command: string) {
+  const out: string[] = [];
+  const code = await runCommand(
+    api.invocation([command], { json: true }),
+    (s) => out.push(s),
+    () => {},
+  );
+  return { code, shown: JSON.parse(out.join("\n")) };
+}
+
 Deno.test("cli: agent vms reads a long list a page at a time, and shows all of it", async () => {
   const n = LIST_PAGE * 2 + 3;
   const vms = Array.from({ length: n }, (_, i) => ({
@@ -52,23 +63,35 @@ Deno.test("cli: agent vms reads a long list a page at a time, and shows all of i
       ((i >> 8) & 255).toString(16).padStart(2, "0")
     }:${(i & 255).toString(16).padStart(2, "0")}`,
   }));
-  const api = await fakeApi(vms);
+  const api = await fakeApi({ vms });
   try {
-    const out: string[] = [];
-    const code = await runCommand(
-      api.invocation(["vms"], { json: true }),
-      (s) => out.push(s),
-      () => {},
-    );
+    const { code, shown } = await json(api, "vms");
     assertEquals(code, 0);
-    assertEquals(
-      JSON.parse(out.join("\n")).map((v: { mac: string }) => v.mac),
-      vms.map((v) => v.mac),
-    );
+    assertEquals(shown.map((v: { mac: string }) => v.mac), vms.map((v) => v.mac));
     assertEquals(
       api.asked.map((a) => a.path),
       [0, 1, 2].map((p) => `/api/vms?offset=${p * LIST_PAGE}&limit=${LIST_PAGE}`),
     );
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("cli: agent status reads 10,000 hosts a page at a time and merges them", async () => {
+  const n = LIST_PAGE * 2;
+  const hosts = Array.from({ length: n }, (_, i) => ({
+    ...STATUS.hosts[0],
+    name: `s${i}`,
+    port: `host:s${i}`,
+  }));
+  const ports = Object.fromEntries(hosts.map((h) => [h.port, Object.values(STATUS.ports)[0]]));
+  const api = await fakeApi({ status: { ...STATUS, hosts, ports } });
+  try {
+    const { code, shown } = await json(api, "status");
+    assertEquals(code, 0);
+    assertEquals(shown.hosts.map((h: { name: string }) => h.name), hosts.map((h) => h.name));
+    assertEquals(Object.keys(shown.ports).length, n, "every host's port");
+    assertEquals(api.asked.length, 3, "two full pages and an empty one");
   } finally {
     await api.close();
   }

@@ -20,7 +20,6 @@ export interface Asked {
 }
 
 const ROUTES: Record<string, (body: unknown) => Response> = {
-  "GET /api/status": () => Response.json(R.STATUS),
   "GET /api/topology": () => Response.json(R.TOPOLOGY),
   "GET /api/topology?format=dot": () => new Response(R.TOPOLOGY_DOT),
   "GET /api/adapt": () => Response.json(R.ADAPT),
@@ -42,10 +41,12 @@ const ROUTES: Record<string, (body: unknown) => Response> = {
 };
 
 /**
- * A fake API on loopback with a token in its state dir; `close()` when done. `vms`: the VM
- * list it pages (`/api/vms?offset&limit`), R.VMS unless given.
+ * A fake API on loopback with a token in its state dir; `close()` when done. `vms` and
+ * `status`: what it pages (`?offset&limit`), R.VMS and R.STATUS unless given.
  */
-export async function fakeApi(vms: readonly unknown[] = R.VMS): Promise<{
+export async function fakeApi(
+  { vms = R.VMS, status = R.STATUS }: { vms?: readonly unknown[]; status?: typeof R.STATUS } = {},
+): Promise<{
   asked: Asked[];
   invocation(command: string[], flags?: { json?: boolean; dot?: boolean }): Invocation;
   close(): Promise<void>;
@@ -64,10 +65,15 @@ export async function fakeApi(vms: readonly unknown[] = R.VMS): Promise<{
       body,
       authorization: req.headers.get("authorization"),
     });
+    const offset = Number(url.searchParams.get("offset") ?? 0);
+    const limit = Number(url.searchParams.get("limit") ?? Infinity);
     if (req.method === "GET" && url.pathname === "/api/vms") {
-      const offset = Number(url.searchParams.get("offset") ?? 0);
-      const limit = Number(url.searchParams.get("limit") ?? Infinity);
       return Response.json(vms.slice(offset, offset + limit));
+    }
+    if (req.method === "GET" && url.pathname === "/api/status") {
+      const hosts = status.hosts.slice(offset, offset + limit);
+      const ports = Object.fromEntries(hosts.map((h) => [h.port, status.ports[h.port]]));
+      return Response.json({ ...status, hosts, ports });
     }
     const route = ROUTES[`${req.method} ${path}`];
     return route ? route(body) : new Response("not json", { status: 500 });
