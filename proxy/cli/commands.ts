@@ -28,6 +28,7 @@
 
 import type { Invocation } from "../../agent/config/load.ts";
 import { type Answer, type ApiClient, apiClientFor } from "./api_client.ts";
+import { readPages } from "./pages.ts";
 import {
   type Print,
   printAdapt,
@@ -94,32 +95,6 @@ function showing<T>(path: string, print: (reply: T, out: Print) => void): Comman
   return async (c) => c.show(await c.api.call<T>("GET", path), print);
 }
 
-/** Entries per page of a long list: each reply stays small however long the list. */
-export const LIST_PAGE = 5_000;
-
-/**
- * A long reply read a page at a time (`?offset=N&limit=LIST_PAGE`, until a short page), each
- * page merged into the first: with 100,000 VMs the whole VM list at once is 14.8 MB and
- * 230-340 ms of the proxy's one thread, and 10,000 hosts' status 4 MB and 44-123 ms; a page is
- * a few milliseconds. Pages are read one after another, so a list that changes meanwhile may
- * show an entry twice or miss one that moved in the order.
- */
-async function readPages<T>(
-  c: CommandContext,
-  path: string,
-  entries: (reply: T) => number,
-  merge: (into: T, page: T) => void,
-): Promise<Answer<T>> {
-  let whole: T | null = null;
-  for (let offset = 0;; offset += LIST_PAGE) {
-    const a = await c.api.call<T>("GET", `${path}?offset=${offset}&limit=${LIST_PAGE}`);
-    if (!a.ok) return a;
-    if (whole === null) whole = a.reply;
-    else merge(whole, a.reply);
-    if (entries(a.reply) < LIST_PAGE) return { ...a, reply: whole };
-  }
-}
-
 /** The command's words after its own, refused (with `usage`) unless `min` to `max` of them. */
 function argsOf(c: CommandContext, want: { min: number; max: number; usage: string }): string[] {
   if (c.args.length < want.min || c.args.length > want.max) throw new UsageError(want.usage);
@@ -142,10 +117,16 @@ export const COMMANDS: readonly Command[] = [
     usage: "agent status [--json]",
     run: async (c) =>
       c.show(
-        await readPages<StatusReply>(c, "/api/status", (r) => r.hosts.length, (all, p) => {
-          all.hosts.push(...p.hosts);
-          Object.assign(all.ports, p.ports);
-        }),
+        // A host's status has no host list: its one reply is the whole of it.
+        await readPages<StatusReply>(
+          c.api,
+          "/api/status",
+          (r) => r.hosts?.length ?? 0,
+          (all, p) => {
+            all.hosts.push(...p.hosts);
+            Object.assign(all.ports, p.ports);
+          },
+        ),
         printStatus,
       ),
   },
@@ -175,7 +156,7 @@ export const COMMANDS: readonly Command[] = [
     usage: "agent vms [--json]                     (each VM's host, and since when it is there)",
     run: async (c) =>
       c.show(
-        await readPages<VmsReply>(c, "/api/vms", (r) => r.length, (all, p) => all.push(...p)),
+        await readPages<VmsReply>(c.api, "/api/vms", (r) => r.length, (all, p) => all.push(...p)),
         printVms,
       ),
   },

@@ -4,7 +4,8 @@
  * (recorded from the CLI before it became a table of commands, so a change of output shows).
  */
 import { assertEquals } from "../../support/assert.ts";
-import { LIST_PAGE, runCommand } from "../../../proxy/cli/commands.ts";
+import { runCommand } from "../../../proxy/cli/commands.ts";
+import { LIST_PAGE } from "../../../proxy/cli/pages.ts";
 import { STATUS, VMS } from "./api_replies.ts";
 import { type Asked, fakeApi } from "./fake_api.ts";
 
@@ -92,6 +93,19 @@ Deno.test("cli: agent status reads 10,000 hosts a page at a time and merges them
     assertEquals(shown.hosts.map((h: { name: string }) => h.name), hosts.map((h) => h.name));
     assertEquals(Object.keys(shown.ports).length, n, "every host's port");
     assertEquals(api.asked.length, 3, "two full pages and an empty one");
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("cli: agent status of a host (no host list) is its one reply", async () => {
+  const { hosts: _, ports: __, ...rest } = STATUS;
+  const api = await fakeApi({ status: { ...rest, role: "host" } as unknown as typeof STATUS });
+  try {
+    const { code, shown } = await json(api, "status");
+    assertEquals(code, 0);
+    assertEquals(shown.role, "host");
+    assertEquals(api.asked.length, 1);
   } finally {
     await api.close();
   }

@@ -71,6 +71,7 @@ export async function fakeApi(
       return Response.json(vms.slice(offset, offset + limit));
     }
     if (req.method === "GET" && url.pathname === "/api/status") {
+      if (!status.hosts) return Response.json(status); // a host's status
       const hosts = status.hosts.slice(offset, offset + limit);
       const ports = Object.fromEntries(hosts.map((h) => [h.port, status.ports[h.port]]));
       return Response.json({ ...status, hosts, ports });
