@@ -12,6 +12,7 @@
  * @module
  */
 
+import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Address } from "../config/types.ts";
 import type { NetConn } from "./transport.ts";
@@ -21,20 +22,47 @@ const HIGH_WATER = 256 * 1024;
 
 /**
  * Opens an unverified TLS connection to `address`, sending `serverName` as SNI; resolves once
- * the TLS handshake is done.
+ * the TLS handshake is done. The TCP connect and the TLS handshake each get `timeoutMs`
+ * (then fail with `timedOut()`), as Deno's dial does (transport.ts): a peer slow to accept
+ * has already done its side of a handshake that a shared bound would throw away.
  */
-export function nodeTlsConn(address: Address, serverName: string): Promise<NetConn> {
+export async function nodeTlsConn(
+  address: Address,
+  serverName: string,
+  timeoutMs: number,
+  timedOut: () => Error,
+): Promise<NetConn> {
+  const tcp = net.connect({ host: address.hostname, port: address.port });
+  tcp.setNoDelay(true);
+  await settled(tcp, "connect", timeoutMs, timedOut);
+  const socket = tls.connect({ socket: tcp, servername: serverName, rejectUnauthorized: false });
+  const conn = nodeSocketConn(socket, { hostname: address.hostname, port: address.port });
+  await settled(socket, "secureConnect", timeoutMs, timedOut);
+  return conn;
+}
+
+/** Resolves on `event`, rejects on an error or after `ms` (destroying the socket then). */
+function settled(
+  socket: net.Socket,
+  event: string,
+  ms: number,
+  timedOut: () => Error,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: address.hostname,
-      port: address.port,
-      servername: serverName,
-      rejectUnauthorized: false,
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(timedOut());
+    }, ms);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    socket.once("error", fail);
+    socket.once(event, () => {
+      clearTimeout(timer);
+      socket.off("error", fail);
+      resolve();
     });
-    socket.setNoDelay(true);
-    socket.once("error", reject);
-    const conn = nodeSocketConn(socket, { hostname: address.hostname, port: address.port });
-    socket.once("secureConnect", () => resolve(conn));
   });
 }
 

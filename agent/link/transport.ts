@@ -202,12 +202,7 @@ export const tlsTransport: Transport = {
           "(a firewall or NAT may drop the connection)",
       );
     if (options.caPem === null) {
-      return await withTimeout(
-        nodeTlsConn(address, options.serverName),
-        timeoutMs,
-        timedOut,
-        (c) => c.close(),
-      );
+      return await nodeTlsConn(address, options.serverName, timeoutMs, timedOut);
     }
     let tcp: Deno.TcpConn;
     try {

@@ -57,6 +57,8 @@ async function dialed(pki: Pki): Promise<{ client: NetConn; server: Deno.Conn; s
   const client = await nodeTlsConn(
     { hostname: "127.0.0.1", port: listener.addr.port },
     "proxy.vnet",
+    5000,
+    () => new Error("timed out"),
   );
   return { client, server: await accepted, stop: () => listener.close() };
 }
@@ -132,4 +134,29 @@ Deno.test("node tls conn: a punched connection torn down under a stream of write
     await new Promise((r) => server.close(() => r(null)));
     await settle();
   });
+});
+
+Deno.test("node tls conn: a peer that accepts but never answers TLS fails with the dial's timeout", async () => {
+  // A plain TCP listener: the connect succeeds, the TLS handshake never finishes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) held.push(c);
+  })();
+  try {
+    const t0 = performance.now();
+    const err = await nodeTlsConn(
+      { hostname: "127.0.0.1", port: listener.addr.port },
+      "proxy.vnet",
+      300,
+      () => new Error("no TLS in time"),
+    ).then(() => null, (e: Error) => e);
+    assertEquals(err?.message, "no TLS in time");
+    const ms = performance.now() - t0;
+    assert(ms >= 280 && ms < 3000, `after its bound, not at once: ${ms} ms`);
+  } finally {
+    listener.close();
+    await accepting;
+    for (const c of held) c.close();
+  }
 });
