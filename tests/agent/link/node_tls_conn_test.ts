@@ -54,13 +54,13 @@ async function dialed(pki: Pki): Promise<{ client: NetConn; server: Deno.Conn; s
     key: pki.proxyKeyPem,
   });
   const accepted = listener.accept();
-  const client = await nodeTlsConn(
-    { hostname: "127.0.0.1", port: listener.addr.port },
-    "proxy.vnet",
-    5000,
-    () => new Error("timed out"),
-  );
+  const client = await dialLocal(listener.addr.port, 5000, "timed out");
   return { client, server: await accepted, stop: () => listener.close() };
+}
+
+/** CA discovery's dial to a loopback port, failing with `timeout` after `ms` per stage. */
+function dialLocal(port: number, ms: number, timeout: string): Promise<NetConn> {
+  return nodeTlsConn({ hostname: "127.0.0.1", port }, "proxy.vnet", ms, () => new Error(timeout));
 }
 
 /**
@@ -145,12 +145,8 @@ Deno.test("node tls conn: a peer that accepts but never answers TLS fails with t
   })();
   try {
     const t0 = performance.now();
-    const err = await nodeTlsConn(
-      { hostname: "127.0.0.1", port: listener.addr.port },
-      "proxy.vnet",
-      300,
-      () => new Error("no TLS in time"),
-    ).then(() => null, (e: Error) => e);
+    const err = await dialLocal(listener.addr.port, 300, "no TLS in time")
+      .then(() => null, (e: Error) => e);
     assertEquals(err?.message, "no TLS in time");
     const ms = performance.now() - t0;
     assert(ms >= 280 && ms < 3000, `after its bound, not at once: ${ms} ms`);
