@@ -36,6 +36,8 @@ export interface ApiContext {
   apiRefusals?: Readonly<Record<string, number>>;
   /** Connections to the join listener refused before admission, by reason. */
   connectionRefusals?: Readonly<Record<string, number>>;
+  /** Hosts' `listening` messages not acted on, by reason (proxy/reachability.ts). */
+  reachabilityRefusals?: Readonly<Record<string, number>>;
   /** CA discoveries the join listener answered. */
   discoveries?: Readonly<DiscoveryCount>;
   /** Keeps the operator's rules and adaptation settings across restarts (operator.json). */

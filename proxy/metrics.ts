@@ -93,7 +93,12 @@ export function renderMetrics(ctx: MetricsContext, perHost = true): string {
 /** What /metrics reads. */
 export type MetricsContext =
   & Pick<ApiContext, "switch" | "hosts" | "vttif" | "adapt">
-  & Partial<Pick<ApiContext, "reports" | "apiRefusals" | "connectionRefusals" | "discoveries">>;
+  & Partial<
+    Pick<
+      ApiContext,
+      "reports" | "apiRefusals" | "connectionRefusals" | "discoveries" | "reachabilityRefusals"
+    >
+  >;
 
 /** A port counter's fields. */
 type Counters = {
@@ -189,6 +194,11 @@ function reasonFamilies(x: Exposition, ctx: MetricsContext): void {
       ctx.connectionRefusals,
     ],
     ["vnet_api_refusals_total", "Control API requests refused, by reason.", ctx.apiRefusals],
+    [
+      "vnet_reachability_refusals_total",
+      "Hosts' listening messages not acted on (each would be a dial by the proxy), by reason.",
+      ctx.reachabilityRefusals,
+    ],
     [
       "vnet_neighbour_suppressed_total",
       "ARP requests and neighbour solicitations not flooded: answered by the proxy, sent to " +

@@ -48,6 +48,7 @@ import type { EventHub } from "./events.ts";
 import { keepOperatorDecisions } from "./operator.ts";
 import { revokeHost } from "./revocation.ts";
 import { openStar, type Star } from "./star.ts";
+import type { HostRegistry } from "./host_registry.ts";
 import type { DiscoveryCount } from "./host_session.ts";
 import { buildPlacement, type PlacementParts } from "./placement_parts.ts";
 import type { VttifService } from "./vttif_service.ts";
@@ -161,7 +162,7 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
     adapt,
     events,
     book: state.book,
-    ...frontDoorCounts(star),
+    ...frontDoorCounts(star, hosts),
     persist,
     revokeHost: (name) => revokeHost(name, { book: state.book, hosts, events, clock }),
     placement,
@@ -200,12 +201,16 @@ export async function runProxy(config: Config, deps: ProxyDeps = {}): Promise<Pr
   };
 }
 
-/** What the API shows of the join listener: reports refused, connections refused, CA discoveries. */
-function frontDoorCounts(star: Star) {
+/**
+ * What the API shows of the join listener: reports refused, connections refused, CA
+ * discoveries, and hosts' `listening` messages not acted on.
+ */
+function frontDoorCounts(star: Star, hosts: Pick<HostRegistry, "reach">) {
   return {
     reports: star.reports,
     connectionRefusals: star.acceptor.refusals,
     discoveries: star.discoveries,
+    reachabilityRefusals: hosts.reach?.refused,
   };
 }
 

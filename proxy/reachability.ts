@@ -33,6 +33,15 @@ export const PROBE_TIMEOUT_MS = 2_000;
 export const RECHECK_MS = 60_000;
 /** Hosts checked at once (each with its candidates in parallel). */
 export const MAX_CHECKS = 16;
+/**
+ * A host's `listening` is acted on at most this often per link (each is a TLS dial by the
+ * proxy); a host says it once per link, so more is a bug or an attempt to keep the proxy
+ * dialing. A link that comes up anew may say it at once.
+ */
+export const LISTENING_GAP_MS = 10_000;
+
+/** Why a host's `listening` was not acted on. */
+export type ReachabilityRefusal = "listening too often";
 
 /** An address a host could be dialed at, and where it came from. */
 export interface ListenCandidate {
@@ -91,6 +100,10 @@ export class Reachability {
   /** Hosts waiting for a turn, in order, and the check each will run. */
   #turns: string[] = [];
   readonly #waiting = new Map<string, { start(): void; done: Promise<void> }>();
+  /** When each host's `listening` was last acted on, on its current link. */
+  readonly #saidAt = new Map<string, number>();
+  /** `listening` messages not acted on, by reason. */
+  readonly refused: Record<ReachabilityRefusal, number> = { "listening too often": 0 };
   readonly #log = logger("proxy");
 
   constructor(deps: ReachabilityDeps) {
@@ -100,6 +113,7 @@ export class Reachability {
   /** A host's star link is up, from `outside`. */
   joined(host: string, outside: Address): void {
     this.#generation.set(host, (this.#generation.get(host) ?? 0) + 1);
+    this.#saidAt.delete(host);
     this.#hosts.set(host, {
       host,
       outside,
@@ -113,6 +127,7 @@ export class Reachability {
 
   /** A host left: forgotten. */
   forget(host: string): void {
+    this.#saidAt.delete(host);
     this.#hosts.delete(host);
     this.#keys.delete(host);
     this.#generation.set(host, (this.#generation.get(host) ?? 0) + 1);
@@ -139,6 +154,13 @@ export class Reachability {
   ): Promise<void> {
     const r = this.#hosts.get(host);
     if (!r) return;
+    const now = this.#deps.clock.now();
+    const last = this.#saidAt.get(host);
+    if (last !== undefined && now >= last && now - last < LISTENING_GAP_MS) {
+      this.refused["listening too often"]++;
+      return;
+    }
+    this.#saidAt.set(host, now);
     r.said = said;
     this.#keys.set(host, key);
     if (r.state === "not listening") {

@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "../support/assert.ts";
 import {
   listenCandidates,
+  LISTENING_GAP_MS,
   MAX_CHECKS,
   Reachability,
   RECHECK_MS,
@@ -122,4 +123,25 @@ Deno.test("reachability: at most MAX_CHECKS hosts are checked at once; a peer's 
   assertEquals(order[MAX_CHECKS], `h${n - 1}`, "the recheck first");
   for (let i = 0; i < n; i++) assertEquals(reach.get(`h${i}`)?.state, "reachable");
   assertEquals(reach.queued, 0);
+});
+
+Deno.test("reachability: a host's listening is acted on once per gap on a link; a new link may say it at once", async () => {
+  const clock = new ManualClock();
+  const p = prober(["10.0.0.5:7810", "10.0.0.5:7811"]);
+  const reach = new Reachability({ clock, probe: p.probe });
+  reach.joined("h1", { hostname: "10.0.0.5", port: 40000 });
+  const said = (port: number) =>
+    reach.listening("h1", { address: `:${port}`, advertise: null }, "SHA256:k");
+  await said(7810);
+  await said(7811); // again at once: each would be a dial by the proxy
+  assertEquals(p.tried, ["10.0.0.5:7810"]);
+  assertEquals(reach.refused["listening too often"], 1);
+  assertEquals(reach.get("h1")?.listen, "10.0.0.5:7810", "the first word stands");
+  await clock.advance(LISTENING_GAP_MS);
+  await said(7811);
+  assertEquals(reach.get("h1")?.listen, "10.0.0.5:7811", "after the gap it is heard");
+  reach.joined("h1", { hostname: "10.0.0.5", port: 40001 }); // a new link
+  await said(7810);
+  assertEquals(p.tried, ["10.0.0.5:7810", "10.0.0.5:7811", "10.0.0.5:7810"]);
+  assertEquals(reach.refused["listening too often"], 1);
 });

@@ -79,6 +79,11 @@ Deno.test("api: rules added at runtime redirect traffic, and removing them resto
     // Each host learned the CA once: answered, not counted among the refusals.
     assert(/^vnet_ca_discoveries_total 3$/m.test(metrics), metrics);
     assert(!/^vnet_connection_refusals_total\{reason="discovery"\}/m.test(metrics), metrics);
+    // Each host said once where it listens: checked, nothing refused (but counted as such).
+    assert(
+      /^vnet_reachability_refusals_total\{reason="listening too often"\} 0$/m.test(metrics),
+      metrics,
+    );
     assert(/^vnet_port_rx_frames_total\{port="host:h1"\} \d+$/m.test(metrics), metrics);
     assert(/^# TYPE vnet_switch_drops_total counter$/m.test(metrics));
     const stream = await api("/api/events?stream");
