@@ -211,7 +211,9 @@ export class AdaptLoop {
   reconcile(now: number): void {
     const hosts = this.#overlay.hosts();
     this.#setup.expire(now);
-    const eligible = new Set([...hosts.keys()].filter((h) => isPlannable(this.#overlay, h)));
+    // Asked of the plan's hosts alone: a set of all 10,000 hosts, built every second, was a
+    // sixth of an idle proxy's main-thread work.
+    const eligible = { has: (h: string) => hosts.has(h) && isPlannable(this.#overlay, h) };
     const current = new Set(
       [...this.pairs.values()].filter((s) => s.phase !== "draining").map((s) => s.pair),
     );

@@ -51,8 +51,11 @@ export interface PlanInput {
   graph: TopologyGraph;
   /** VM MAC -> host name. VMs not here (unknown, or on the proxy's LAN) are ignored. */
   vmHost: ReadonlyMap<string, string>;
-  /** Hosts that can make and accept direct links (advertised a listen address, connected). */
-  eligible: ReadonlySet<string>;
+  /**
+   * Hosts that can make and accept direct links (advertised a listen address, connected):
+   * asked only of the hosts of the plan's pairs, so a caller may answer lazily.
+   */
+  eligible: Pick<ReadonlySet<string>, "has">;
   /** Fast-path links that exist now, up or being set up. */
   current: ReadonlySet<HostPair>;
   settings: AdaptSettings;

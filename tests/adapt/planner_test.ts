@@ -392,7 +392,7 @@ Deno.test("determinism: same input, same plan; input order does not matter", () 
     ...base,
     graph: { ...A2A, edges: [...A2A.edges].reverse() },
     vmHost: new Map([...A2A_HOSTS].reverse()),
-    eligible: new Set([...base.eligible].reverse()),
+    eligible: new Set([...hostsOf(A2A_HOSTS)].reverse()),
     current: new Set([...base.current].reverse()),
   };
   assertEquals(plan(shuffled), plan(base));
