@@ -28,7 +28,7 @@ import { logger } from "../log.ts";
 import { VNET_HDR_LEN } from "../packet/layout.ts";
 import { SendQueue } from "./send_queue.ts";
 import { Keepalive } from "./keepalive.ts";
-import { DEAF_MIN_LINKS, Ticker } from "./ticker.ts";
+import { Ticker } from "./ticker.ts";
 import { encodeMessage, MessageType, ProtocolError, type StreamReader } from "./wire.ts";
 import { PingWriter, readPing } from "./ping.ts";
 
@@ -73,8 +73,8 @@ export class Link implements Port {
   #flushScheduled = false;
   #closed = false;
   #closeReason = "";
-  /** Checks that found the peer silent but its bytes not yet read here (not closed). */
-  #unreadWhenSilent = 0;
+  /** Checks that found the peer silent while this end was behind (not closed). */
+  #behindWhenSilent = 0;
   /**
    * This end's monotonic clock when sent, its last round trip (-1: none) and within how many
    * ms its next PING will come; the peer echoes it.
@@ -114,11 +114,12 @@ export class Link implements Port {
   }
 
   /**
-   * Times this link looked silent for longer than dead-after while the kernel held bytes
-   * from the peer that this end had not read: this end was behind, and the link was kept.
+   * Times this link looked silent for longer than its limit while this end was behind (the
+   * kernel held bytes from the peer not read yet, or no link at all was heard for a while),
+   * and the link was kept.
    */
-  get unreadWhenSilent(): number {
-    return this.#unreadWhenSilent;
+  get behindWhenSilent(): number {
+    return this.#behindWhenSilent;
   }
 
   /** A snapshot of the counters. */
@@ -317,20 +318,19 @@ export class Link implements Port {
   }
 
   /**
+   * True when this end, not the peer, looks silent: no link of the ticker was heard for half
+   * this link's limit, and the silence is still under twice the limit.
+   */
+  #deaf(now: number, silentMs: number, limitMs: number): boolean {
+    const heardNobody = this.#ticker?.heardNobodyFor(now) ?? 0;
+    return heardNobody >= limitMs / 2 && silentMs <= 2 * limitMs;
+  }
+
+  /**
    * One keepalive check at monotonic `now`; on a `stalled` tick silence is not judged (see
    * ticker.ts). Counters, not a clock read per frame: traffic since the last check makes the
    * link busy.
    */
-  /**
-   * True when this end, not the peer, looks silent: the ticker checks many links and none of
-   * them was heard for half this link's limit, and the silence is still under twice the limit.
-   */
-  #deaf(now: number, silentMs: number, limitMs: number): boolean {
-    const t = this.#ticker;
-    return t !== null && t.size >= DEAF_MIN_LINKS && now - t.heardAt >= limitMs / 2 &&
-      silentMs <= 2 * limitMs;
-  }
-
   #checkKeepalive(now: number, stalled: boolean): void {
     if (this.#closed) return;
     const traffic = this.#rx.frames + this.#queue.stats.frames + this.#controls;
@@ -340,12 +340,12 @@ export class Link implements Port {
         // The peer did speak: its bytes wait in the kernel because this end is behind. A
         // saturated proxy read 8,327 of 10,000 links late while its ticker fired on time,
         // and closed them as silent.
-        this.#unreadWhenSilent++;
+        this.#behindWhenSilent++;
       } else if (this.#deaf(now, v.silentMs, v.limitMs)) {
         // Nobody at all was heard for a while: this end stopped reading (a proxy closed
         // 8,520 hosts at one tick, established ones too, none showing unread bytes).
         // Judged again later, up to twice the limit.
-        this.#unreadWhenSilent++;
+        this.#behindWhenSilent++;
       } else {
         this.#log.warn("Closing link {link} to {peer}: nothing received for {ms} ms", {
           link: this.name,

@@ -12,10 +12,12 @@
  * @module
  */
 
+import { once } from "node:events";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Address } from "../config/types.ts";
 import type { NetConn } from "./transport.ts";
+import { withTimeout } from "./with_timeout.ts";
 
 /** Unread bytes above which the socket is paused until the reader catches up. */
 const HIGH_WATER = 256 * 1024;
@@ -34,36 +36,11 @@ export async function nodeTlsConn(
 ): Promise<NetConn> {
   const tcp = net.connect({ host: address.hostname, port: address.port });
   tcp.setNoDelay(true);
-  await settled(tcp, "connect", timeoutMs, timedOut);
+  await withTimeout(once(tcp, "connect"), timeoutMs, () => (tcp.destroy(), timedOut()));
   const socket = tls.connect({ socket: tcp, servername: serverName, rejectUnauthorized: false });
   const conn = nodeSocketConn(socket, { hostname: address.hostname, port: address.port });
-  await settled(socket, "secureConnect", timeoutMs, timedOut);
+  await withTimeout(once(socket, "secureConnect"), timeoutMs, () => (socket.destroy(), timedOut()));
   return conn;
-}
-
-/** Resolves on `event`, rejects on an error or after `ms` (destroying the socket then). */
-function settled(
-  socket: net.Socket,
-  event: string,
-  ms: number,
-  timedOut: () => Error,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(timedOut());
-    }, ms);
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    socket.once("error", fail);
-    socket.once(event, () => {
-      clearTimeout(timer);
-      socket.off("error", fail);
-      resolve();
-    });
-  });
 }
 
 /**

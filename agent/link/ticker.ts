@@ -5,8 +5,9 @@
  *     clock.every(period) ──> for each registered check: check(now, stalled)
  *
  * `now` is the clock's monotonic time, read once per tick for every check (ten thousand clock
- * reads a tick were a visible part of an idle proxy's work). `stalled` says the tick came late: the event loop was held up (a long computation, a
- * starved process), so what arrived meanwhile may not have been read yet. A check must not
+ * reads a tick were a visible part of an idle proxy's work). `stalled` says the tick came
+ * late: the event loop was held up (a long computation, a starved process), so what arrived
+ * meanwhile may not have been read yet. A check must not
  * judge silence on such a tick (a link would look dead for the stall's length), only on the
  * next one, once the reads have run.
  *
@@ -24,7 +25,7 @@ export const STALL_MS = 1_000;
 
 /**
  * Checks at least this many links before "nobody was heard" means this end is behind (see
- * {@linkcode Ticker.heardAt}); fewer links may all fall silent for real.
+ * {@linkcode Ticker.heardNobodyFor}); fewer links may all fall silent for real.
  */
 export const DEAF_MIN_LINKS = 8;
 
@@ -76,6 +77,14 @@ export class Ticker {
     let t = byPeriod.get(periodMs);
     if (!t) byPeriod.set(periodMs, t = new Ticker(clock, periodMs));
     return t;
+  }
+
+  /**
+   * How long no link of this ticker has received (ms at monotonic `now`), when it checks at
+   * least {@linkcode DEAF_MIN_LINKS} links; else 0. Long, it is this end that stopped reading.
+   */
+  heardNobodyFor(now: number): number {
+    return this.#checks.size >= DEAF_MIN_LINKS ? now - this.heardAt : 0;
   }
 
   /** Checks registered now. */

@@ -20,6 +20,7 @@ import { noDelayOnAccepted, shutdownSocket, unreadBytes } from "../../ffi/socket
 import { type Address, formatAddress } from "../config/types.ts";
 import { logger } from "../log.ts";
 import { nodeTlsConn } from "./node_tls_conn.ts";
+import { withTimeout } from "./with_timeout.ts";
 
 /** A byte stream: what handshakes and links read and write. `Deno.TlsConn` fits. */
 export interface Conn {
@@ -245,28 +246,6 @@ export const tlsTransport: Transport = {
     }
   },
 };
-
-/**
- * `p`, or the error `timedOut()` makes once `ms` passed; a result that comes too late is
- * handed to `onLate` (to close it).
- */
-function withTimeout<T>(
-  p: Promise<T>,
-  ms: number,
-  timedOut: () => Error,
-  onLate?: (v: T) => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let late = false;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      late = true;
-      reject(timedOut());
-    }, ms);
-  });
-  p.then((v) => late && onLate?.(v), () => {});
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 /**
  * `conn` whose `close()` also works before its TLS handshake: Deno keeps an accepted TLS

@@ -9,6 +9,7 @@ import {
   writePreamble,
 } from "../../../agent/link/wire.ts";
 import { loadOrCreatePki, type ProxyPki } from "../../../proxy/pki/ca.ts";
+import { withSilentListener } from "../../support/silent_listener.ts";
 
 const TIMEOUT = { timeoutMs: 5000 };
 
@@ -171,24 +172,14 @@ Deno.test("discoverCa refuses answers that are not one PEM certificate", async (
 });
 
 Deno.test("discoverCa times out with the address when nobody answers", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const conn of listener) held.push(conn);
-  })();
-  try {
-    const port = listener.addr.port;
+  await withSilentListener(async (port) => {
     await assert.rejects(
       discoverCa({ hostname: "127.0.0.1", port }, "A".repeat(43), { timeoutMs: 200 }),
       new RegExp(
         `^Error: Cannot discover the CA of 127\\.0\\.0\\.1:${port}: no answer within 200 ms`,
       ),
     );
-  } finally {
-    listener.close();
-    await accepting;
-    for (const conn of held) conn.close();
-  }
+  });
 });
 
 Deno.test("discoverCa reports a refused connection and honours an abort signal", async () => {

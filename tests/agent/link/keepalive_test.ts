@@ -197,7 +197,7 @@ Deno.test("keepalive: a peer whose bytes wait unread here is not silent; once re
       await clock.advance(1_000);
     }
     assertEquals(l.proxyEnd.closed, false, "unread bytes are not silence");
-    assert(l.proxyEnd.unreadWhenSilent >= 2, `counted: ${l.proxyEnd.unreadWhenSilent}`);
+    assert(l.proxyEnd.behindWhenSilent >= 2, `counted: ${l.proxyEnd.behindWhenSilent}`);
     // Nothing waits any more, and still nothing arrives: now the peer is silent.
     l.proxyConn.unread = 0;
     l.proxyEnd.send(packet(0x020000000002, 0x020000000001));
@@ -305,7 +305,7 @@ Deno.test("keepalive: when this end heard nobody at all, it is behind: silence w
     // Nobody is heard (this end stopped reading): past dead-after (3 s), nobody is closed.
     await clock.advance(4_000);
     assertEquals(p.closed, []);
-    assert(p.silent.every((l) => l.unreadWhenSilent > 0), "counted as behind, not silent");
+    assert(p.silent.every((l) => l.behindWhenSilent > 0), "counted as behind, not silent");
     // Twice the limit: silence is believed even so (a network that went away for everyone).
     await clock.advance(2_500);
     assertEquals(p.silent.filter((l) => l.closed).length, DEAF_MIN_LINKS);

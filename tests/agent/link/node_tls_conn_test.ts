@@ -11,6 +11,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { nodeSocketConn, nodeTlsConn } from "../../../agent/link/node_tls_conn.ts";
 import type { NetConn } from "../../../agent/link/transport.ts";
+import { withSilentListener } from "../../support/silent_listener.ts";
 import { loadOrCreatePki } from "../../../proxy/pki/ca.ts";
 
 type Pki = Awaited<ReturnType<typeof loadOrCreatePki>>;
@@ -138,21 +139,11 @@ Deno.test("node tls conn: a punched connection torn down under a stream of write
 
 Deno.test("node tls conn: a peer that accepts but never answers TLS fails with the dial's timeout", async () => {
   // A plain TCP listener: the connect succeeds, the TLS handshake never finishes.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const c of listener) held.push(c);
-  })();
-  try {
+  await withSilentListener(async (port) => {
     const t0 = performance.now();
-    const err = await dialLocal(listener.addr.port, 300, "no TLS in time")
-      .then(() => null, (e: Error) => e);
+    const err = await dialLocal(port, 300, "no TLS in time").then(() => null, (e: Error) => e);
     assertEquals(err?.message, "no TLS in time");
     const ms = performance.now() - t0;
     assert(ms >= 280 && ms < 3000, `after its bound, not at once: ${ms} ms`);
-  } finally {
-    listener.close();
-    await accepting;
-    for (const c of held) c.close();
-  }
+  });
 });
